@@ -1,0 +1,286 @@
+//! `entitlements`: the operator CLI over the reseller's table.
+//!
+//! Exit codes: 0 ok, 1 failure, 2 usage.
+
+pub mod template;
+
+use std::future::Future;
+use std::io::Write;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+
+use aws_sdk_dynamodb::Client;
+use clap::{Parser, Subcommand};
+use shared::entitlement::{Email, Entitlement, Grant};
+use shared::ids::{ItemId, UserToken};
+use shared::store::{DynamoStore, StoreError, UserSummary};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::template::{CreateTableError, TableDeclaration};
+
+/// Success.
+pub const EXIT_OK: u8 = 0;
+/// The command ran and failed.
+pub const EXIT_FAILURE: u8 = 1;
+/// The command line is wrong.
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "entitlements",
+    version,
+    about = "Grant, revoke and inspect entitlements in the reseller's DynamoDB table",
+    after_help = "Configured like the functions: TABLE_NAME, AWS_REGION, credentials and \
+                  AWS_ENDPOINT_URL_DYNAMODB (for a local DynamoDB-API server) come from the environment."
+)]
+struct Cli {
+    /// DynamoDB table name [default: $TABLE_NAME]
+    #[arg(long, global = true, env = "TABLE_NAME", hide_env = true)]
+    table: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Add units of an item to a user's entitlement; creates the user if new
+    Grant {
+        /// The user's token (the app's setUserToken value)
+        #[arg(long, value_parser = parse_user)]
+        user_token: UserToken,
+        /// Gigastore inventory item id, e.g. 1_GB
+        #[arg(long, value_parser = parse_item)]
+        item: ItemId,
+        /// Units to add
+        #[arg(long, default_value = "1")]
+        quantity: NonZeroU32,
+        /// The user's email, answered to Customer Registration
+        #[arg(long, value_parser = parse_email)]
+        email: Option<Email>,
+        /// Expiry of the whole entitlement (RFC 3339, e.g. 2027-01-31T23:59:59Z); omitted keeps the current one
+        #[arg(long, value_parser = parse_time)]
+        expires_at: Option<OffsetDateTime>,
+    },
+    /// Remove every unit left of a user's entitlement to an item
+    Revoke {
+        /// The user's token
+        #[arg(long, value_parser = parse_user)]
+        user_token: UserToken,
+        /// Gigastore inventory item id
+        #[arg(long, value_parser = parse_item)]
+        item: ItemId,
+    },
+    /// Show a user's profile, entitlements and activation decisions
+    Show {
+        /// The user's token
+        #[arg(long, value_parser = parse_user)]
+        user_token: UserToken,
+        /// Print one JSON document
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create the table as template.yaml declares it (for a local DynamoDB-API server)
+    CreateTable {
+        /// The SAM template holding the table declaration
+        #[arg(long, default_value = "template.yaml")]
+        template: PathBuf,
+    },
+}
+
+fn parse_user(raw: &str) -> Result<UserToken, String> {
+    UserToken::parse(raw).map_err(|e| e.to_string())
+}
+
+fn parse_item(raw: &str) -> Result<ItemId, String> {
+    ItemId::parse(raw).map_err(|e| e.to_string())
+}
+
+fn parse_email(raw: &str) -> Result<Email, String> {
+    Email::parse(raw).map_err(|e| e.to_string())
+}
+
+fn parse_time(raw: &str) -> Result<OffsetDateTime, String> {
+    OffsetDateTime::parse(raw, &Rfc3339).map_err(|e| format!("not an RFC 3339 time ({e})"))
+}
+
+/// A command that ran and failed.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("user has no entitlement to {0}")]
+    NoSuchEntitlement(ItemId),
+    #[error("nothing is stored for this user")]
+    UnknownUser,
+    #[error("cannot read {0}: {1}")]
+    ReadTemplate(PathBuf, std::io::Error),
+    #[error(transparent)]
+    CreateTable(#[from] CreateTableError),
+    #[error("cannot write output: {0}")]
+    Output(#[from] std::io::Error),
+    #[error("cannot encode output: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Runs the CLI on `args` (program name first); `connect` builds the DynamoDB client.
+pub async fn run<I, T, F, Fut>(
+    args: I,
+    connect: F,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Client>,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(usage) => {
+            let code = u8::try_from(usage.exit_code()).unwrap_or(EXIT_USAGE);
+            let target: &mut dyn Write = if usage.use_stderr() { err } else { out };
+            let _ = write!(target, "{}", usage.render());
+            return code;
+        }
+    };
+    let Some(table) = cli.table.filter(|t| !t.trim().is_empty()) else {
+        let _ = writeln!(err, "error: no table given: pass --table or set TABLE_NAME");
+        return EXIT_USAGE;
+    };
+    let store = DynamoStore::new(connect().await, table);
+    match execute(cli.command, &store, out).await {
+        Ok(()) => EXIT_OK,
+        Err(failure) => {
+            let _ = writeln!(err, "error: {failure}");
+            EXIT_FAILURE
+        }
+    }
+}
+
+async fn execute(
+    command: Command,
+    store: &DynamoStore,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let now = OffsetDateTime::now_utc();
+    match command {
+        Command::Grant {
+            user_token,
+            item,
+            quantity,
+            email,
+            expires_at,
+        } => {
+            let grant = Grant {
+                user_token,
+                item,
+                quantity,
+                email,
+                expires_at,
+            };
+            let entitlement = store.grant(&grant, now).await?;
+            writeln!(
+                out,
+                "granted {quantity} x {}: {}",
+                entitlement.item,
+                units(&entitlement)
+            )?;
+        }
+        Command::Revoke { user_token, item } => {
+            let entitlement = store
+                .revoke(&user_token, &item, now)
+                .await?
+                .ok_or(CliError::NoSuchEntitlement(item))?;
+            writeln!(out, "revoked {}: {}", entitlement.item, units(&entitlement))?;
+        }
+        Command::Show { user_token, json } => {
+            let summary = store.user_summary(&user_token).await?;
+            if !summary.found {
+                return Err(CliError::UnknownUser);
+            }
+            if json {
+                serde_json::to_writer_pretty(&mut *out, &summary)?;
+                writeln!(out)?;
+            } else {
+                print_summary(&summary, out)?;
+            }
+        }
+        Command::CreateTable { template } => {
+            let yaml = std::fs::read_to_string(&template)
+                .map_err(|e| CliError::ReadTemplate(template.clone(), e))?;
+            let declaration =
+                TableDeclaration::from_template(&yaml).map_err(CreateTableError::from)?;
+            declaration.create(store.client(), store.table()).await?;
+            writeln!(
+                out,
+                "created table {} from {}",
+                store.table(),
+                template.display()
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn units(e: &Entitlement) -> String {
+    format!(
+        "{} left, {} used, {} granted",
+        e.units_left(),
+        e.units_used,
+        e.units_granted
+    )
+}
+
+fn when(at: Option<OffsetDateTime>) -> String {
+    at.and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| "-".to_owned())
+}
+
+fn print_summary(s: &UserSummary, out: &mut impl Write) -> std::io::Result<()> {
+    writeln!(out, "user:        {}", s.user_token)?;
+    writeln!(out, "email:       {}", s.email.as_deref().unwrap_or("-"))?;
+    writeln!(
+        out,
+        "customer id: {}",
+        s.customer_uid.as_deref().unwrap_or("-")
+    )?;
+    writeln!(out, "\nentitlements:")?;
+    writeln!(
+        out,
+        "  {:<24} {:>6} {:>6} {:>8}  {:<25} {:<25}",
+        "ITEM", "LEFT", "USED", "GRANTED", "EXPIRES", "REVOKED"
+    )?;
+    for e in &s.entitlements {
+        writeln!(
+            out,
+            "  {:<24} {:>6} {:>6} {:>8}  {:<25} {:<25}",
+            e.item.as_str(),
+            e.units_left(),
+            e.units_used,
+            e.units_granted,
+            when(e.expires_at),
+            when(e.revoked_at)
+        )?;
+    }
+    writeln!(out, "\nactivations (newest first):")?;
+    writeln!(
+        out,
+        "  {:<25} {:<24} {:<16} {:<8} {:<16} META TAG",
+        "DECIDED", "ACTIVATION", "ITEM", "DECISION", "REASON"
+    )?;
+    for a in &s.activations {
+        writeln!(
+            out,
+            "  {:<25} {:<24} {:<16} {:<8} {:<16} {}",
+            when(Some(a.decided_at)),
+            a.activation_id.as_str(),
+            a.item.as_str(),
+            a.decision,
+            a.reason.map_or("-", |r| r.code()),
+            a.meta_tag.as_ref().map_or("-", |m| m.as_str())
+        )?;
+    }
+    Ok(())
+}

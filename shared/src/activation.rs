@@ -1,0 +1,307 @@
+//! The Activation Request decision: may this user install this item?
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::entitlement::Entitlement;
+use crate::ids::{ActivationId, ItemId, MetaTag, UserToken};
+use crate::payload::{JsonObject, PayloadError};
+use crate::store::{ActivationStore, ApproveOutcome, RecordOutcome, StoreError};
+
+/// A validated Activation Request from Gigastore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivationRequest {
+    /// Idempotency key of this attempt.
+    pub activation_id: ActivationId,
+    /// The partner's user asking.
+    pub user_token: UserToken,
+    /// The item the user wants to install.
+    pub item: ItemId,
+    /// The app's free text, if any.
+    pub meta_tag: Option<MetaTag>,
+}
+
+impl ActivationRequest {
+    /// Parses Gigastore's JSON body; unknown fields are ignored, `metaTag` may be absent or null.
+    pub fn from_json(body: &[u8]) -> Result<Self, PayloadError> {
+        let obj = JsonObject::parse(body)?;
+        Ok(Self {
+            activation_id: ActivationId::parse(obj.required_str(ActivationId::FIELD)?)?,
+            user_token: UserToken::parse(obj.required_str(UserToken::FIELD)?)?,
+            item: ItemId::parse(obj.required_str(ItemId::FIELD)?)?,
+            meta_tag: obj
+                .optional_str(MetaTag::FIELD)?
+                .map(MetaTag::parse)
+                .transpose()?,
+        })
+    }
+}
+
+/// Why an entitlement cannot pay for an activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    /// The user never held this item.
+    NoEntitlement,
+    /// An operator revoked what was left.
+    Revoked,
+    /// The entitlement's expiry has passed.
+    Expired,
+    /// Every unit has been activated already.
+    NoUnitsLeft,
+}
+
+impl Refusal {
+    /// Why an activation of `entitlement` (if any) cannot be approved at `now`.
+    pub fn for_entitlement(entitlement: Option<&Entitlement>, now: OffsetDateTime) -> Self {
+        match entitlement {
+            None => Self::NoEntitlement,
+            Some(e) if e.is_expired(now) => Self::Expired,
+            Some(e) if e.units_left() == 0 && e.revoked_at.is_some() => Self::Revoked,
+            Some(_) => Self::NoUnitsLeft,
+        }
+    }
+
+    /// The short reason we give Gigastore.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::NoEntitlement => "no entitlement for this item",
+            Self::Revoked => "entitlement revoked",
+            Self::Expired => "entitlement expired",
+            Self::NoUnitsLeft => "no units left for this item",
+        }
+    }
+
+    /// Stable snake_case code, for logs and metrics.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::NoEntitlement => "no_entitlement",
+            Self::Revoked => "revoked",
+            Self::Expired => "expired",
+            Self::NoUnitsLeft => "no_units_left",
+        }
+    }
+}
+
+/// The one decision recorded for an activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Approved: one unit was consumed.
+    Approved,
+    /// Refused, and why.
+    Refused(Refusal),
+}
+
+/// The stored record of an activation and its decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivationRecord {
+    /// Gigastore's activation id.
+    pub activation_id: ActivationId,
+    /// Who asked.
+    pub user_token: UserToken,
+    /// For which item.
+    pub item: ItemId,
+    /// The app's free text.
+    pub meta_tag: Option<MetaTag>,
+    /// What we decided.
+    pub decision: Decision,
+    /// When we decided.
+    pub decided_at: OffsetDateTime,
+}
+
+impl ActivationRecord {
+    /// A record of `decision` for `request`, made at `now`.
+    pub fn new(request: &ActivationRequest, decision: Decision, now: OffsetDateTime) -> Self {
+        Self {
+            activation_id: request.activation_id.clone(),
+            user_token: request.user_token.clone(),
+            item: request.item.clone(),
+            meta_tag: request.meta_tag.clone(),
+            decision,
+            decided_at: now,
+        }
+    }
+
+    /// Whether `request` is a redelivery of the request this record answered.
+    pub fn is_same_request(&self, request: &ActivationRequest) -> bool {
+        self.user_token == request.user_token && self.item == request.item
+    }
+}
+
+/// What happened to one Activation Request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// First delivery: this decision was made and recorded now.
+    Decided(Decision),
+    /// Redelivery: the decision recorded earlier, unchanged.
+    Replayed(Decision),
+    /// The activationId is already recorded for another user or item.
+    ActivationIdReused,
+}
+
+impl Outcome {
+    /// The answer Gigastore gets.
+    pub fn answer(self) -> Answer {
+        match self {
+            Self::Decided(Decision::Approved) | Self::Replayed(Decision::Approved) => {
+                Answer::Approve
+            }
+            Self::Decided(Decision::Refused(r)) | Self::Replayed(Decision::Refused(r)) => {
+                Answer::Refuse(Cow::Borrowed(r.message()))
+            }
+            Self::ActivationIdReused => Answer::Refuse(Cow::Borrowed(
+                "activationId already used for another request",
+            )),
+        }
+    }
+}
+
+/// Decides `request` exactly once: approve and consume a unit, or record why not.
+pub async fn decide<S: ActivationStore>(
+    store: &S,
+    request: &ActivationRequest,
+    now: OffsetDateTime,
+) -> Result<Outcome, StoreError> {
+    let approval = ActivationRecord::new(request, Decision::Approved, now);
+    let existing = match store.approve(&approval).await? {
+        ApproveOutcome::Approved => return Ok(Outcome::Decided(Decision::Approved)),
+        ApproveOutcome::AlreadyDecided(existing) => existing,
+        ApproveOutcome::NotEntitled(entitlement) => {
+            let refusal = Refusal::for_entitlement(entitlement.as_ref(), now);
+            let record = ActivationRecord::new(request, Decision::Refused(refusal), now);
+            match store.record(&record).await? {
+                RecordOutcome::Recorded => return Ok(Outcome::Decided(record.decision)),
+                // A concurrent delivery of the same activation decided first.
+                RecordOutcome::AlreadyDecided(existing) => existing,
+            }
+        }
+    };
+    Ok(if existing.is_same_request(request) {
+        Outcome::Replayed(existing.decision)
+    } else {
+        Outcome::ActivationIdReused
+    })
+}
+
+/// The Activation Request response body Gigastore expects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// `{"returnCode":"SUCCESS","returnMessage":null}`
+    Approve,
+    /// `{"returnCode":"FAIL","returnMessage":"<why>"}`
+    Refuse(Cow<'static, str>),
+}
+
+impl Answer {
+    /// Refusal of a body we could not read.
+    pub fn invalid(error: &PayloadError) -> Self {
+        Self::Refuse(Cow::Owned(format!("invalid request: {error}")))
+    }
+
+    /// Refusal when storage failed; nothing was recorded, so a retry may still succeed.
+    pub fn unavailable() -> Self {
+        Self::Refuse(Cow::Borrowed("temporarily unable to decide, please retry"))
+    }
+}
+
+impl Serialize for Answer {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let (code, message) = match self {
+            Self::Approve => ("SUCCESS", None),
+            Self::Refuse(why) => ("FAIL", Some(why.as_ref())),
+        };
+        let mut s = serializer.serialize_struct("Answer", 2)?;
+        s.serialize_field("returnCode", code)?;
+        s.serialize_field("returnMessage", &message)?;
+        s.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::payload::FieldError;
+
+    fn parse(body: &str) -> Result<ActivationRequest, PayloadError> {
+        ActivationRequest::from_json(body.as_bytes())
+    }
+
+    #[test]
+    fn parses_the_documented_fields_and_ignores_extras() {
+        let r = parse(
+            r#"{"inventoryItemId":"1_GB","userToken":"U1","metaTag":"order-9","activationId":"a1","extra":[1]}"#,
+        )
+        .unwrap();
+        assert_eq!(r.item.as_str(), "1_GB");
+        assert_eq!(r.user_token.as_str(), "U1");
+        assert_eq!(r.activation_id.as_str(), "a1");
+        assert_eq!(r.meta_tag.unwrap().as_str(), "order-9");
+        let r = parse(
+            r#"{"inventoryItemId":"1_GB","userToken":"U1","metaTag":null,"activationId":"a1"}"#,
+        )
+        .unwrap();
+        assert_eq!(r.meta_tag, None);
+    }
+
+    #[test]
+    fn names_the_field_that_is_wrong() {
+        let err =
+            parse(r#"{"inventoryItemId":"1_GB","userToken":7,"activationId":"a1"}"#).unwrap_err();
+        assert_eq!(
+            err,
+            PayloadError::Field(FieldError::NotAString("userToken"))
+        );
+        let err =
+            parse(r#"{"inventoryItemId":"","userToken":"U","activationId":"a1"}"#).unwrap_err();
+        assert_eq!(
+            err,
+            PayloadError::Field(FieldError::Empty("inventoryItemId"))
+        );
+        let err = parse(r#"{"inventoryItemId":"1_GB","userToken":"U"}"#).unwrap_err();
+        assert_eq!(
+            err,
+            PayloadError::Field(FieldError::Missing("activationId"))
+        );
+        let err =
+            parse(r#"{"inventoryItemId":"1_GB","userToken":"U","activationId":"a","metaTag":5}"#)
+                .unwrap_err();
+        assert_eq!(err, PayloadError::Field(FieldError::NotAString("metaTag")));
+    }
+
+    #[test]
+    fn refusal_reasons_follow_the_entitlement() {
+        let now = OffsetDateTime::now_utc();
+        let mut e = Entitlement {
+            user_token: UserToken::parse("u").unwrap(),
+            item: ItemId::parse("i").unwrap(),
+            units_granted: 1,
+            units_used: 1,
+            expires_at: None,
+            revoked_at: None,
+        };
+        assert_eq!(Refusal::for_entitlement(None, now), Refusal::NoEntitlement);
+        assert_eq!(
+            Refusal::for_entitlement(Some(&e), now),
+            Refusal::NoUnitsLeft
+        );
+        e.revoked_at = Some(now);
+        assert_eq!(Refusal::for_entitlement(Some(&e), now), Refusal::Revoked);
+        e.expires_at = Some(now - time::Duration::minutes(1));
+        assert_eq!(Refusal::for_entitlement(Some(&e), now), Refusal::Expired);
+    }
+
+    #[test]
+    fn answers_serialize_as_gigastore_expects() {
+        assert_eq!(
+            serde_json::to_string(&Answer::Approve).unwrap(),
+            r#"{"returnCode":"SUCCESS","returnMessage":null}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&Outcome::ActivationIdReused.answer()).unwrap(),
+            r#"{"returnCode":"FAIL","returnMessage":"activationId already used for another request"}"#
+        );
+    }
+}

@@ -1,0 +1,460 @@
+//! The DynamoDB adapter: every request this backend makes to its table.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
+};
+use aws_sdk_dynamodb::Client;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::items::{self, ActivationItem, EntitlementItem, Item, ProfileItem};
+use super::{ActivationStore, ApproveOutcome, RecordOutcome, StoreError};
+use crate::activation::{ActivationRecord, Decision, Refusal};
+use crate::entitlement::{Entitlement, Grant};
+use crate::ids::{ActivationId, ItemId, MetaTag, UserToken};
+
+/// Name of the index that finds a user's activations.
+pub const GSI1: &str = "gsi1";
+
+/// Attempts of one approval when concurrent transactions on the same entitlement conflict.
+const APPROVE_ATTEMPTS: u32 = 4;
+
+/// The entitlement table, reached through one SDK client built at init.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn request_error<E, R>(operation: &'static str, err: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    StoreError::Request {
+        operation,
+        message: DisplayErrorContext(&err).to_string(),
+    }
+}
+
+fn entitlement_from(item: Item) -> Result<Entitlement, StoreError> {
+    let stored: EntitlementItem = items::from_item(item)?;
+    Entitlement::try_from(stored).map_err(|e| StoreError::Malformed(serde::de::Error::custom(e)))
+}
+
+fn activation_from(item: Item) -> Result<ActivationRecord, StoreError> {
+    Ok(items::from_item::<ActivationItem>(item)?.into())
+}
+
+fn is_condition_failure(reason: &CancellationReason) -> bool {
+    reason.code() == Some("ConditionalCheckFailed")
+}
+
+impl DynamoStore {
+    /// A store over `table`, using `client` for every request.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// The table's name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The SDK client, for table administration.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The recorded decision for an activation, if any (strongly consistent read).
+    pub async fn activation(
+        &self,
+        id: &ActivationId,
+    ) -> Result<Option<ActivationRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(items::key(
+                items::activation_pk(id),
+                items::ACTIVATION_SK,
+            )))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| request_error("GetItem", e))?;
+        out.item.map(activation_from).transpose()
+    }
+
+    /// Adds units to a user's entitlement, creating the user and entitlement if new.
+    ///
+    /// Two idempotent-shaped updates: the profile first, so an entitlement never exists
+    /// without its user.
+    pub async fn grant(
+        &self,
+        grant: &Grant,
+        now: OffsetDateTime,
+    ) -> Result<Entitlement, StoreError> {
+        let pk = items::user_pk(&grant.user_token);
+        let stamp = items::timestamp(now);
+        let mut profile = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::key(pk.clone(), items::PROFILE_SK)))
+            .update_expression(
+                "SET user_token = :user, created_at = if_not_exists(created_at, :now), updated_at = :now",
+            )
+            .expression_attribute_values(":user", s(grant.user_token.as_str()))
+            .expression_attribute_values(":now", s(&stamp));
+        if let Some(email) = &grant.email {
+            profile = profile
+                .update_expression(
+                    "SET user_token = :user, created_at = if_not_exists(created_at, :now), updated_at = :now, email = :email",
+                )
+                .expression_attribute_values(":email", s(email.as_str()));
+        }
+        profile
+            .send()
+            .await
+            .map_err(|e| request_error("UpdateItem", e))?;
+
+        let mut set = String::from(
+            "SET user_token = :user, item_id = :item, units_used = if_not_exists(units_used, :zero), updated_at = :now",
+        );
+        let mut entitlement = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::key(pk, &items::entitlement_sk(&grant.item))))
+            .expression_attribute_values(":user", s(grant.user_token.as_str()))
+            .expression_attribute_values(":item", s(grant.item.as_str()))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":now", s(&stamp))
+            .expression_attribute_values(":quantity", n(grant.quantity.get()))
+            .return_values(ReturnValue::AllNew);
+        if let Some(expires_at) = grant.expires_at {
+            set.push_str(", expires_at = :expires");
+            entitlement =
+                entitlement.expression_attribute_values(":expires", n(expires_at.unix_timestamp()));
+        }
+        // A new purchase lifts an earlier revocation.
+        let out = entitlement
+            .update_expression(format!(
+                "{set} ADD units_granted :quantity REMOVE revoked_at"
+            ))
+            .send()
+            .await
+            .map_err(|e| request_error("UpdateItem", e))?;
+        entitlement_from(out.attributes.unwrap_or_default())
+    }
+
+    /// Removes every unit left of a user's entitlement; `None` if there is no such entitlement.
+    pub async fn revoke(
+        &self,
+        user: &UserToken,
+        item: &ItemId,
+        now: OffsetDateTime,
+    ) -> Result<Option<Entitlement>, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::key(
+                items::user_pk(user),
+                &items::entitlement_sk(item),
+            )))
+            .update_expression(
+                "SET units_granted = units_used, revoked_at = :now, updated_at = :now",
+            )
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":now", s(items::timestamp(now)))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => entitlement_from(out.attributes.unwrap_or_default()).map(Some),
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(request_error("UpdateItem", e)),
+        }
+    }
+
+    /// Everything the table holds about one user: profile, entitlements, activations.
+    pub async fn user_summary(&self, user: &UserToken) -> Result<UserSummary, StoreError> {
+        let owned: Vec<Item> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(items::user_pk(user)))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| request_error("Query", e))?;
+        let activations: Vec<Item> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("gsi1pk = :pk AND begins_with(gsi1sk, :prefix)")
+            .expression_attribute_values(":pk", s(items::user_pk(user)))
+            .expression_attribute_values(":prefix", s("ACTIVATION#"))
+            .scan_index_forward(false)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| request_error("Query", e))?;
+
+        let mut summary = UserSummary {
+            user_token: user.clone(),
+            found: false,
+            email: None,
+            customer_uid: None,
+            entitlements: Vec::new(),
+            activations: Vec::new(),
+        };
+        for item in owned {
+            let sk = item
+                .get("sk")
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default();
+            if sk == items::PROFILE_SK {
+                let profile: ProfileItem = items::from_item(item)?;
+                summary.found = true;
+                summary.email = profile.email;
+                summary.customer_uid = profile.customer_uid;
+            } else if sk.starts_with(items::ENTITLEMENT_SK_PREFIX) {
+                summary.entitlements.push(entitlement_from(item)?);
+            }
+        }
+        for item in activations {
+            summary
+                .activations
+                .push(ActivationView::from(activation_from(item)?));
+        }
+        summary.found |= !summary.entitlements.is_empty() || !summary.activations.is_empty();
+        Ok(summary)
+    }
+
+    async fn try_approve(&self, put: &Put, update: &Update) -> Result<ApproveOutcome, TryApprove> {
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put.clone()).build())
+            .transact_items(TransactWriteItem::builder().update(update.clone()).build())
+            .send()
+            .await;
+        let err = match result {
+            Ok(_) => return Ok(ApproveOutcome::Approved),
+            Err(err) => err,
+        };
+        let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+            err.as_service_error()
+        else {
+            return Err(TryApprove::Failed(request_error("TransactWriteItems", err)));
+        };
+        let reasons = cancelled.cancellation_reasons();
+        match (reasons.first(), reasons.get(1)) {
+            (Some(record), _) if is_condition_failure(record) => match record.item() {
+                Some(item) => Ok(ApproveOutcome::AlreadyDecided(activation_from(
+                    item.clone(),
+                )?)),
+                None => Err(TryApprove::ReadBack),
+            },
+            (_, Some(entitlement)) if is_condition_failure(entitlement) => {
+                let current = entitlement
+                    .item()
+                    .cloned()
+                    .map(entitlement_from)
+                    .transpose()?;
+                Ok(ApproveOutcome::NotEntitled(current))
+            }
+            _ if reasons
+                .iter()
+                .any(|r| r.code() == Some("TransactionConflict")) =>
+            {
+                Err(TryApprove::Conflict)
+            }
+            _ => Err(TryApprove::Failed(request_error("TransactWriteItems", err))),
+        }
+    }
+}
+
+/// Why one approval attempt did not settle.
+enum TryApprove {
+    /// Another transaction touched the same items; try again.
+    Conflict,
+    /// The activation exists but DynamoDB did not return it; read it.
+    ReadBack,
+    /// Anything else.
+    Failed(StoreError),
+}
+
+impl From<StoreError> for TryApprove {
+    fn from(e: StoreError) -> Self {
+        Self::Failed(e)
+    }
+}
+
+impl ActivationStore for DynamoStore {
+    async fn approve(&self, approval: &ActivationRecord) -> Result<ApproveOutcome, StoreError> {
+        let item = items::to_item(&ActivationItem::from(approval))?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| StoreError::Request {
+                operation: "TransactWriteItems",
+                message: e.to_string(),
+            })?;
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(items::key(
+                items::user_pk(&approval.user_token),
+                &items::entitlement_sk(&approval.item),
+            )))
+            .update_expression("SET units_used = units_used + :one, updated_at = :now")
+            .condition_expression(
+                "units_used < units_granted AND (attribute_not_exists(expires_at) OR expires_at > :epoch)",
+            )
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", s(items::timestamp(approval.decided_at)))
+            .expression_attribute_values(":epoch", n(approval.decided_at.unix_timestamp()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| StoreError::Request { operation: "TransactWriteItems", message: e.to_string() })?;
+
+        for attempt in 1..=APPROVE_ATTEMPTS {
+            match self.try_approve(&put, &update).await {
+                Ok(outcome) => return Ok(outcome),
+                Err(TryApprove::Failed(e)) => return Err(e),
+                Err(TryApprove::ReadBack) => {
+                    return match self.activation(&approval.activation_id).await? {
+                        Some(existing) => Ok(ApproveOutcome::AlreadyDecided(existing)),
+                        None => Err(StoreError::Contention(attempt)),
+                    }
+                }
+                Err(TryApprove::Conflict) if attempt < APPROVE_ATTEMPTS => {
+                    tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
+                }
+                Err(TryApprove::Conflict) => {}
+            }
+        }
+        Err(StoreError::Contention(APPROVE_ATTEMPTS))
+    }
+
+    async fn record(&self, refusal: &ActivationRecord) -> Result<RecordOutcome, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(items::to_item(&ActivationItem::from(refusal))?))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(RecordOutcome::Recorded),
+            Err(e) => match e.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                    let existing = match failed.item() {
+                        Some(item) => Some(activation_from(item.clone())?),
+                        None => self.activation(&refusal.activation_id).await?,
+                    };
+                    existing
+                        .map(RecordOutcome::AlreadyDecided)
+                        .ok_or_else(|| request_error("PutItem", e))
+                }
+                _ => Err(request_error("PutItem", e)),
+            },
+        }
+    }
+}
+
+/// One activation as an operator sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActivationView {
+    /// Gigastore's activation id.
+    pub activation_id: ActivationId,
+    /// The item asked for.
+    pub item: ItemId,
+    /// The app's free text.
+    pub meta_tag: Option<MetaTag>,
+    /// `SUCCESS` or `FAIL`.
+    pub decision: &'static str,
+    /// Why it was refused.
+    pub reason: Option<Refusal>,
+    /// When it was decided.
+    #[serde(with = "time::serde::rfc3339")]
+    pub decided_at: OffsetDateTime,
+}
+
+impl From<ActivationRecord> for ActivationView {
+    fn from(r: ActivationRecord) -> Self {
+        let (decision, reason) = match r.decision {
+            Decision::Approved => ("SUCCESS", None),
+            Decision::Refused(why) => ("FAIL", Some(why)),
+        };
+        Self {
+            activation_id: r.activation_id,
+            item: r.item,
+            meta_tag: r.meta_tag,
+            decision,
+            reason,
+            decided_at: r.decided_at,
+        }
+    }
+}
+
+/// Everything the table holds about one user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserSummary {
+    /// The user.
+    pub user_token: UserToken,
+    /// Whether the table holds anything about this user.
+    #[serde(skip)]
+    pub found: bool,
+    /// The email on the profile.
+    pub email: Option<String>,
+    /// Gigastore's customer id, once registered.
+    pub customer_uid: Option<String>,
+    /// Entitlements, by item.
+    pub entitlements: Vec<Entitlement>,
+    /// Activation decisions, newest first.
+    pub activations: Vec<ActivationView>,
+}

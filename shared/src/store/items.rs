@@ -1,0 +1,192 @@
+//! The table's item types and keys: the one place domain types meet DynamoDB attributes.
+//!
+//! Single table, keys `pk`/`sk`, one overloaded index `gsi1` (`gsi1pk`/`gsi1sk`):
+//!
+//! | item         | pk                   | sk            | gsi1pk        | gsi1sk                            |
+//! |--------------|----------------------|---------------|---------------|-----------------------------------|
+//! | user profile | `USER#<userToken>`   | `PROFILE`     |               |                                   |
+//! | entitlement  | `USER#<userToken>`   | `ENT#<item>`  |               |                                   |
+//! | activation   | `ACTIVATION#<id>`    | `ACTIVATION`  | `USER#<token>`| `ACTIVATION#<decidedAt>#<id>`     |
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::activation::{ActivationRecord, Decision, Refusal};
+use crate::entitlement::Entitlement;
+use crate::ids::{ActivationId, ItemId, MetaTag, UserToken};
+
+/// A DynamoDB item as the SDK holds it.
+pub type Item = HashMap<String, AttributeValue>;
+
+pub const PROFILE_SK: &str = "PROFILE";
+pub const ENTITLEMENT_SK_PREFIX: &str = "ENT#";
+pub const ACTIVATION_SK: &str = "ACTIVATION";
+
+/// Partition key of everything a user owns.
+pub fn user_pk(user: &UserToken) -> String {
+    format!("USER#{user}")
+}
+
+/// Sort key of a user's entitlement to one item.
+pub fn entitlement_sk(item: &ItemId) -> String {
+    format!("{ENTITLEMENT_SK_PREFIX}{item}")
+}
+
+/// Partition key of an activation record: the activation id alone, so it is unique table-wide.
+pub fn activation_pk(id: &ActivationId) -> String {
+    format!("ACTIVATION#{id}")
+}
+
+/// Primary key attributes.
+pub fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([
+        ("pk".to_owned(), AttributeValue::S(pk)),
+        ("sk".to_owned(), AttributeValue::S(sk.to_owned())),
+    ])
+}
+
+/// Timestamps are stored as RFC 3339 text: readable in the console, sortable as strings.
+pub fn timestamp(at: OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| at.unix_timestamp().to_string())
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EntitlementItem {
+    pub user_token: UserToken,
+    pub item_id: ItemId,
+    pub units_granted: u32,
+    pub units_used: u32,
+    /// Unix seconds, so a condition expression can compare it with a number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+impl TryFrom<EntitlementItem> for Entitlement {
+    type Error = time::error::ComponentRange;
+    fn try_from(item: EntitlementItem) -> Result<Self, Self::Error> {
+        Ok(Entitlement {
+            user_token: item.user_token,
+            item: item.item_id,
+            units_granted: item.units_granted,
+            units_used: item.units_used,
+            expires_at: item
+                .expires_at
+                .map(OffsetDateTime::from_unix_timestamp)
+                .transpose()?,
+            revoked_at: item.revoked_at,
+        })
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ActivationItem {
+    pub pk: String,
+    pub sk: String,
+    pub gsi1pk: String,
+    pub gsi1sk: String,
+    pub activation_id: ActivationId,
+    pub user_token: UserToken,
+    pub item_id: ItemId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta_tag: Option<MetaTag>,
+    /// `SUCCESS` or `FAIL`, as answered to Gigastore.
+    pub decision: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Refusal>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub decided_at: OffsetDateTime,
+}
+
+impl From<&ActivationRecord> for ActivationItem {
+    fn from(r: &ActivationRecord) -> Self {
+        let (decision, reason) = match r.decision {
+            Decision::Approved => ("SUCCESS", None),
+            Decision::Refused(why) => ("FAIL", Some(why)),
+        };
+        Self {
+            pk: activation_pk(&r.activation_id),
+            sk: ACTIVATION_SK.to_owned(),
+            gsi1pk: user_pk(&r.user_token),
+            gsi1sk: format!("ACTIVATION#{}#{}", timestamp(r.decided_at), r.activation_id),
+            activation_id: r.activation_id.clone(),
+            user_token: r.user_token.clone(),
+            item_id: r.item.clone(),
+            meta_tag: r.meta_tag.clone(),
+            decision: decision.to_owned(),
+            reason,
+            decided_at: r.decided_at,
+        }
+    }
+}
+
+impl From<ActivationItem> for ActivationRecord {
+    fn from(item: ActivationItem) -> Self {
+        // Anything but a recorded approval is a refusal: never approve by accident.
+        let decision = match (item.decision.as_str(), item.reason) {
+            ("SUCCESS", _) => Decision::Approved,
+            (_, reason) => Decision::Refused(reason.unwrap_or(Refusal::NoEntitlement)),
+        };
+        Self {
+            activation_id: item.activation_id,
+            user_token: item.user_token,
+            item: item.item_id,
+            meta_tag: item.meta_tag,
+            decision,
+            decided_at: item.decided_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ProfileItem {
+    pub user_token: UserToken,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_uid: Option<String>,
+}
+
+/// Reads an item written by this code into its type.
+pub fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, serde_dynamo::Error> {
+    serde_dynamo::from_item(item)
+}
+
+/// Writes a value as an item.
+pub fn to_item<T: Serialize>(value: &T) -> Result<Item, serde_dynamo::Error> {
+    serde_dynamo::to_item(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activation_records_round_trip_through_items() {
+        let record = ActivationRecord {
+            activation_id: ActivationId::parse("a1").unwrap(),
+            user_token: UserToken::parse("u1").unwrap(),
+            item: ItemId::parse("1_GB").unwrap(),
+            meta_tag: None,
+            decision: Decision::Refused(Refusal::Expired),
+            decided_at: OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+        };
+        let item = to_item(&ActivationItem::from(&record)).unwrap();
+        assert_eq!(item["pk"], AttributeValue::S("ACTIVATION#a1".into()));
+        assert_eq!(item["gsi1pk"], AttributeValue::S("USER#u1".into()));
+        assert_eq!(item["decision"], AttributeValue::S("FAIL".into()));
+        assert_eq!(item["reason"], AttributeValue::S("expired".into()));
+        assert!(!item.contains_key("meta_tag"));
+        let back: ActivationItem = from_item(item).unwrap();
+        assert_eq!(ActivationRecord::from(back), record);
+    }
+}

@@ -1,0 +1,66 @@
+//! Storage: the port the domain needs, and its DynamoDB adapter.
+
+mod dynamo;
+mod items;
+
+use std::future::Future;
+
+pub use dynamo::{DynamoStore, UserSummary};
+
+use crate::activation::ActivationRecord;
+use crate::entitlement::Entitlement;
+
+/// Result of trying to approve an activation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApproveOutcome {
+    /// Recorded as approved, and one unit consumed.
+    Approved,
+    /// The activation already had a decision; nothing changed.
+    AlreadyDecided(ActivationRecord),
+    /// The entitlement (if any) cannot pay; nothing changed.
+    NotEntitled(Option<Entitlement>),
+}
+
+/// Result of recording a refusal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// Recorded.
+    Recorded,
+    /// The activation already had a decision; nothing changed.
+    AlreadyDecided(ActivationRecord),
+}
+
+/// Where activation decisions and entitlements live.
+pub trait ActivationStore {
+    /// Atomically records `approval` and consumes one unit of its entitlement, unless the
+    /// activation already has a decision or the entitlement cannot pay.
+    fn approve(
+        &self,
+        approval: &ActivationRecord,
+    ) -> impl Future<Output = Result<ApproveOutcome, StoreError>> + Send;
+
+    /// Records a refusal, unless the activation already has a decision.
+    fn record(
+        &self,
+        refusal: &ActivationRecord,
+    ) -> impl Future<Output = Result<RecordOutcome, StoreError>> + Send;
+}
+
+/// Storage failed; the request can be retried.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// DynamoDB did not do what was asked.
+    #[error("DynamoDB {operation} failed: {message}")]
+    Request {
+        /// The API operation.
+        operation: &'static str,
+        /// The SDK's error with its context.
+        message: String,
+    },
+    /// Concurrent transactions on the same entitlement kept conflicting.
+    #[error("DynamoDB transaction kept conflicting after {0} attempts")]
+    Contention(u32),
+    /// A stored item does not have the shape this code writes.
+    #[error("stored item is malformed: {0}")]
+    Malformed(#[from] serde_dynamo::Error),
+}

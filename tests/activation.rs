@@ -1,0 +1,485 @@
+//! Activation Request against a real DynamoDB-API server: every decision rule.
+
+mod common;
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use common::{http_event, read_response, Auth, TestTable, LOCAL_SECRET};
+use serde_json::{json, Value};
+use shared::auth::WebhookSecrets;
+use shared::entitlement::{Email, Grant};
+use shared::ids::{ItemId, UserToken};
+use shared::store::{DynamoStore, UserSummary};
+use time::{Duration, OffsetDateTime};
+use tokio::sync::Barrier;
+
+const PATH: &str = "/sdk/activation-request";
+
+fn secrets() -> WebhookSecrets {
+    WebhookSecrets::parse(LOCAL_SECRET)
+}
+
+fn body(activation: &str, user: &str, item: &str) -> String {
+    json!({"inventoryItemId": item, "userToken": user, "metaTag": "order-42", "activationId": activation})
+        .to_string()
+}
+
+async fn grant(
+    store: &DynamoStore,
+    user: &str,
+    item: &str,
+    quantity: u32,
+    expires_at: Option<OffsetDateTime>,
+) {
+    let grant = Grant {
+        user_token: UserToken::parse(user).unwrap(),
+        item: ItemId::parse(item).unwrap(),
+        quantity: NonZeroU32::new(quantity).unwrap(),
+        email: Some(Email::parse("user@example.com").unwrap()),
+        expires_at,
+    };
+    store
+        .grant(&grant, OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+}
+
+async fn summary(store: &DynamoStore, user: &str) -> UserSummary {
+    store
+        .user_summary(&UserToken::parse(user).unwrap())
+        .await
+        .unwrap()
+}
+
+async fn units_used(store: &DynamoStore, user: &str, item: &str) -> u32 {
+    let s = summary(store, user).await;
+    s.entitlements
+        .iter()
+        .find(|e| e.item.as_str() == item)
+        .map_or(0, |e| e.units_used)
+}
+
+/// Sends one request through the handler and returns (status, JSON body).
+async fn call_with(
+    store: &DynamoStore,
+    secrets: &WebhookSecrets,
+    body: Option<&str>,
+    auth: Auth<'_>,
+) -> (u16, Value) {
+    let request = http_event(PATH, body, false, auth);
+    read_response(
+        activation_request::handle(store, secrets, request)
+            .await
+            .unwrap(),
+    )
+}
+
+async fn call(store: &DynamoStore, body: &str) -> (u16, Value) {
+    call_with(store, &secrets(), Some(body), Auth::Bearer(LOCAL_SECRET)).await
+}
+
+fn success() -> Value {
+    json!({"returnCode": "SUCCESS", "returnMessage": null})
+}
+
+fn fail(why: &str) -> Value {
+    json!({"returnCode": "FAIL", "returnMessage": why})
+}
+
+#[tokio::test]
+async fn approves_once_per_unit_and_records_the_request() {
+    let t = TestTable::new().await;
+    grant(&t.store, "u1", "1_GB", 2, None).await;
+
+    assert_eq!(
+        call(&t.store, &body("a1", "u1", "1_GB")).await,
+        (200, success())
+    );
+    assert_eq!(units_used(&t.store, "u1", "1_GB").await, 1);
+    assert_eq!(
+        call(&t.store, &body("a2", "u1", "1_GB")).await,
+        (200, success())
+    );
+    assert_eq!(
+        call(&t.store, &body("a3", "u1", "1_GB")).await,
+        (200, fail("no units left for this item"))
+    );
+    assert_eq!(units_used(&t.store, "u1", "1_GB").await, 2);
+
+    let s = summary(&t.store, "u1").await;
+    let decisions: Vec<(&str, &str)> = s
+        .activations
+        .iter()
+        .map(|a| (a.activation_id.as_str(), a.decision))
+        .collect();
+    assert_eq!(decisions.len(), 3);
+    for expected in [("a1", "SUCCESS"), ("a2", "SUCCESS"), ("a3", "FAIL")] {
+        assert!(
+            decisions.contains(&expected),
+            "{expected:?} in {decisions:?}"
+        );
+    }
+    let a1 = s
+        .activations
+        .iter()
+        .find(|a| a.activation_id.as_str() == "a1")
+        .unwrap();
+    assert_eq!(a1.item.as_str(), "1_GB");
+    assert_eq!(a1.meta_tag.as_ref().unwrap().as_str(), "order-42");
+    assert!(OffsetDateTime::now_utc() - a1.decided_at < Duration::minutes(1));
+}
+
+#[tokio::test]
+async fn the_approve_path_makes_exactly_one_dynamodb_request() {
+    let t = TestTable::new().await;
+    grant(&t.store, "u1", "1_GB", 1, None).await;
+    t.log.clear();
+    assert_eq!(
+        call(&t.store, &body("a1", "u1", "1_GB")).await,
+        (200, success())
+    );
+    assert_eq!(t.log.operations(), ["TransactWriteItems"]);
+
+    // A replay is answered from what the failed transaction returned: still one request.
+    t.log.clear();
+    assert_eq!(
+        call(&t.store, &body("a1", "u1", "1_GB")).await,
+        (200, success())
+    );
+    assert_eq!(t.log.operations(), ["TransactWriteItems"]);
+
+    // A refusal is recorded with a second, conditional write.
+    t.log.clear();
+    assert_eq!(
+        call(&t.store, &body("a2", "u1", "1_GB")).await.1["returnCode"],
+        "FAIL"
+    );
+    assert_eq!(t.log.operations(), ["TransactWriteItems", "PutItem"]);
+}
+
+#[tokio::test]
+async fn a_redelivery_returns_the_recorded_decision_and_consumes_nothing() {
+    let t = TestTable::new().await;
+    grant(&t.store, "u1", "1_GB", 3, None).await;
+    for _ in 0..3 {
+        assert_eq!(
+            call(&t.store, &body("a1", "u1", "1_GB")).await,
+            (200, success())
+        );
+    }
+    assert_eq!(units_used(&t.store, "u1", "1_GB").await, 1);
+
+    // A refusal stays a refusal, even after the user buys the item.
+    assert_eq!(
+        call(&t.store, &body("r1", "u1", "5_GB")).await,
+        (200, fail("no entitlement for this item"))
+    );
+    grant(&t.store, "u1", "5_GB", 1, None).await;
+    assert_eq!(
+        call(&t.store, &body("r1", "u1", "5_GB")).await,
+        (200, fail("no entitlement for this item"))
+    );
+    assert_eq!(units_used(&t.store, "u1", "5_GB").await, 0);
+    assert_eq!(summary(&t.store, "u1").await.activations.len(), 2);
+}
+
+#[tokio::test]
+async fn an_activation_id_reused_for_another_user_or_item_is_refused() {
+    let t = TestTable::new().await;
+    grant(&t.store, "u1", "1_GB", 1, None).await;
+    grant(&t.store, "u2", "1_GB", 1, None).await;
+    grant(&t.store, "u1", "5_GB", 1, None).await;
+    assert_eq!(
+        call(&t.store, &body("a1", "u1", "1_GB")).await,
+        (200, success())
+    );
+
+    let reused = fail("activationId already used for another request");
+    assert_eq!(
+        call(&t.store, &body("a1", "u2", "1_GB")).await,
+        (200, reused.clone())
+    );
+    assert_eq!(
+        call(&t.store, &body("a1", "u1", "5_GB")).await,
+        (200, reused)
+    );
+    assert_eq!(units_used(&t.store, "u2", "1_GB").await, 0);
+    assert_eq!(units_used(&t.store, "u1", "5_GB").await, 0);
+    assert!(summary(&t.store, "u2").await.activations.is_empty());
+}
+
+#[tokio::test]
+async fn refuses_without_a_live_entitlement_and_says_why() {
+    let t = TestTable::new().await;
+    let now = OffsetDateTime::now_utc();
+    grant(
+        &t.store,
+        "u1",
+        "expired",
+        1,
+        Some(now - Duration::minutes(1)),
+    )
+    .await;
+    grant(&t.store, "u1", "later", 1, Some(now + Duration::days(1))).await;
+    grant(&t.store, "u1", "revoked", 2, None).await;
+    let revoked = t
+        .store
+        .revoke(
+            &UserToken::parse("u1").unwrap(),
+            &ItemId::parse("revoked").unwrap(),
+            now,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(revoked.units_left(), 0);
+
+    assert_eq!(
+        call(&t.store, &body("a1", "nobody", "1_GB")).await,
+        (200, fail("no entitlement for this item"))
+    );
+    assert_eq!(
+        call(&t.store, &body("a2", "u1", "expired")).await,
+        (200, fail("entitlement expired"))
+    );
+    assert_eq!(
+        call(&t.store, &body("a3", "u1", "revoked")).await,
+        (200, fail("entitlement revoked"))
+    );
+    assert_eq!(
+        call(&t.store, &body("a4", "u1", "later")).await,
+        (200, success())
+    );
+    for item in ["expired", "revoked"] {
+        assert_eq!(units_used(&t.store, "u1", item).await, 0);
+    }
+    // Granting again after a revocation makes the item activatable again.
+    grant(&t.store, "u1", "revoked", 1, None).await;
+    assert_eq!(
+        call(&t.store, &body("a5", "u1", "revoked")).await,
+        (200, success())
+    );
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_with_a_reason_and_changes_nothing() {
+    let t = TestTable::new().await;
+    grant(&t.store, "u1", "1_GB", 1, None).await;
+    let huge = "x".repeat(20_000);
+    let long_id = "a".repeat(129);
+    let cases: Vec<(String, &str)> = vec![
+        (
+            r#"{"inventoryItemId": "1_GB", "userToken": "u1", "metaTag": myTag, "activationId": "a1"}"#.into(),
+            "invalid request: body is not valid JSON",
+        ),
+        (String::new(), "invalid request: body is empty"),
+        ("[]".into(), "invalid request: body must be a JSON object"),
+        ("\"text\"".into(), "invalid request: body must be a JSON object"),
+        (r#"{"userToken": "u1", "activationId": "a1"}"#.into(), "invalid request: inventoryItemId is missing"),
+        (r#"{"inventoryItemId": "1_GB", "userToken": "", "activationId": "a1"}"#.into(), "invalid request: userToken is empty"),
+        (r#"{"inventoryItemId": "1_GB", "userToken": "u1", "activationId": 17}"#.into(), "invalid request: activationId must be a string"),
+        (r#"{"inventoryItemId": ["1_GB"], "userToken": "u1", "activationId": "a1"}"#.into(), "invalid request: inventoryItemId must be a string"),
+        (r#"{"inventoryItemId": "1_GB", "userToken": "u1", "activationId": null}"#.into(), "invalid request: activationId is missing"),
+        (format!(r#"{{"inventoryItemId": "1_GB", "userToken": "u1", "activationId": "{long_id}"}}"#), "invalid request: activationId is longer than 128 bytes"),
+        (format!(r#"{{"inventoryItemId": "1_GB", "userToken": "u1", "activationId": "a1", "metaTag": "{huge}"}}"#), "invalid request: body is larger than"),
+        (r#"{"inventoryItemId": "1_GB", "userToken": "u\u0000", "activationId": "a1"}"#.into(), "invalid request: userToken contains control characters"),
+    ];
+    t.log.clear();
+    for (body, reason) in &cases {
+        let (status, answer) = call(&t.store, body).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(answer["returnCode"], "FAIL", "{body}");
+        let message = answer["returnMessage"].as_str().unwrap();
+        assert!(
+            message.starts_with(reason),
+            "{message:?} should start with {reason:?}"
+        );
+    }
+    assert!(
+        t.log.operations().is_empty(),
+        "bad input must not reach the table"
+    );
+    assert_eq!(units_used(&t.store, "u1", "1_GB").await, 0);
+
+    // The handler keeps serving: the same user is approved right after.
+    assert_eq!(
+        call(&t.store, &body("a1", "u1", "1_GB")).await,
+        (200, success())
+    );
+}
+
+#[tokio::test]
+async fn meta_tag_may_be_absent_or_null_and_extra_fields_are_ignored() {
+    let t = TestTable::new().await;
+    grant(&t.store, "u1", "1_GB", 3, None).await;
+    for (id, body) in [
+        (
+            "a1",
+            json!({"inventoryItemId": "1_GB", "userToken": "u1", "activationId": "a1"}),
+        ),
+        (
+            "a2",
+            json!({"inventoryItemId": "1_GB", "userToken": "u1", "activationId": "a2", "metaTag": null}),
+        ),
+        (
+            "a3",
+            json!({"inventoryItemId": "1_GB", "userToken": "u1", "activationId": "a3", "future": {"x": [1]}}),
+        ),
+    ] {
+        assert_eq!(
+            call(&t.store, &body.to_string()).await,
+            (200, success()),
+            "{id}"
+        );
+    }
+    assert_eq!(units_used(&t.store, "u1", "1_GB").await, 3);
+}
+
+#[tokio::test]
+async fn a_base64_encoded_body_is_decided_normally() {
+    let t = TestTable::new().await;
+    grant(&t.store, "u1", "1_GB", 1, None).await;
+    let request = http_event(
+        PATH,
+        Some(&body("a1", "u1", "1_GB")),
+        true,
+        Auth::Bearer(LOCAL_SECRET),
+    );
+    let answer = read_response(
+        activation_request::handle(&t.store, &secrets(), request)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(answer, (200, success()));
+    let request = http_event(PATH, Some("not json"), true, Auth::Bearer(LOCAL_SECRET));
+    let (_, answer) = read_response(
+        activation_request::handle(&t.store, &secrets(), request)
+            .await
+            .unwrap(),
+    );
+    assert!(answer["returnMessage"]
+        .as_str()
+        .unwrap()
+        .starts_with("invalid request: body is not valid JSON"));
+}
+
+#[tokio::test]
+async fn only_a_configured_secret_gets_an_answer() {
+    let t = TestTable::new().await;
+    grant(&t.store, "u1", "1_GB", 5, None).await;
+    let rotating = WebhookSecrets::parse("old-secret,new-secret");
+    let b = body("a1", "u1", "1_GB");
+    let unauthorized = (401, json!({"error": "unauthorized"}));
+
+    t.log.clear();
+    for auth in [
+        Auth::None,
+        Auth::Bearer("wrong"),
+        Auth::Query("wrong"),
+        Auth::Bearer(""),
+        Auth::Query("old-secret,new-secret"),
+    ] {
+        assert_eq!(
+            call_with(&t.store, &rotating, Some(&b), auth).await,
+            unauthorized,
+            "{auth:?}"
+        );
+    }
+    // With no secret configured nothing is approved, whatever is presented.
+    let none = WebhookSecrets::parse("");
+    for auth in [Auth::None, Auth::Bearer(""), Auth::Query("")] {
+        assert_eq!(
+            call_with(&t.store, &none, Some(&b), auth).await,
+            unauthorized,
+            "{auth:?}"
+        );
+    }
+    assert!(
+        t.log.operations().is_empty(),
+        "nothing is read or written before authentication"
+    );
+    assert_eq!(units_used(&t.store, "u1", "1_GB").await, 0);
+
+    assert_eq!(
+        call_with(&t.store, &rotating, Some(&b), Auth::Bearer("old-secret")).await,
+        (200, success())
+    );
+    let b2 = body("a2", "u1", "1_GB");
+    assert_eq!(
+        call_with(&t.store, &rotating, Some(&b2), Auth::Query("new-secret")).await,
+        (200, success())
+    );
+}
+
+/// Many concurrent first deliveries, each through its own client and connections (as separate
+/// Lambda execution environments), against an entitlement of `units`.
+async fn race(t: &TestTable, requests: Vec<String>) -> Vec<Value> {
+    let barrier = Arc::new(Barrier::new(requests.len()));
+    let mut tasks = tokio::task::JoinSet::new();
+    for body in requests {
+        let store = t.other_store();
+        let barrier = Arc::clone(&barrier);
+        tasks.spawn(async move {
+            barrier.wait().await;
+            call(&store, &body).await
+        });
+    }
+    let mut answers = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        let (status, answer) = done.unwrap();
+        assert_eq!(status, 200);
+        answers.push(answer);
+    }
+    answers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn concurrent_first_deliveries_approve_exactly_the_units_granted() {
+    let t = TestTable::new().await;
+    let units = 5;
+    grant(&t.store, "u1", "1_GB", units, None).await;
+    let requests = (0..40)
+        .map(|i| body(&format!("race-{i}"), "u1", "1_GB"))
+        .collect();
+    let answers = race(&t, requests).await;
+    let approved = answers
+        .iter()
+        .filter(|a| a["returnCode"] == "SUCCESS")
+        .count();
+    assert_eq!(approved, units as usize, "{answers:?}");
+    assert!(answers
+        .iter()
+        .filter(|a| a["returnCode"] == "FAIL")
+        .all(|a| a["returnMessage"] == "no units left for this item"));
+    assert_eq!(units_used(&t.store, "u1", "1_GB").await, units);
+    let s = summary(&t.store, "u1").await;
+    assert_eq!(s.activations.len(), 40);
+    assert_eq!(
+        s.activations
+            .iter()
+            .filter(|a| a.decision == "SUCCESS")
+            .count(),
+        units as usize
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn concurrent_redeliveries_of_one_activation_consume_one_unit() {
+    let t = TestTable::new().await;
+    grant(&t.store, "u1", "1_GB", 5, None).await;
+    let answers = race(&t, vec![body("same", "u1", "1_GB"); 30]).await;
+    assert!(answers.iter().all(|a| *a == success()), "{answers:?}");
+    assert_eq!(units_used(&t.store, "u1", "1_GB").await, 1);
+    assert_eq!(summary(&t.store, "u1").await.activations.len(), 1);
+
+    // The same for a refusal: one recorded decision, the same answer for every delivery.
+    let answers = race(&t, vec![body("refused", "u1", "none"); 30]).await;
+    assert!(
+        answers
+            .iter()
+            .all(|a| *a == fail("no entitlement for this item")),
+        "{answers:?}"
+    );
+    assert_eq!(summary(&t.store, "u1").await.activations.len(), 2);
+}

@@ -1,0 +1,355 @@
+//! Test harness: one moto DynamoDB-API server per test binary, a fresh table per test, created
+//! from `template.yaml`, and SDK clients that count requests and check expression placeholders.
+
+#![allow(dead_code)] // Each test binary uses a different part of the harness.
+
+use std::collections::BTreeSet;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{
+    BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
+};
+use aws_sdk_dynamodb::error::BoxError;
+use aws_sdk_dynamodb::Client;
+use entitlements::template::TableDeclaration;
+use serde_json::Value;
+use shared::store::DynamoStore;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+struct Moto {
+    endpoint: String,
+    _child: Child,
+}
+
+fn start_moto() -> Moto {
+    let python = std::env::var_os("MOTO_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".venv/bin/python"));
+    assert!(
+        python.exists(),
+        "moto is not installed at {}: run the tests with scripts/test, which installs it",
+        python.display()
+    );
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port();
+    let child = Command::new(&python)
+        .arg(root().join("scripts/moto_server.py"))
+        .args([
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "--exit-with-parent",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("moto server starts");
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "moto server did not listen on {addr} within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Moto {
+        endpoint: format!("http://{addr}"),
+        _child: child,
+    }
+}
+
+/// The endpoint of this test binary's moto server, started on first use.
+pub fn endpoint() -> &'static str {
+    static MOTO: OnceLock<Moto> = OnceLock::new();
+    &MOTO.get_or_init(start_moto).endpoint
+}
+
+/// Every request a client sent, by operation (`x-amz-target` without the version prefix).
+#[derive(Debug, Default, Clone)]
+pub struct RequestLog(Arc<Mutex<Vec<String>>>);
+
+impl RequestLog {
+    /// Operations sent so far.
+    pub fn operations(&self) -> Vec<String> {
+        self.0.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    /// Forgets what was sent so far.
+    pub fn clear(&self) {
+        if let Ok(mut v) = self.0.lock() {
+            v.clear();
+        }
+    }
+}
+
+/// Records each request and rejects any whose expression placeholders are not all used:
+/// moto accepts unused placeholders, DynamoDB rejects them.
+#[derive(Debug)]
+struct Inspect(RequestLog);
+
+impl Intercept for Inspect {
+    fn name(&self) -> &'static str {
+        "Inspect"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = context.request();
+        let operation = request
+            .headers()
+            .get("x-amz-target")
+            .and_then(|t| t.split('.').nth(1))
+            .unwrap_or("unknown")
+            .to_owned();
+        if let Ok(mut log) = (self.0).0.lock() {
+            log.push(operation);
+        }
+        let body: Value = serde_json::from_slice(request.body().bytes().unwrap_or(b"{}"))?;
+        match unused_placeholders(&body) {
+            unused if unused.is_empty() => Ok(()),
+            unused => {
+                Err(format!("expression placeholders defined but not used: {unused:?}").into())
+            }
+        }
+    }
+}
+
+/// Placeholders defined in `ExpressionAttributeNames`/`Values` that no expression beside them uses.
+pub fn unused_placeholders(request: &Value) -> Vec<String> {
+    let mut unused = Vec::new();
+    let mut parts = vec![request];
+    if let Some(items) = request.get("TransactItems").and_then(Value::as_array) {
+        parts.extend(
+            items
+                .iter()
+                .filter_map(|i| i.as_object())
+                .flat_map(|o| o.values()),
+        );
+    }
+    for part in parts {
+        let Some(fields) = part.as_object() else {
+            continue;
+        };
+        let expressions: Vec<&str> = fields
+            .iter()
+            .filter(|(k, _)| k.ends_with("Expression"))
+            .filter_map(|(_, v)| v.as_str())
+            .collect();
+        let defined: BTreeSet<&String> = ["ExpressionAttributeNames", "ExpressionAttributeValues"]
+            .iter()
+            .filter_map(|k| fields.get(*k).and_then(Value::as_object))
+            .flat_map(|m| m.keys())
+            .collect();
+        for placeholder in defined {
+            let used = expressions.iter().any(|e| {
+                e.match_indices(placeholder.as_str()).any(|(at, _)| {
+                    let next = e[at + placeholder.len()..].chars().next();
+                    !next.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                })
+            });
+            if !used {
+                unused.push(placeholder.clone());
+            }
+        }
+    }
+    unused
+}
+
+/// A DynamoDB client for the moto server, with its request log.
+pub fn client() -> (Client, RequestLog) {
+    let log = RequestLog::default();
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .endpoint_url(endpoint())
+        .interceptor(Inspect(log.clone()))
+        .build();
+    (Client::from_conf(config), log)
+}
+
+/// A fresh table, created from `template.yaml`, only this test's.
+pub struct TestTable {
+    /// The table's name.
+    pub name: String,
+    /// A store over it.
+    pub store: DynamoStore,
+    /// What the store's client sent.
+    pub log: RequestLog,
+}
+
+impl TestTable {
+    /// Creates a new, empty table as the template declares it.
+    pub async fn new() -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        let yaml = std::fs::read_to_string(root().join("template.yaml")).expect("template.yaml");
+        let declaration = TableDeclaration::from_template(&yaml).expect("table declaration");
+        let (client, log) = client();
+        declaration
+            .create(&client, &name)
+            .await
+            .expect("table created");
+        log.clear();
+        Self {
+            store: DynamoStore::new(client, name.clone()),
+            name,
+            log,
+        }
+    }
+
+    /// Another store over the same table with its own client and connections, like another
+    /// Lambda execution environment.
+    pub fn other_store(&self) -> DynamoStore {
+        DynamoStore::new(client().0, self.name.clone())
+    }
+}
+
+/// The webhook secret the sample events and the local run use. Not a production secret.
+pub const LOCAL_SECRET: &str = "local-dev-secret";
+
+/// How a test request presents the secret.
+#[derive(Debug, Clone, Copy)]
+pub enum Auth<'a> {
+    /// `Authorization: Bearer <secret>`.
+    Bearer(&'a str),
+    /// `?token=<secret>`.
+    Query(&'a str),
+    /// No secret.
+    None,
+}
+
+/// An API Gateway HTTP API (payload 2.0) event, parsed the way Lambda parses it.
+pub fn http_event(
+    path: &str,
+    body: Option<&str>,
+    base64: bool,
+    auth: Auth<'_>,
+) -> lambda_http::Request {
+    let mut headers = serde_json::json!({"host": "api.example.com", "user-agent": "Gigastore"});
+    if !base64 {
+        headers["content-type"] = "application/json".into();
+    }
+    let mut event = serde_json::json!({
+        "version": "2.0",
+        "routeKey": format!("POST {path}"),
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": "api.example.com",
+            "domainPrefix": "api",
+            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.10", "userAgent": "Gigastore"},
+            "requestId": "test-request",
+            "routeKey": format!("POST {path}"),
+            "stage": "$default",
+            "time": "23/Nov/2026:17:00:00 +0000",
+            "timeEpoch": 1_795_453_200_000_u64
+        },
+        "isBase64Encoded": base64
+    });
+    match auth {
+        Auth::Bearer(secret) => {
+            event["headers"]["authorization"] = format!("Bearer {secret}").into()
+        }
+        Auth::Query(secret) => {
+            event["rawQueryString"] = format!("token={secret}").into();
+            event["queryStringParameters"] = serde_json::json!({ "token": secret });
+        }
+        Auth::None => {}
+    }
+    if let Some(body) = body {
+        event["body"] = if base64 {
+            base64_encode(body.as_bytes()).into()
+        } else {
+            body.into()
+        };
+    }
+    lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway event")
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A response's status and JSON body.
+pub fn read_response(response: lambda_http::Response<lambda_http::Body>) -> (u16, Value) {
+    assert_eq!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/json")
+    );
+    let status = response.status().as_u16();
+    let body = serde_json::from_slice(response.body()).expect("a JSON body");
+    (status, body)
+}
+
+#[test]
+fn base64_matches_the_standard_alphabet() {
+    assert_eq!(base64_encode(b""), "");
+    assert_eq!(base64_encode(b"f"), "Zg==");
+    assert_eq!(base64_encode(b"fo"), "Zm8=");
+    assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
+}
+
+#[test]
+fn placeholder_check_finds_unused_names_and_values() {
+    let ok = serde_json::json!({
+        "UpdateExpression": "SET a = :a1, #n = :a",
+        "ExpressionAttributeNames": {"#n": "n"},
+        "ExpressionAttributeValues": {":a": {"N": "1"}, ":a1": {"N": "2"}}
+    });
+    assert!(unused_placeholders(&ok).is_empty());
+    let bad = serde_json::json!({
+        "TransactItems": [{"Update": {
+            "UpdateExpression": "SET a = :a1",
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeNames": {"#unused": "x"},
+            "ExpressionAttributeValues": {":a": {"N": "1"}, ":a1": {"N": "2"}}
+        }}]
+    });
+    assert_eq!(unused_placeholders(&bad), ["#unused", ":a"]);
+}

@@ -1,0 +1,100 @@
+//! Replays every sample event in `events/` through its function's handler, as Lambda would
+//! deliver it, and checks the answer. A file without an expectation here fails the test.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::num::NonZeroU32;
+
+use common::{read_response, root, TestTable, LOCAL_SECRET};
+use serde_json::{json, Value};
+use shared::auth::WebhookSecrets;
+use shared::entitlement::{Email, Grant};
+use shared::ids::{ItemId, UserToken};
+use time::OffsetDateTime;
+
+/// (file under events/, expected status, expected body), in the order they are replayed.
+fn expectations() -> Vec<(&'static str, u16, Value)> {
+    let success = json!({"returnCode": "SUCCESS", "returnMessage": null});
+    vec![
+        ("activation-request/approve.json", 200, success.clone()),
+        ("activation-request/replay.json", 200, success.clone()),
+        ("activation-request/base64-body.json", 200, success),
+        (
+            "activation-request/refused.json",
+            200,
+            json!({"returnCode": "FAIL", "returnMessage": "no entitlement for this item"}),
+        ),
+        (
+            "activation-request/gigastore-doc-sample.json",
+            200,
+            json!({"returnCode": "FAIL", "returnMessage": "invalid request: body is not valid JSON: expected value at line 4 column 14"}),
+        ),
+        (
+            "activation-request/unauthenticated.json",
+            401,
+            json!({"error": "unauthorized"}),
+        ),
+    ]
+}
+
+fn event_files() -> BTreeSet<String> {
+    let dir = root().join("events");
+    let mut files = BTreeSet::new();
+    for function in std::fs::read_dir(&dir).unwrap() {
+        let function = function.unwrap().path();
+        for file in std::fs::read_dir(&function).unwrap() {
+            let file = file.unwrap().path();
+            files.insert(
+                file.strip_prefix(&dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
+    }
+    files
+}
+
+#[tokio::test]
+async fn every_sample_event_gets_its_expected_answer() {
+    let expected = expectations();
+    let covered: BTreeSet<String> = expected.iter().map(|(f, _, _)| (*f).to_owned()).collect();
+    assert_eq!(
+        event_files(),
+        covered,
+        "every file in events/ needs an expectation here"
+    );
+
+    let t = TestTable::new().await;
+    let grant = Grant {
+        user_token: UserToken::parse("USER_TOKEN_1234567").unwrap(),
+        item: ItemId::parse("1_GB").unwrap(),
+        quantity: NonZeroU32::new(2).unwrap(),
+        email: Some(Email::parse("email@domain.com").unwrap()),
+        expires_at: None,
+    };
+    t.store
+        .grant(&grant, OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    let secrets = WebhookSecrets::parse(LOCAL_SECRET);
+
+    for (file, status, body) in expected {
+        let text = std::fs::read_to_string(root().join("events").join(file)).unwrap();
+        let request =
+            lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let response = match file.split('/').next() {
+            Some("activation-request") => {
+                activation_request::handle(&t.store, &secrets, request).await
+            }
+            other => panic!("no handler for events/{other:?}"),
+        };
+        assert_eq!(read_response(response.unwrap()), (status, body), "{file}");
+    }
+
+    // approve + replay + base64-body: two distinct activations, two units.
+    let s = t.store.user_summary(&grant.user_token).await.unwrap();
+    assert_eq!(s.entitlements[0].units_used, 2);
+    assert_eq!(s.activations.len(), 2);
+}

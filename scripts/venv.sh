@@ -1,15 +1,29 @@
-# Sourced by the scripts: makes the project-local Python venv with the pinned tools in
-# scripts/requirements.txt (moto's DynamoDB-API server, and for run-local cargo-lambda).
-# Reinstalls only when the requirements change.
+# Sourced by the scripts: makes the project-local Python venv (.venv) with the pinned tools from
+# the requirement files given (moto's DynamoDB-API server; cargo-lambda for run-local).
+# Installs again only when a requirement file changes.
 ensure_venv() {
-  local venv=.venv stamp=.venv/.requirements
+  local venv=.venv file stamp
   if [ ! -x "$venv/bin/python" ]; then
     echo "==> creating $venv" >&2
     python3 -m venv "$venv"
   fi
-  if ! cmp -s scripts/requirements.txt "$stamp"; then
-    echo "==> installing scripts/requirements.txt into $venv" >&2
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
-    cp scripts/requirements.txt "$stamp"
-  fi
+  for file in "$@"; do
+    stamp="$venv/.installed-$(basename "$file")"
+    if ! cmp -s "$file" "$stamp"; then
+      echo "==> installing $file into $venv" >&2
+      "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$file"
+      cp "$file" "$stamp"
+    fi
+  done
+}
+
+# Waits until something listens on 127.0.0.1:$1, or fails after 60 s.
+wait_for_port() {
+  local i
+  for i in $(seq 1 300); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.2
+  done
+  echo "nothing listens on 127.0.0.1:$1 after 60 s" >&2
+  return 1
 }

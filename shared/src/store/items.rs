@@ -48,10 +48,20 @@ pub fn key(pk: String, sk: &str) -> Item {
     ])
 }
 
-/// Timestamps are stored as RFC 3339 text: readable in the console, sortable as strings.
+/// Timestamps are stored as RFC 3339 text in UTC with fixed millisecond precision: readable in
+/// the console and sortable as strings.
 pub fn timestamp(at: OffsetDateTime) -> String {
-    at.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| at.unix_timestamp().to_string())
+    let t = at.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -169,6 +179,15 @@ pub fn to_item<T: Serialize>(value: &T) -> Result<Item, serde_dynamo::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_sort_as_text() {
+        let at = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        assert_eq!(timestamp(at), "2023-11-14T22:13:20.000Z");
+        let later = at + time::Duration::milliseconds(5);
+        assert_eq!(timestamp(later), "2023-11-14T22:13:20.005Z");
+        assert!(timestamp(at) < timestamp(later));
+    }
 
     #[test]
     fn activation_records_round_trip_through_items() {

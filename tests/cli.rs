@@ -1,0 +1,278 @@
+//! The `entitlements` operator CLI against a real DynamoDB-API server.
+
+mod common;
+
+use common::{client, root, TestTable};
+use serde_json::Value;
+
+/// Runs the CLI in-process; returns (exit code, stdout, stderr).
+async fn cli(args: &[&str]) -> (u8, String, String) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let argv = std::iter::once("entitlements").chain(args.iter().copied());
+    let code = entitlements::run(argv, || async { client().0 }, &mut out, &mut err).await;
+    (
+        code,
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
+}
+
+async fn show_json(table: &str, user: &str) -> Value {
+    let (code, out, err) = cli(&["--table", table, "show", "--user-token", user, "--json"]).await;
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).unwrap()
+}
+
+#[tokio::test]
+async fn grant_show_and_revoke() {
+    let t = TestTable::new().await;
+    let table = t.name.as_str();
+    let (code, out, _) = cli(&[
+        "--table",
+        table,
+        "grant",
+        "--user-token",
+        "u1",
+        "--item",
+        "1_GB",
+        "--email",
+        "u1@example.com",
+    ])
+    .await;
+    assert_eq!(code, 0);
+    assert_eq!(out, "granted 1 x 1_GB: 1 left, 0 used, 1 granted\n");
+    let (code, out, _) = cli(&[
+        "--table",
+        table,
+        "grant",
+        "--user-token",
+        "u1",
+        "--item",
+        "1_GB",
+        "--quantity",
+        "3",
+        "--expires-at",
+        "2030-01-31T23:59:59Z",
+    ])
+    .await;
+    assert_eq!(code, 0);
+    assert_eq!(out, "granted 3 x 1_GB: 4 left, 0 used, 4 granted\n");
+
+    let shown = show_json(table, "u1").await;
+    assert_eq!(shown["userToken"], "u1");
+    assert_eq!(shown["email"], "u1@example.com");
+    assert_eq!(shown["customerUid"], Value::Null);
+    let entitlement = &shown["entitlements"][0];
+    assert_eq!(entitlement["item"], "1_GB");
+    assert_eq!(entitlement["unitsGranted"], 4);
+    assert_eq!(entitlement["unitsUsed"], 0);
+    assert_eq!(entitlement["expiresAt"], "2030-01-31T23:59:59Z");
+    assert_eq!(shown["activations"], Value::Array(vec![]));
+
+    let (code, out, _) = cli(&["--table", table, "show", "--user-token", "u1"]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("email:       u1@example.com"), "{out}");
+    assert!(out.contains("1_GB"), "{out}");
+
+    let (code, out, _) = cli(&[
+        "--table",
+        table,
+        "revoke",
+        "--user-token",
+        "u1",
+        "--item",
+        "1_GB",
+    ])
+    .await;
+    assert_eq!(code, 0);
+    assert_eq!(out, "revoked 1_GB: 0 left, 0 used, 0 granted\n");
+    let shown = show_json(table, "u1").await;
+    assert!(shown["entitlements"][0]["revokedAt"].is_string());
+    assert_eq!(shown["entitlements"][0]["unitsGranted"], 0);
+}
+
+#[tokio::test]
+async fn show_lists_activation_decisions_newest_first() {
+    let t = TestTable::new().await;
+    let table = t.name.as_str();
+    assert_eq!(
+        cli(&[
+            "--table",
+            table,
+            "grant",
+            "--user-token",
+            "u1",
+            "--item",
+            "1_GB"
+        ])
+        .await
+        .0,
+        0
+    );
+    let secrets = shared::auth::WebhookSecrets::parse(common::LOCAL_SECRET);
+    for id in ["first", "second"] {
+        let body =
+            serde_json::json!({"inventoryItemId": "1_GB", "userToken": "u1", "activationId": id})
+                .to_string();
+        let request = common::http_event(
+            "/sdk/activation-request",
+            Some(&body),
+            false,
+            common::Auth::Bearer(common::LOCAL_SECRET),
+        );
+        activation_request::handle(&t.store, &secrets, request)
+            .await
+            .unwrap();
+        // Decisions are ordered by their millisecond timestamps; keep them apart.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let shown = show_json(table, "u1").await;
+    let activations = shown["activations"].as_array().unwrap();
+    assert_eq!(activations.len(), 2);
+    assert_eq!(activations[0]["activationId"], "second");
+    assert_eq!(activations[0]["decision"], "FAIL");
+    assert_eq!(activations[0]["reason"], "no_units_left");
+    assert_eq!(activations[1]["activationId"], "first");
+    assert_eq!(activations[1]["decision"], "SUCCESS");
+    assert_eq!(shown["entitlements"][0]["unitsUsed"], 1);
+}
+
+#[tokio::test]
+async fn failures_exit_1_with_a_clear_message() {
+    let t = TestTable::new().await;
+    let table = t.name.as_str();
+    let (code, out, err) = cli(&["--table", table, "show", "--user-token", "nobody"]).await;
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert_eq!(err, "error: nothing is stored for this user\n");
+    let (code, _, err) = cli(&[
+        "--table",
+        table,
+        "revoke",
+        "--user-token",
+        "nobody",
+        "--item",
+        "1_GB",
+    ])
+    .await;
+    assert_eq!(code, 1);
+    assert_eq!(err, "error: user has no entitlement to 1_GB\n");
+    let (code, _, err) = cli(&["--table", "no-such-table", "show", "--user-token", "u1"]).await;
+    assert_eq!(code, 1);
+    assert!(err.starts_with("error: DynamoDB Query failed"), "{err}");
+}
+
+#[tokio::test]
+async fn usage_errors_exit_2() {
+    for args in [
+        &["grant", "--user-token", "u1"][..],
+        &[
+            "--table",
+            "t",
+            "grant",
+            "--user-token",
+            "u1",
+            "--item",
+            "1_GB",
+            "--quantity",
+            "0",
+        ],
+        &[
+            "--table",
+            "t",
+            "grant",
+            "--user-token",
+            "u1",
+            "--item",
+            "1_GB",
+            "--quantity",
+            "-1",
+        ],
+        &[
+            "--table",
+            "t",
+            "grant",
+            "--user-token",
+            "u1",
+            "--item",
+            "1_GB",
+            "--email",
+            "not-an-email",
+        ],
+        &[
+            "--table",
+            "t",
+            "grant",
+            "--user-token",
+            "u1",
+            "--item",
+            "1_GB",
+            "--expires-at",
+            "tomorrow",
+        ],
+        &[
+            "--table",
+            "t",
+            "grant",
+            "--user-token",
+            "",
+            "--item",
+            "1_GB",
+        ],
+        &["--table", "t", "frobnicate"],
+        &["--table", "", "show", "--user-token", "u1"],
+    ] {
+        let (code, out, err) = cli(args).await;
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.starts_with("error:"), "{args:?}: {err}");
+    }
+    let (code, out, _) = cli(&["--help"]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("grant") && out.contains("revoke") && out.contains("show"));
+}
+
+#[tokio::test]
+async fn create_table_builds_the_table_the_template_declares() {
+    let table = format!("cli-created-{}", std::process::id());
+    let template = root().join("template.yaml");
+    let (code, out, err) = cli(&[
+        "--table",
+        &table,
+        "create-table",
+        "--template",
+        template.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with(&format!("created table {table}")));
+    let described = client()
+        .0
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+    let description = described.table().unwrap();
+    let keys: Vec<&str> = description
+        .key_schema()
+        .iter()
+        .map(|k| k.attribute_name())
+        .collect();
+    assert_eq!(keys, ["pk", "sk"]);
+    let indexes: Vec<&str> = description
+        .global_secondary_indexes()
+        .iter()
+        .filter_map(|i| i.index_name())
+        .collect();
+    assert_eq!(indexes, ["gsi1"]);
+
+    let (code, _, err) = cli(&[
+        "--table",
+        &table,
+        "create-table",
+        "--template",
+        "missing.yaml",
+    ])
+    .await;
+    assert_eq!(code, 1);
+    assert!(err.starts_with("error: cannot read missing.yaml"), "{err}");
+}

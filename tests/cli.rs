@@ -276,3 +276,110 @@ async fn create_table_builds_the_table_the_template_declares() {
     assert_eq!(code, 1);
     assert!(err.starts_with("error: cannot read missing.yaml"), "{err}");
 }
+
+#[tokio::test]
+async fn esim_shows_current_state_and_history_newest_first() {
+    let t = TestTable::new().await;
+    let secrets = shared::auth::WebhookSecrets::parse(common::LOCAL_SECRET);
+    for state in ["RELEASED", "INSTALLED", "DISABLED"] {
+        let body = serde_json::json!({"iccid": "89361123300836129514", "imsi": "260216611193634", "profileState": state}).to_string();
+        let request = common::http_event(
+            "/webhooks/esim-status",
+            Some(&body),
+            false,
+            common::Auth::Bearer(common::LOCAL_SECRET),
+        );
+        esim_status::handle(&t.store, &secrets, request)
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let table = t.name.as_str();
+    let (code, out, err) = cli(&[
+        "--table",
+        table,
+        "esim",
+        "--iccid",
+        "89361123300836129514",
+        "--json",
+    ])
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let shown: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown["current"]["profileState"], "DISABLED");
+    assert_eq!(shown["current"]["iccid"], "89361123300836129514");
+    let states: Vec<&str> = shown["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["profileState"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["DISABLED", "INSTALLED", "RELEASED"]);
+
+    let (code, out, _) = cli(&["--table", table, "esim", "--iccid", "89361123300836129514"]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("state:    DISABLED"), "{out}");
+    let (code, _, err) = cli(&["--table", table, "esim", "--iccid", "893611233008361295"]).await;
+    assert_eq!(
+        (code, err.as_str()),
+        (1, "error: nothing was ever received for this eSIM\n")
+    );
+    let (code, _, err) = cli(&["--table", table, "esim", "--iccid", "12"]).await;
+    assert_eq!(code, 2, "{err}");
+}
+
+#[tokio::test]
+async fn show_finds_a_user_by_customer_id() {
+    let t = TestTable::new().await;
+    let table = t.name.as_str();
+    assert_eq!(
+        cli(&[
+            "--table",
+            table,
+            "grant",
+            "--user-token",
+            "u1",
+            "--item",
+            "1_GB",
+            "--email",
+            "u1@example.com"
+        ])
+        .await
+        .0,
+        0
+    );
+    let secrets = shared::auth::WebhookSecrets::parse(common::LOCAL_SECRET);
+    let body = serde_json::json!({"userToken": "u1", "customerUid": "c-77"}).to_string();
+    let request = common::http_event(
+        "/sdk/customer-registration",
+        Some(&body),
+        false,
+        common::Auth::Bearer(common::LOCAL_SECRET),
+    );
+    customer_registration::handle(&t.store, &secrets, request)
+        .await
+        .unwrap();
+
+    let (code, out, err) =
+        cli(&["--table", table, "show", "--customer-uid", "c-77", "--json"]).await;
+    assert_eq!(code, 0, "{err}");
+    let shown: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown["userToken"], "u1");
+    assert_eq!(shown["customerUid"], "c-77");
+    let (code, _, err) = cli(&["--table", table, "show", "--customer-uid", "c-78"]).await;
+    assert_eq!(
+        (code, err.as_str()),
+        (1, "error: no user is registered with this customer id\n")
+    );
+    let (code, _, _) = cli(&[
+        "--table",
+        table,
+        "show",
+        "--customer-uid",
+        "c-77",
+        "--user-token",
+        "u1",
+    ])
+    .await;
+    assert_eq!(code, 2);
+}

@@ -35,6 +35,61 @@ fn expectations() -> Vec<(&'static str, u16, Value)> {
             401,
             json!({"error": "unauthorized"}),
         ),
+        (
+            "customer-registration/registered.json",
+            200,
+            json!({"email": "email@domain.com"}),
+        ),
+        (
+            "customer-registration/uid-alias.json",
+            200,
+            json!({"email": "email@domain.com"}),
+        ),
+        (
+            "customer-registration/unknown-user.json",
+            404,
+            json!({"error": "unknown user"}),
+        ),
+        (
+            "customer-registration/invalid.json",
+            400,
+            json!({"error": "invalid request: customerUid must be a string"}),
+        ),
+        (
+            "customer-registration/unauthenticated.json",
+            401,
+            json!({"error": "unauthorized"}),
+        ),
+        (
+            "esim-status/installed.json",
+            200,
+            json!({"status": "recorded"}),
+        ),
+        (
+            "esim-status/redelivery.json",
+            200,
+            json!({"status": "unchanged"}),
+        ),
+        (
+            "esim-status/gigastore-doc-sample.json",
+            200,
+            json!({"status": "recorded"}),
+        ),
+        (
+            "esim-status/unknown-state.json",
+            200,
+            json!({"status": "recorded"}),
+        ),
+        (
+            "esim-status/invalid.json",
+            400,
+            json!({"error": "invalid request: iccid must be 18 to 22 digits"}),
+        ),
+        (
+            "esim-status/unauthenticated.json",
+            401,
+            json!({"error": "unauthorized"}),
+        ),
     ]
 }
 
@@ -88,6 +143,10 @@ async fn every_sample_event_gets_its_expected_answer() {
             Some("activation-request") => {
                 activation_request::handle(&t.store, &secrets, request).await
             }
+            Some("customer-registration") => {
+                customer_registration::handle(&t.store, &secrets, request).await
+            }
+            Some("esim-status") => esim_status::handle(&t.store, &secrets, request).await,
             other => panic!("no handler for events/{other:?}"),
         };
         assert_eq!(read_response(response.unwrap()), (status, body), "{file}");
@@ -97,4 +156,34 @@ async fn every_sample_event_gets_its_expected_answer() {
     let s = t.store.user_summary(&grant.user_token).await.unwrap();
     assert_eq!(s.entitlements[0].units_used, 2);
     assert_eq!(s.activations.len(), 2);
+    assert_eq!(
+        s.customer_uid.as_deref(),
+        Some("058c8716-47dd-4fc4-be89-00978a86b7c0")
+    );
+
+    // installed, doc sample (DISABLED), unknown state: three facts; the redelivery added none.
+    let iccid = shared::esim::Iccid::parse("89361123300836129514").unwrap();
+    let esim = t.store.esim_history(&iccid).await.unwrap().unwrap();
+    assert_eq!(esim.current.status.profile_state.as_str(), "SUSPENDED");
+    let states: Vec<&str> = esim
+        .history
+        .iter()
+        .map(|h| h.status.profile_state.as_str())
+        .collect();
+    assert_eq!(states, ["SUSPENDED", "DISABLED", "INSTALLED"]);
+    assert_eq!(
+        s.customer_uid.as_deref(),
+        Some("058c8716-47dd-4fc4-be89-00978a86b7c0")
+    );
+
+    // installed, doc sample (DISABLED), unknown state: three facts; the redelivery added none.
+    let iccid = shared::esim::Iccid::parse("89361123300836129514").unwrap();
+    let esim = t.store.esim_history(&iccid).await.unwrap().unwrap();
+    assert_eq!(esim.current.status.profile_state.as_str(), "SUSPENDED");
+    let states: Vec<&str> = esim
+        .history
+        .iter()
+        .map(|h| h.status.profile_state.as_str())
+        .collect();
+    assert_eq!(states, ["SUSPENDED", "DISABLED", "INSTALLED"]);
 }

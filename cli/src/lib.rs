@@ -12,8 +12,9 @@ use std::path::PathBuf;
 use aws_sdk_dynamodb::Client;
 use clap::{Parser, Subcommand};
 use shared::entitlement::{Email, Entitlement, Grant};
-use shared::ids::{ItemId, UserToken};
-use shared::store::{DynamoStore, StoreError, UserSummary};
+use shared::esim::Iccid;
+use shared::ids::{CustomerUid, ItemId, UserToken};
+use shared::store::{DynamoStore, EsimHistory, StoreError, UserSummary};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -74,8 +75,20 @@ enum Command {
     /// Show a user's profile, entitlements and activation decisions
     Show {
         /// The user's token
-        #[arg(long, value_parser = parse_user)]
-        user_token: UserToken,
+        #[arg(long, value_parser = parse_user, required_unless_present = "customer_uid")]
+        user_token: Option<UserToken>,
+        /// Find the user by Gigastore's customer id instead
+        #[arg(long, value_parser = parse_customer, conflicts_with = "user_token")]
+        customer_uid: Option<CustomerUid>,
+        /// Print one JSON document
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an eSIM's current state and its history, newest first
+    Esim {
+        /// The SIM's ICCID (18 to 22 digits)
+        #[arg(long, value_parser = parse_iccid)]
+        iccid: Iccid,
         /// Print one JSON document
         #[arg(long)]
         json: bool,
@@ -100,6 +113,14 @@ fn parse_email(raw: &str) -> Result<Email, String> {
     Email::parse(raw).map_err(|e| e.to_string())
 }
 
+fn parse_customer(raw: &str) -> Result<CustomerUid, String> {
+    CustomerUid::parse(raw).map_err(|e| e.to_string())
+}
+
+fn parse_iccid(raw: &str) -> Result<Iccid, String> {
+    Iccid::parse(raw).map_err(|e| e.to_string())
+}
+
 fn parse_time(raw: &str) -> Result<OffsetDateTime, String> {
     OffsetDateTime::parse(raw, &Rfc3339).map_err(|e| format!("not an RFC 3339 time ({e})"))
 }
@@ -113,6 +134,10 @@ enum CliError {
     NoSuchEntitlement(ItemId),
     #[error("nothing is stored for this user")]
     UnknownUser,
+    #[error("no user is registered with this customer id")]
+    UnknownCustomer,
+    #[error("nothing was ever received for this eSIM")]
+    UnknownEsim,
     #[error("cannot read {0}: {1}")]
     ReadTemplate(PathBuf, std::io::Error),
     #[error(transparent)]
@@ -195,7 +220,19 @@ async fn execute(
                 .ok_or(CliError::NoSuchEntitlement(item))?;
             writeln!(out, "revoked {}: {}", entitlement.item, units(&entitlement))?;
         }
-        Command::Show { user_token, json } => {
+        Command::Show {
+            user_token,
+            customer_uid,
+            json,
+        } => {
+            let user_token = match (user_token, customer_uid) {
+                (Some(user), _) => user,
+                (None, Some(customer)) => store
+                    .user_for_customer(&customer)
+                    .await?
+                    .ok_or(CliError::UnknownCustomer)?,
+                (None, None) => return Err(CliError::UnknownUser),
+            };
             let summary = store.user_summary(&user_token).await?;
             if !summary.found {
                 return Err(CliError::UnknownUser);
@@ -205,6 +242,18 @@ async fn execute(
                 writeln!(out)?;
             } else {
                 print_summary(&summary, out)?;
+            }
+        }
+        Command::Esim { iccid, json } => {
+            let esim = store
+                .esim_history(&iccid)
+                .await?
+                .ok_or(CliError::UnknownEsim)?;
+            if json {
+                serde_json::to_writer_pretty(&mut *out, &esim)?;
+                writeln!(out)?;
+            } else {
+                print_esim(&esim, out)?;
             }
         }
         Command::CreateTable { template } => {
@@ -280,6 +329,36 @@ fn print_summary(s: &UserSummary, out: &mut impl Write) -> std::io::Result<()> {
             a.decision,
             a.reason.map_or("-", |r| r.code()),
             a.meta_tag.as_ref().map_or("-", |m| m.as_str())
+        )?;
+    }
+    Ok(())
+}
+
+fn print_esim(e: &EsimHistory, out: &mut impl Write) -> std::io::Result<()> {
+    let c = &e.current.status;
+    writeln!(out, "iccid:    {}", c.iccid)?;
+    writeln!(out, "state:    {}", c.profile_state.as_str())?;
+    writeln!(out, "imsi:     {}", c.imsi)?;
+    writeln!(
+        out,
+        "eid:      {}",
+        c.eid.as_ref().map_or("-", |eid| eid.as_str())
+    )?;
+    writeln!(out, "received: {}", when(Some(e.current.received_at)))?;
+    writeln!(out, "\nhistory (newest first):")?;
+    writeln!(
+        out,
+        "  {:<25} {:<12} {:<16} EID",
+        "RECEIVED", "STATE", "IMSI"
+    )?;
+    for h in &e.history {
+        writeln!(
+            out,
+            "  {:<25} {:<12} {:<16} {}",
+            when(Some(h.received_at)),
+            h.status.profile_state.as_str(),
+            h.status.imsi.as_str(),
+            h.status.eid.as_ref().map_or("-", |eid| eid.as_str())
         )?;
     }
     Ok(())

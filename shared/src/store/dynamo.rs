@@ -23,25 +23,25 @@ use crate::ids::{ActivationId, ItemId, MetaTag, UserToken};
 /// Name of the index that finds a user's activations.
 pub const GSI1: &str = "gsi1";
 
-/// Attempts of one approval when concurrent transactions on the same entitlement conflict.
-const APPROVE_ATTEMPTS: u32 = 4;
+/// Attempts of one transaction when concurrent transactions on the same items conflict.
+const TRANSACTION_ATTEMPTS: u32 = 4;
 
 /// The entitlement table, reached through one SDK client built at init.
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
-    client: Client,
-    table: String,
+    pub(super) client: Client,
+    pub(super) table: String,
 }
 
-fn s(value: impl Into<String>) -> AttributeValue {
+pub(super) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-fn n(value: impl ToString) -> AttributeValue {
+pub(super) fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-fn request_error<E, R>(operation: &'static str, err: SdkError<E, R>) -> StoreError
+pub(super) fn request_error<E, R>(operation: &'static str, err: SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -61,7 +61,7 @@ fn activation_from(item: Item) -> Result<ActivationRecord, StoreError> {
     Ok(items::from_item::<ActivationItem>(item)?.into())
 }
 
-fn is_condition_failure(reason: &CancellationReason) -> bool {
+pub(super) fn is_condition_failure(reason: &CancellationReason) -> bool {
     reason.code() == Some("ConditionalCheckFailed")
 }
 
@@ -242,6 +242,7 @@ impl DynamoStore {
             customer_uid: None,
             entitlements: Vec::new(),
             activations: Vec::new(),
+            unclaimed_customer_uids: Vec::new(),
         };
         for item in owned {
             let sk = item
@@ -256,6 +257,11 @@ impl DynamoStore {
                 summary.customer_uid = profile.customer_uid;
             } else if sk.starts_with(items::ENTITLEMENT_SK_PREFIX) {
                 summary.entitlements.push(entitlement_from(item)?);
+            } else if sk.starts_with(items::UNCLAIMED_SK_PREFIX) {
+                let unclaimed: items::UnclaimedRegistrationItem = items::from_item(item)?;
+                summary
+                    .unclaimed_customer_uids
+                    .push(unclaimed.customer_uid.to_string());
             }
         }
         for item in activations {
@@ -263,67 +269,51 @@ impl DynamoStore {
                 .activations
                 .push(ActivationView::from(activation_from(item)?));
         }
-        summary.found |= !summary.entitlements.is_empty() || !summary.activations.is_empty();
+        summary.found |= !summary.entitlements.is_empty()
+            || !summary.activations.is_empty()
+            || !summary.unclaimed_customer_uids.is_empty();
         Ok(summary)
     }
 
-    async fn try_approve(&self, put: &Put, update: &Update) -> Result<ApproveOutcome, TryApprove> {
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put.clone()).build())
-            .transact_items(TransactWriteItem::builder().update(update.clone()).build())
-            .send()
-            .await;
-        let err = match result {
-            Ok(_) => return Ok(ApproveOutcome::Approved),
-            Err(err) => err,
-        };
-        let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
-            err.as_service_error()
-        else {
-            return Err(TryApprove::Failed(request_error("TransactWriteItems", err)));
-        };
-        let reasons = cancelled.cancellation_reasons();
-        match (reasons.first(), reasons.get(1)) {
-            (Some(record), _) if is_condition_failure(record) => match record.item() {
-                Some(item) => Ok(ApproveOutcome::AlreadyDecided(activation_from(
-                    item.clone(),
-                )?)),
-                None => Err(TryApprove::ReadBack),
-            },
-            (_, Some(entitlement)) if is_condition_failure(entitlement) => {
-                let current = entitlement
-                    .item()
-                    .cloned()
-                    .map(entitlement_from)
-                    .transpose()?;
-                Ok(ApproveOutcome::NotEntitled(current))
-            }
-            _ if reasons
-                .iter()
-                .any(|r| r.code() == Some("TransactionConflict")) =>
+    /// Sends a transaction, retrying while concurrent transactions on the same items conflict.
+    /// `Ok(Err(reasons))`: a condition failed; the reasons carry the items as they were.
+    pub(super) async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Result<(), Vec<CancellationReason>>, StoreError> {
+        let mut attempt = 1;
+        loop {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => return Ok(Ok(())),
+                Err(err) => err,
+            };
+            if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+                err.as_service_error()
             {
-                Err(TryApprove::Conflict)
+                let reasons = cancelled.cancellation_reasons();
+                if reasons.iter().any(is_condition_failure) {
+                    return Ok(Err(reasons.to_vec()));
+                }
+                if reasons
+                    .iter()
+                    .any(|r| r.code() == Some("TransactionConflict"))
+                {
+                    if attempt == TRANSACTION_ATTEMPTS {
+                        return Err(StoreError::Contention(attempt));
+                    }
+                    tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
+                    attempt += 1;
+                    continue;
+                }
             }
-            _ => Err(TryApprove::Failed(request_error("TransactWriteItems", err))),
+            return Err(request_error("TransactWriteItems", err));
         }
-    }
-}
-
-/// Why one approval attempt did not settle.
-enum TryApprove {
-    /// Another transaction touched the same items; try again.
-    Conflict,
-    /// The activation exists but DynamoDB did not return it; read it.
-    ReadBack,
-    /// Anything else.
-    Failed(StoreError),
-}
-
-impl From<StoreError> for TryApprove {
-    fn from(e: StoreError) -> Self {
-        Self::Failed(e)
     }
 }
 
@@ -357,23 +347,38 @@ impl ActivationStore for DynamoStore {
             .build()
             .map_err(|e| StoreError::Request { operation: "TransactWriteItems", message: e.to_string() })?;
 
-        for attempt in 1..=APPROVE_ATTEMPTS {
-            match self.try_approve(&put, &update).await {
-                Ok(outcome) => return Ok(outcome),
-                Err(TryApprove::Failed(e)) => return Err(e),
-                Err(TryApprove::ReadBack) => {
-                    return match self.activation(&approval.activation_id).await? {
-                        Some(existing) => Ok(ApproveOutcome::AlreadyDecided(existing)),
-                        None => Err(StoreError::Contention(attempt)),
-                    }
-                }
-                Err(TryApprove::Conflict) if attempt < APPROVE_ATTEMPTS => {
-                    tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
-                }
-                Err(TryApprove::Conflict) => {}
+        let items = vec![
+            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder().update(update).build(),
+        ];
+        let reasons = match self.transact(items).await? {
+            Ok(()) => return Ok(ApproveOutcome::Approved),
+            Err(reasons) => reasons,
+        };
+        match (reasons.first(), reasons.get(1)) {
+            (Some(record), _) if is_condition_failure(record) => {
+                let existing = match record.item() {
+                    Some(item) => Some(activation_from(item.clone())?),
+                    None => self.activation(&approval.activation_id).await?,
+                };
+                existing
+                    .map(ApproveOutcome::AlreadyDecided)
+                    .ok_or(StoreError::Inconsistent(
+                        "activation record reported but not found",
+                    ))
             }
+            (_, Some(entitlement)) => {
+                let current = entitlement
+                    .item()
+                    .cloned()
+                    .map(entitlement_from)
+                    .transpose()?;
+                Ok(ApproveOutcome::NotEntitled(current))
+            }
+            _ => Err(StoreError::Inconsistent(
+                "transaction cancelled without a reason",
+            )),
         }
-        Err(StoreError::Contention(APPROVE_ATTEMPTS))
     }
 
     async fn record(&self, refusal: &ActivationRecord) -> Result<RecordOutcome, StoreError> {
@@ -396,7 +401,9 @@ impl ActivationStore for DynamoStore {
                     };
                     existing
                         .map(RecordOutcome::AlreadyDecided)
-                        .ok_or_else(|| request_error("PutItem", e))
+                        .ok_or(StoreError::Inconsistent(
+                            "activation record reported but not found",
+                        ))
                 }
                 _ => Err(request_error("PutItem", e)),
             },
@@ -457,4 +464,6 @@ pub struct UserSummary {
     pub entitlements: Vec<Entitlement>,
     /// Activation decisions, newest first.
     pub activations: Vec<ActivationView>,
+    /// Customer ids Gigastore registered while this user was unknown to us.
+    pub unclaimed_customer_uids: Vec<String>,
 }

@@ -7,6 +7,10 @@
 //! | user profile | `USER#<userToken>`   | `PROFILE`     |               |                                   |
 //! | entitlement  | `USER#<userToken>`   | `ENT#<item>`  |               |                                   |
 //! | activation   | `ACTIVATION#<id>`    | `ACTIVATION`  | `USER#<token>`| `ACTIVATION#<decidedAt>#<id>`     |
+//! | registered profile | (as profile)   | `PROFILE`     | `CUSTOMER#<uid>` | `PROFILE`                      |
+//! | unclaimed registration | `USER#<token>` | `UNCLAIMED_CUSTOMER#<uid>` | `CUSTOMER#<uid>` | `UNCLAIMED#<token>` |
+//! | eSIM current | `ESIM#<iccid>`       | `CURRENT`     |               |                                   |
+//! | eSIM history | `ESIM#<iccid>`       | `HISTORY#<receivedAt>#<state>` |  |                                |
 
 use std::collections::HashMap;
 
@@ -16,7 +20,9 @@ use time::OffsetDateTime;
 
 use crate::activation::{ActivationRecord, Decision, Refusal};
 use crate::entitlement::Entitlement;
-use crate::ids::{ActivationId, ItemId, MetaTag, UserToken};
+use crate::esim::{Eid, EsimStatus, EsimStatusRecord, Iccid, Imsi, ProfileState};
+use crate::ids::{ActivationId, CustomerUid, ItemId, MetaTag, UserToken};
+use crate::registration::CustomerRegistration;
 
 /// A DynamoDB item as the SDK holds it.
 pub type Item = HashMap<String, AttributeValue>;
@@ -24,6 +30,9 @@ pub type Item = HashMap<String, AttributeValue>;
 pub const PROFILE_SK: &str = "PROFILE";
 pub const ENTITLEMENT_SK_PREFIX: &str = "ENT#";
 pub const ACTIVATION_SK: &str = "ACTIVATION";
+pub const UNCLAIMED_SK_PREFIX: &str = "UNCLAIMED_CUSTOMER#";
+pub const ESIM_CURRENT_SK: &str = "CURRENT";
+pub const ESIM_HISTORY_SK_PREFIX: &str = "HISTORY#";
 
 /// Partition key of everything a user owns.
 pub fn user_pk(user: &UserToken) -> String {
@@ -38,6 +47,16 @@ pub fn entitlement_sk(item: &ItemId) -> String {
 /// Partition key of an activation record: the activation id alone, so it is unique table-wide.
 pub fn activation_pk(id: &ActivationId) -> String {
     format!("ACTIVATION#{id}")
+}
+
+/// Index key of everything found by Gigastore's customer id.
+pub fn customer_pk(customer: &CustomerUid) -> String {
+    format!("CUSTOMER#{customer}")
+}
+
+/// Partition key of an eSIM's current state and history.
+pub fn esim_pk(iccid: &Iccid) -> String {
+    format!("ESIM#{iccid}")
 }
 
 /// Primary key attributes.
@@ -164,6 +183,80 @@ pub struct ProfileItem {
     pub email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_uid: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct UnclaimedRegistrationItem {
+    pub pk: String,
+    pub sk: String,
+    pub gsi1pk: String,
+    pub gsi1sk: String,
+    pub user_token: UserToken,
+    pub customer_uid: CustomerUid,
+    pub received_at: String,
+}
+
+impl UnclaimedRegistrationItem {
+    pub fn new(r: &CustomerRegistration, now: OffsetDateTime) -> Self {
+        Self {
+            pk: user_pk(&r.user_token),
+            sk: format!("{UNCLAIMED_SK_PREFIX}{}", r.customer_uid),
+            gsi1pk: customer_pk(&r.customer_uid),
+            gsi1sk: format!("UNCLAIMED#{}", r.user_token),
+            user_token: r.user_token.clone(),
+            customer_uid: r.customer_uid.clone(),
+            received_at: timestamp(now),
+        }
+    }
+}
+
+/// An eSIM status as stored, both as the current state and as a history entry.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EsimItem {
+    pub iccid: String,
+    pub imsi: String,
+    pub profile_state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eid: Option<String>,
+    pub received_at: String,
+}
+
+impl From<&EsimStatusRecord> for EsimItem {
+    fn from(r: &EsimStatusRecord) -> Self {
+        Self {
+            iccid: r.status.iccid.to_string(),
+            imsi: r.status.imsi.to_string(),
+            profile_state: r.status.profile_state.as_str().to_owned(),
+            eid: r.status.eid.as_ref().map(ToString::to_string),
+            received_at: timestamp(r.received_at),
+        }
+    }
+}
+
+impl TryFrom<EsimItem> for EsimStatusRecord {
+    type Error = String;
+    fn try_from(item: EsimItem) -> Result<Self, String> {
+        let status = EsimStatus {
+            iccid: Iccid::parse(&item.iccid).map_err(|e| e.to_string())?,
+            imsi: Imsi::parse(&item.imsi).map_err(|e| e.to_string())?,
+            profile_state: ProfileState::parse(&item.profile_state).map_err(|e| e.to_string())?,
+            eid: item
+                .eid
+                .as_deref()
+                .map(Eid::parse)
+                .transpose()
+                .map_err(|e| e.to_string())?,
+        };
+        let received_at = OffsetDateTime::parse(
+            &item.received_at,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(Self {
+            status,
+            received_at,
+        })
+    }
 }
 
 /// Reads an item written by this code into its type.

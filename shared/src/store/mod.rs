@@ -1,14 +1,19 @@
 //! Storage: the port the domain needs, and its DynamoDB adapter.
 
+mod customers;
 mod dynamo;
+mod esims;
 mod items;
 
 use std::future::Future;
 
-pub use dynamo::{DynamoStore, UserSummary};
+pub use dynamo::{ActivationView, DynamoStore, UserSummary};
+pub use esims::EsimHistory;
 
 use crate::activation::ActivationRecord;
 use crate::entitlement::Entitlement;
+use crate::esim::{EsimStatusRecord, Recorded};
+use crate::registration::{CustomerRegistration, Registered};
 
 /// Result of trying to approve an activation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +51,33 @@ pub trait ActivationStore {
     ) -> impl Future<Output = Result<RecordOutcome, StoreError>> + Send;
 }
 
+/// Where customer registrations are kept.
+pub trait RegistrationStore {
+    /// Records the customer id on the user's profile; `None` if the user is unknown.
+    fn register_customer(
+        &self,
+        registration: &CustomerRegistration,
+        now: time::OffsetDateTime,
+    ) -> impl Future<Output = Result<Option<Registered>, StoreError>> + Send;
+
+    /// Keeps a registration for an unknown user where an operator can find it.
+    fn keep_unclaimed(
+        &self,
+        registration: &CustomerRegistration,
+        now: time::OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Where eSIM facts are kept.
+pub trait EsimStore {
+    /// Updates the eSIM's current state and appends to its history, unless the status repeats
+    /// the current state.
+    fn record_status(
+        &self,
+        record: &EsimStatusRecord,
+    ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
+}
+
 /// Storage failed; the request can be retried.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -60,6 +92,9 @@ pub enum StoreError {
     /// Concurrent transactions on the same entitlement kept conflicting.
     #[error("DynamoDB transaction kept conflicting after {0} attempts")]
     Contention(u32),
+    /// DynamoDB's answer contradicts itself (e.g. a condition failed on an item it cannot find).
+    #[error("DynamoDB answer is inconsistent: {0}")]
+    Inconsistent(&'static str),
     /// A stored item does not have the shape this code writes.
     #[error("stored item is malformed: {0}")]
     Malformed(#[from] serde_dynamo::Error),

@@ -1,0 +1,295 @@
+//! eSIM Status: facts about a user's eSIM profile that we record and never lose.
+
+use std::fmt;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::payload::{FieldError, JsonObject, PayloadError};
+use crate::store::{EsimStore, StoreError};
+
+fn digits(
+    field: &'static str,
+    raw: &str,
+    min: usize,
+    max: usize,
+    expected: &'static str,
+) -> Result<String, FieldError> {
+    if raw.is_empty() {
+        Err(FieldError::Empty(field))
+    } else if raw.len() < min || raw.len() > max || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        Err(FieldError::Malformed { field, expected })
+    } else {
+        Ok(raw.to_owned())
+    }
+}
+
+macro_rules! digit_id {
+    ($(#[$doc:meta])* $name:ident, $field:literal, $min:expr, $max:expr, $expected:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The field's name in Gigastore's payloads.
+            pub const FIELD: &'static str = $field;
+
+            /// Parses the digits; anything else is an error naming the field.
+            pub fn parse(raw: &str) -> Result<Self, FieldError> {
+                digits($field, raw, $min, $max, $expected).map(Self)
+            }
+
+            /// The digits as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+digit_id!(
+    /// SIM card id: 18 to 22 ASCII digits. No Luhn check: Gigastore's own example fails it.
+    Iccid, "iccid", 18, 22, "must be 18 to 22 digits"
+);
+digit_id!(
+    /// Subscriber id: up to 15 digits.
+    Imsi, "imsi", 1, 15, "must be 1 to 15 digits"
+);
+digit_id!(
+    /// Id of the device's eUICC: digits (32 on real devices, 17 in Gigastore's example).
+    Eid, "eid", 1, 64, "must be 1 to 64 digits"
+);
+
+/// State of an eSIM profile as Gigastore reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ProfileState {
+    /// Not installed on a device; ready to be downloaded.
+    Released,
+    /// Installed and enabled.
+    Installed,
+    /// Installed, but disabled in the phone's settings.
+    Disabled,
+    /// Installation failed; support must replace the profile.
+    Error,
+    /// A state Gigastore has not documented: kept verbatim, never dropped.
+    Other(String),
+}
+
+impl ProfileState {
+    /// Longest state text kept.
+    pub const MAX_LEN: usize = 64;
+
+    /// Parses a state; undocumented values become [`ProfileState::Other`].
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let text = crate::payload::check_text("profileState", raw, Self::MAX_LEN)?;
+        Ok(match text {
+            "RELEASED" => Self::Released,
+            "INSTALLED" => Self::Installed,
+            "DISABLED" => Self::Disabled,
+            "ERROR" => Self::Error,
+            other => Self::Other(other.to_owned()),
+        })
+    }
+
+    /// The state as Gigastore sent it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Released => "RELEASED",
+            Self::Installed => "INSTALLED",
+            Self::Disabled => "DISABLED",
+            Self::Error => "ERROR",
+            Self::Other(s) => s,
+        }
+    }
+
+    /// Whether Gigastore documents this state.
+    pub fn is_documented(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+
+impl Serialize for ProfileState {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// A validated eSIM Status webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EsimStatus {
+    /// The SIM.
+    pub iccid: Iccid,
+    /// Its subscriber id.
+    pub imsi: Imsi,
+    /// The reported state.
+    pub profile_state: ProfileState,
+    /// The device's eUICC, when sent.
+    pub eid: Option<Eid>,
+}
+
+impl EsimStatus {
+    /// Parses the webhook body. Gigastore's documented sample ends with a trailing comma
+    /// (`..."eid": "…",}`); that one quirk is accepted, as losing a status is worse.
+    pub fn from_json(body: &[u8]) -> Result<Self, PayloadError> {
+        let obj = match JsonObject::parse(body) {
+            Err(PayloadError::InvalidJson(e)) => JsonObject::parse(
+                &without_trailing_comma(body).ok_or(PayloadError::InvalidJson(e))?,
+            )?,
+            other => other?,
+        };
+        Ok(Self {
+            iccid: Iccid::parse(obj.required_str(Iccid::FIELD)?)?,
+            imsi: Imsi::parse(obj.required_str(Imsi::FIELD)?)?,
+            profile_state: ProfileState::parse(obj.required_str("profileState")?)?,
+            eid: obj.optional_str(Eid::FIELD)?.map(Eid::parse).transpose()?,
+        })
+    }
+}
+
+/// The body with a comma right before its final `}` removed, if it has one.
+fn without_trailing_comma(body: &[u8]) -> Option<Vec<u8>> {
+    let end = body.iter().rposition(|b| !b.is_ascii_whitespace())?;
+    if body[end] != b'}' {
+        return None;
+    }
+    let comma = body[..end].iter().rposition(|b| !b.is_ascii_whitespace())?;
+    (body[comma] == b',').then(|| [&body[..comma], &body[comma + 1..]].concat())
+}
+
+/// One eSIM Status delivery as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EsimStatusRecord {
+    /// What Gigastore reported.
+    #[serde(flatten)]
+    pub status: EsimStatus,
+    /// When we received it.
+    #[serde(with = "time::serde::rfc3339")]
+    pub received_at: OffsetDateTime,
+}
+
+/// What recording a status did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// A new fact: current state updated and appended to the history.
+    Changed,
+    /// Identical to the current state (a redelivery): nothing written.
+    Unchanged,
+}
+
+/// Records a status: the eSIM's current state and one history entry, unless it repeats the current state.
+pub async fn record<S: EsimStore>(
+    store: &S,
+    status: &EsimStatus,
+    now: OffsetDateTime,
+) -> Result<Recorded, StoreError> {
+    let millis = now.millisecond();
+    let record = EsimStatusRecord {
+        status: status.clone(),
+        received_at: now.replace_millisecond(millis).unwrap_or(now),
+    };
+    store.record_status(&record).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(body: &str) -> Result<EsimStatus, PayloadError> {
+        EsimStatus::from_json(body.as_bytes())
+    }
+
+    #[test]
+    fn accepts_gigastore_sample_with_its_trailing_comma() {
+        let s = parse("{\n \"iccid\": \"89361123300836129514\",\n \"imsi\": \"260216611193634\",\n \"profileState\": \"INSTALLED\",\n \"eid\": \"74088234238931452\",\n}\n").unwrap();
+        assert_eq!(s.iccid.as_str(), "89361123300836129514");
+        assert_eq!(s.profile_state, ProfileState::Installed);
+        assert_eq!(s.eid.unwrap().as_str(), "74088234238931452");
+        assert!(matches!(
+            parse("{\"iccid\": ,}"),
+            Err(PayloadError::InvalidJson(_))
+        ));
+        assert!(matches!(parse("[1,]"), Err(PayloadError::InvalidJson(_))));
+    }
+
+    #[test]
+    fn unknown_states_are_kept_verbatim() {
+        let s = parse(
+            r#"{"iccid":"894000000000000000","imsi":"1","profileState":"SUSPENDED_bySupport"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            s.profile_state,
+            ProfileState::Other("SUSPENDED_bySupport".into())
+        );
+        assert_eq!(s.profile_state.as_str(), "SUSPENDED_bySupport");
+        assert!(!s.profile_state.is_documented());
+        assert_eq!(s.eid, None);
+    }
+
+    #[test]
+    fn validates_each_field() {
+        let base = |iccid: &str, imsi: &str, state: &str, eid: &str| {
+            parse(&format!(
+                r#"{{"iccid":{iccid},"imsi":{imsi},"profileState":{state},"eid":{eid}}}"#
+            ))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+        };
+        let ok = (
+            "\"89361123300836129514\"",
+            "\"260216611193634\"",
+            "\"INSTALLED\"",
+            "null",
+        );
+        assert_eq!(base(ok.0, ok.1, ok.2, ok.3), Ok(()));
+        assert_eq!(
+            base("\"12345678901234567\"", ok.1, ok.2, ok.3),
+            Err("iccid must be 18 to 22 digits".into())
+        );
+        assert_eq!(
+            base("\"12345678901234567890123\"", ok.1, ok.2, ok.3),
+            Err("iccid must be 18 to 22 digits".into())
+        );
+        assert_eq!(
+            base("\"8936112330083612951a\"", ok.1, ok.2, ok.3),
+            Err("iccid must be 18 to 22 digits".into())
+        );
+        assert_eq!(
+            base("89361123300836129514", ok.1, ok.2, ok.3),
+            Err("iccid must be a string".into())
+        );
+        assert_eq!(
+            base(ok.0, "\"1234567890123456\"", ok.2, ok.3),
+            Err("imsi must be 1 to 15 digits".into())
+        );
+        assert_eq!(base(ok.0, "\"\"", ok.2, ok.3), Err("imsi is empty".into()));
+        assert_eq!(
+            base(ok.0, ok.1, "\"\"", ok.3),
+            Err("profileState is empty".into())
+        );
+        assert_eq!(
+            base(ok.0, ok.1, "7", ok.3),
+            Err("profileState must be a string".into())
+        );
+        assert_eq!(
+            base(ok.0, ok.1, ok.2, "\"12ab\""),
+            Err("eid must be 1 to 64 digits".into())
+        );
+        assert_eq!(
+            base(ok.0, ok.1, ok.2, "74088234238931452"),
+            Err("eid must be a string".into())
+        );
+        assert_eq!(
+            base("\"\u{0661}8936112330083612951\"", ok.1, ok.2, ok.3),
+            Err("iccid must be 18 to 22 digits".into())
+        );
+    }
+}

@@ -1,0 +1,106 @@
+//! Customer Registration: Gigastore tells us its customer id for our user; we answer the email.
+
+use time::OffsetDateTime;
+
+use crate::ids::{CustomerUid, UserToken};
+use crate::payload::{FieldError, JsonObject, PayloadError};
+use crate::store::{RegistrationStore, StoreError};
+
+/// A validated Customer Registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerRegistration {
+    /// Our user.
+    pub user_token: UserToken,
+    /// Gigastore's customer id for that user.
+    pub customer_uid: CustomerUid,
+}
+
+impl CustomerRegistration {
+    /// Parses `{"userToken", "customerUid"}`; `uid` is accepted for `customerUid`, as
+    /// Gigastore's field table calls it.
+    pub fn from_json(body: &[u8]) -> Result<Self, PayloadError> {
+        let obj = JsonObject::parse(body)?;
+        let user_token = UserToken::parse(obj.required_str(UserToken::FIELD)?)?;
+        let uid = match (
+            obj.optional_str(CustomerUid::FIELD)?,
+            obj.optional_str("uid")?,
+        ) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(FieldError::Malformed {
+                    field: "customerUid",
+                    expected: "and uid must agree when both are sent",
+                }
+                .into())
+            }
+            (Some(uid), _) | (None, Some(uid)) => uid,
+            (None, None) => return Err(FieldError::Missing(CustomerUid::FIELD).into()),
+        };
+        Ok(Self {
+            user_token,
+            customer_uid: CustomerUid::parse(uid)?,
+        })
+    }
+}
+
+/// What registering a customer id found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Registered {
+    /// The user is ours; the customer id is on their profile. The email may be missing.
+    KnownUser {
+        /// The email on file, if any.
+        email: Option<String>,
+        /// The customer id the profile held before, when it was a different one.
+        replaced: Option<String>,
+    },
+    /// No such user: the registration is kept as unclaimed for an operator.
+    UnknownUser,
+}
+
+/// Records the customer id on the user's profile, or keeps it as unclaimed if the user is unknown.
+pub async fn register<S: RegistrationStore>(
+    store: &S,
+    registration: &CustomerRegistration,
+    now: OffsetDateTime,
+) -> Result<Registered, StoreError> {
+    match store.register_customer(registration, now).await? {
+        Some(known) => Ok(known),
+        None => {
+            store.keep_unclaimed(registration, now).await?;
+            Ok(Registered::UnknownUser)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(body: &str) -> Result<CustomerRegistration, PayloadError> {
+        CustomerRegistration::from_json(body.as_bytes())
+    }
+
+    #[test]
+    fn accepts_both_names_of_the_customer_id() {
+        let a = parse(r#"{"userToken":"u","customerUid":"c-1"}"#).unwrap();
+        let b = parse(r#"{"userToken":"u","uid":"c-1"}"#).unwrap();
+        let both = parse(r#"{"userToken":"u","uid":"c-1","customerUid":"c-1"}"#).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a, both);
+        assert_eq!(a.customer_uid.as_str(), "c-1");
+    }
+
+    #[test]
+    fn names_what_is_wrong() {
+        let missing = parse(r#"{"userToken":"u"}"#).unwrap_err();
+        assert_eq!(missing.to_string(), "customerUid is missing");
+        let number = parse(r#"{"userToken":"u","uid":5}"#).unwrap_err();
+        assert_eq!(number.to_string(), "uid must be a string");
+        let disagree = parse(r#"{"userToken":"u","uid":"a","customerUid":"b"}"#).unwrap_err();
+        assert_eq!(
+            disagree.to_string(),
+            "customerUid and uid must agree when both are sent"
+        );
+        let user = parse(r#"{"userToken":null,"uid":"a"}"#).unwrap_err();
+        assert_eq!(user.to_string(), "userToken is missing");
+    }
+}

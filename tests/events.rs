@@ -10,85 +10,120 @@ use common::{read_response, root, TestTable, LOCAL_SECRET};
 use serde_json::{json, Value};
 use shared::auth::WebhookSecrets;
 use shared::entitlement::{Email, Grant};
+use shared::http::Handled;
 use shared::ids::{ItemId, UserToken};
+use shared::telemetry::Metric;
 use time::OffsetDateTime;
 
-/// (file under events/, expected status, expected body), in the order they are replayed.
-fn expectations() -> Vec<(&'static str, u16, Value)> {
+/// (file under events/, expected status, expected body, expected metrics), in replay order.
+fn expectations() -> Vec<(&'static str, u16, Value, Vec<Metric>)> {
+    use Metric::*;
     let success = json!({"returnCode": "SUCCESS", "returnMessage": null});
+    let unauthorized = json!({"error": "unauthorized"});
+    let email = json!({"email": "email@domain.com"});
+    let recorded = json!({"status": "recorded"});
     vec![
-        ("activation-request/approve.json", 200, success.clone()),
-        ("activation-request/replay.json", 200, success.clone()),
-        ("activation-request/base64-body.json", 200, success),
+        (
+            "activation-request/approve.json",
+            200,
+            success.clone(),
+            vec![ActivationApproved],
+        ),
+        (
+            "activation-request/replay.json",
+            200,
+            success.clone(),
+            vec![ActivationReplayed],
+        ),
+        (
+            "activation-request/base64-body.json",
+            200,
+            success,
+            vec![ActivationApproved],
+        ),
         (
             "activation-request/refused.json",
             200,
             json!({"returnCode": "FAIL", "returnMessage": "no entitlement for this item"}),
+            vec![ActivationRefused("no_entitlement")],
         ),
         (
             "activation-request/gigastore-doc-sample.json",
             200,
             json!({"returnCode": "FAIL", "returnMessage": "invalid request: body is not valid JSON: expected value at line 4 column 14"}),
+            vec![InvalidRequest, ActivationRefused("invalid_request")],
         ),
         (
             "activation-request/unauthenticated.json",
             401,
-            json!({"error": "unauthorized"}),
+            unauthorized.clone(),
+            vec![AuthRejected],
         ),
         (
             "customer-registration/registered.json",
             200,
-            json!({"email": "email@domain.com"}),
+            email.clone(),
+            vec![RegistrationKnownUser],
         ),
         (
             "customer-registration/uid-alias.json",
             200,
-            json!({"email": "email@domain.com"}),
+            email,
+            vec![RegistrationKnownUser],
         ),
         (
             "customer-registration/unknown-user.json",
             404,
             json!({"error": "unknown user"}),
+            vec![RegistrationUnknownUser],
         ),
         (
             "customer-registration/invalid.json",
             400,
             json!({"error": "invalid request: customerUid must be a string"}),
+            vec![InvalidRequest],
         ),
         (
             "customer-registration/unauthenticated.json",
             401,
-            json!({"error": "unauthorized"}),
+            unauthorized.clone(),
+            vec![AuthRejected],
         ),
         (
             "esim-status/installed.json",
             200,
-            json!({"status": "recorded"}),
+            recorded.clone(),
+            vec![EsimStatusReceived(Some("INSTALLED"))],
         ),
         (
             "esim-status/redelivery.json",
             200,
             json!({"status": "unchanged"}),
+            vec![EsimStatusReceived(Some("INSTALLED")), EsimStatusUnchanged],
         ),
         (
             "esim-status/gigastore-doc-sample.json",
             200,
-            json!({"status": "recorded"}),
+            recorded.clone(),
+            vec![EsimStatusReceived(Some("DISABLED"))],
         ),
         (
             "esim-status/unknown-state.json",
             200,
-            json!({"status": "recorded"}),
+            recorded,
+            vec![EsimStatusReceived(None), EsimUnknownState],
         ),
         (
             "esim-status/invalid.json",
             400,
             json!({"error": "invalid request: iccid must be 18 to 22 digits"}),
+            vec![InvalidRequest],
         ),
         (
             "esim-status/unauthenticated.json",
             401,
-            json!({"error": "unauthorized"}),
+            unauthorized,
+            vec![AuthRejected],
         ),
     ]
 }
@@ -114,7 +149,7 @@ fn event_files() -> BTreeSet<String> {
 #[tokio::test]
 async fn every_sample_event_gets_its_expected_answer() {
     let expected = expectations();
-    let covered: BTreeSet<String> = expected.iter().map(|(f, _, _)| (*f).to_owned()).collect();
+    let covered: BTreeSet<String> = expected.iter().map(|(f, ..)| (*f).to_owned()).collect();
     assert_eq!(
         event_files(),
         covered,
@@ -135,21 +170,26 @@ async fn every_sample_event_gets_its_expected_answer() {
         .unwrap();
     let secrets = WebhookSecrets::parse(LOCAL_SECRET);
 
-    for (file, status, body) in expected {
+    for (file, status, body, metrics) in expected {
         let text = std::fs::read_to_string(root().join("events").join(file)).unwrap();
         let request =
             lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
-        let response = match file.split('/').next() {
+        let handled = match file.split('/').next() {
             Some("activation-request") => {
-                activation_request::handle(&t.store, &secrets, request).await
+                activation_request::respond(&t.store, &secrets, &request).await
             }
             Some("customer-registration") => {
-                customer_registration::handle(&t.store, &secrets, request).await
+                customer_registration::respond(&t.store, &secrets, &request)
+                    .await
+                    .unwrap_or_else(Handled::from)
             }
-            Some("esim-status") => esim_status::handle(&t.store, &secrets, request).await,
+            Some("esim-status") => esim_status::respond(&t.store, &secrets, &request)
+                .await
+                .unwrap_or_else(Handled::from),
             other => panic!("no handler for events/{other:?}"),
         };
-        assert_eq!(read_response(response.unwrap()), (status, body), "{file}");
+        assert_eq!(handled.observation.metrics, metrics, "{file}");
+        assert_eq!(read_response(handled.response), (status, body), "{file}");
     }
 
     // approve + replay + base64-body: two distinct activations, two units.

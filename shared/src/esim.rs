@@ -112,6 +112,17 @@ impl ProfileState {
     pub fn is_documented(&self) -> bool {
         !matches!(self, Self::Other(_))
     }
+
+    /// The name of a documented state; `None` for others (they never become metric dimensions).
+    pub fn documented_name(&self) -> Option<&'static str> {
+        match self {
+            Self::Released => Some("RELEASED"),
+            Self::Installed => Some("INSTALLED"),
+            Self::Disabled => Some("DISABLED"),
+            Self::Error => Some("ERROR"),
+            Self::Other(_) => None,
+        }
+    }
 }
 
 impl Serialize for ProfileState {

@@ -4,9 +4,12 @@ use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 
+use std::time::Instant;
+
 use crate::auth::{AuthError, WebhookSecrets};
 use crate::payload::PayloadError;
 use crate::store::StoreError;
+use crate::telemetry::{self, Metric, Observation};
 
 /// A JSON response with `status`.
 pub fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
@@ -84,4 +87,74 @@ impl From<ApiError> for Response<Body> {
         };
         json_response(err.status(), &ErrorBody { error })
     }
+}
+
+/// A response and what the request did.
+#[derive(Debug)]
+pub struct Handled {
+    /// What Gigastore gets.
+    pub response: Response<Body>,
+    /// What is logged and counted.
+    pub observation: Observation,
+}
+
+impl Handled {
+    /// A JSON response with `status`, observed as `observation`.
+    pub fn json<T: Serialize>(status: StatusCode, body: &T, observation: Observation) -> Self {
+        Self {
+            response: json_response(status, body),
+            observation,
+        }
+    }
+}
+
+impl From<ApiError> for Handled {
+    fn from(err: ApiError) -> Self {
+        let (outcome, metrics) = match &err {
+            ApiError::Unauthorized(_) => ("unauthorized", vec![Metric::AuthRejected]),
+            ApiError::InvalidRequest(_) => ("invalid", vec![Metric::InvalidRequest]),
+            ApiError::NotFound(_) => ("not_found", vec![]),
+            ApiError::Unavailable(_) => ("storage_error", vec![Metric::StorageError]),
+        };
+        let reason = match &err {
+            ApiError::Unauthorized(why) => why.to_string(),
+            ApiError::Unavailable(why) => why.to_string(),
+            other => other.to_string(),
+        };
+        Self {
+            observation: Observation {
+                reason: Some(reason),
+                ..Observation::new(outcome, metrics)
+            },
+            response: err.into(),
+        }
+    }
+}
+
+/// Logs one JSON line for the request (id, route, status, outcome, latency; never the query
+/// string, a secret or an email), emits its metrics, and returns the response.
+pub fn finish(
+    function: &'static str,
+    route: &'static str,
+    request: &Request,
+    started: Instant,
+    handled: Handled,
+) -> Response<Body> {
+    let o = &handled.observation;
+    let request_id = request.lambda_context_ref().map(|c| c.request_id.as_str());
+    tracing::info!(
+        request_id,
+        route,
+        status = handled.response.status().as_u16(),
+        outcome = o.outcome,
+        reason = o.reason.as_deref(),
+        activation_id = o.activation_id.as_deref(),
+        item = o.item.as_deref(),
+        iccid = o.iccid.as_deref(),
+        profile_state = o.profile_state.as_deref(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    telemetry::emit(function, &o.metrics);
+    handled.response
 }

@@ -1,14 +1,22 @@
 //! Gigastore's Customer Registration: record Gigastore's customer id on our user, answer the
 //! user's email.
 
+use std::time::Instant;
+
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use serde::Serialize;
 use shared::auth::WebhookSecrets;
-use shared::http::{self, ApiError};
+use shared::http::{self, ApiError, Handled};
 use shared::registration::{self, CustomerRegistration, Registered};
 use shared::store::RegistrationStore;
+use shared::telemetry::{Metric, Observation};
 use time::OffsetDateTime;
+
+/// The function's name in metrics.
+pub const FUNCTION: &str = "customer-registration";
+/// The API route it serves.
+pub const ROUTE: &str = "POST /sdk/customer-registration";
 
 /// The answer Gigastore expects: the email the user signed in with (null if none is on file).
 #[derive(Serialize)]
@@ -16,23 +24,25 @@ struct EmailAnswer {
     email: Option<String>,
 }
 
-/// Handles one Customer Registration.
+/// Handles one Customer Registration, then logs and counts it.
 pub async fn handle<S: RegistrationStore>(
     store: &S,
     secrets: &WebhookSecrets,
     request: Request,
 ) -> Result<Response<Body>, Error> {
-    Ok(respond(store, secrets, &request).await.unwrap_or_else(|error| {
-        tracing::warn!(outcome = "error", status = error.status().as_u16(), error = %error, "customer registration answered");
-        error.into()
-    }))
+    let started = Instant::now();
+    let handled = respond(store, secrets, &request)
+        .await
+        .unwrap_or_else(Handled::from);
+    Ok(http::finish(FUNCTION, ROUTE, &request, started, handled))
 }
 
-async fn respond<S: RegistrationStore>(
+/// Authenticates, parses, records, answers.
+pub async fn respond<S: RegistrationStore>(
     store: &S,
     secrets: &WebhookSecrets,
     request: &Request,
-) -> Result<Response<Body>, ApiError> {
+) -> Result<Handled, ApiError> {
     http::authenticate(request, secrets)?;
     let registration = CustomerRegistration::from_json(request.body())?;
     match registration::register(store, &registration, OffsetDateTime::now_utc()).await {
@@ -44,27 +54,36 @@ async fn respond<S: RegistrationStore>(
                     "customer id of a user changed"
                 );
             }
-            tracing::info!(
-                outcome = "known_user",
-                has_email = email.is_some(),
-                "customer registration answered"
-            );
-            Ok(http::json_response(StatusCode::OK, &EmailAnswer { email }))
+            let mut metrics = vec![Metric::RegistrationKnownUser];
+            if email.is_none() {
+                tracing::warn!(
+                    user_token = %registration.user_token,
+                    "registered user has no email on file; answered null"
+                );
+                metrics.push(Metric::RegistrationWithoutEmail);
+            }
+            let observation = Observation::new("known_user", metrics);
+            Ok(Handled::json(
+                StatusCode::OK,
+                &EmailAnswer { email },
+                observation,
+            ))
         }
         Ok(Registered::UnknownUser) => {
             // Kept as unclaimed in the table; logged so an operator can match it.
             tracing::warn!(
-                outcome = "unknown_user",
                 user_token = %registration.user_token,
                 customer_uid = %registration.customer_uid,
                 "customer registration for an unknown user kept as unclaimed"
             );
-            Err(ApiError::NotFound("unknown user"))
+            let mut handled = Handled::from(ApiError::NotFound("unknown user"));
+            handled.observation =
+                Observation::new("unknown_user", vec![Metric::RegistrationUnknownUser]);
+            Ok(handled)
         }
         Err(failed) => {
             // Not stored: answered 503 so Gigastore retries, and logged whole for replay.
             tracing::error!(
-                outcome = "storage_error",
                 error = %failed,
                 user_token = %registration.user_token,
                 customer_uid = %registration.customer_uid,

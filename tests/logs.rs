@@ -1,0 +1,136 @@
+//! What the functions log: one JSON line per request with its outcome, and never a secret, an
+//! email or, on the happy path, a user token.
+
+mod common;
+
+use std::io::Write;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+
+use common::{read_response, root, TestTable, LOCAL_SECRET};
+use serde_json::Value;
+use shared::auth::WebhookSecrets;
+use shared::entitlement::{Email, Grant};
+use shared::ids::{ItemId, UserToken};
+use time::OffsetDateTime;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::ErrorKind::Other)?
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn event(file: &str) -> lambda_http::Request {
+    let text = std::fs::read_to_string(root().join("events").join(file)).unwrap();
+    lambda_http::request::from_str(&text).unwrap()
+}
+
+#[tokio::test]
+async fn one_line_per_request_and_nothing_personal_or_secret() {
+    let t = TestTable::new().await;
+    let grant = Grant {
+        user_token: UserToken::parse("USER_TOKEN_1234567").unwrap(),
+        item: ItemId::parse("1_GB").unwrap(),
+        quantity: NonZeroU32::new(2).unwrap(),
+        email: Some(Email::parse("email@domain.com").unwrap()),
+        expires_at: None,
+    };
+    t.store
+        .grant(&grant, OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    let secrets = WebhookSecrets::parse(LOCAL_SECRET);
+
+    let captured = Captured::default();
+    let sink = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_writer(move || sink.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let answers = vec![
+        activation_request::handle(&t.store, &secrets, event("activation-request/approve.json"))
+            .await,
+        activation_request::handle(&t.store, &secrets, event("activation-request/replay.json"))
+            .await,
+        activation_request::handle(
+            &t.store,
+            &secrets,
+            event("activation-request/unauthenticated.json"),
+        )
+        .await,
+        customer_registration::handle(
+            &t.store,
+            &secrets,
+            event("customer-registration/registered.json"),
+        )
+        .await,
+        esim_status::handle(&t.store, &secrets, event("esim-status/installed.json")).await,
+    ];
+    let statuses: Vec<u16> = answers
+        .into_iter()
+        .map(|a| read_response(a.unwrap()).0)
+        .collect();
+    assert_eq!(statuses, [200, 200, 401, 200, 200]);
+
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let requests: Vec<&Value> = lines.iter().filter(|l| l["message"] == "request").collect();
+    assert_eq!(requests.len(), 5, "{text}");
+    let outcomes: Vec<&str> = requests
+        .iter()
+        .map(|l| l["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            "approved",
+            "replayed",
+            "unauthorized",
+            "known_user",
+            "recorded"
+        ]
+    );
+    let routes: Vec<&str> = requests
+        .iter()
+        .map(|l| l["route"].as_str().unwrap())
+        .collect();
+    assert_eq!(routes[0], "POST /sdk/activation-request");
+    assert_eq!(routes[3], "POST /sdk/customer-registration");
+    assert_eq!(routes[4], "POST /webhooks/esim-status");
+    for line in &requests {
+        assert!(
+            line["status"].is_u64() && line["latency_ms"].is_f64(),
+            "{line}"
+        );
+    }
+    assert_eq!(requests[0]["activation_id"], "1e0da3933156");
+    assert_eq!(requests[4]["profile_state"], "INSTALLED");
+
+    for secret_or_personal in [
+        LOCAL_SECRET,
+        "token=",
+        "email@domain.com",
+        "USER_TOKEN_1234567",
+    ] {
+        assert!(
+            !text.contains(secret_or_personal),
+            "{secret_or_personal:?} logged:\n{text}"
+        );
+    }
+}

@@ -95,13 +95,14 @@ impl Metric {
 
 /// One EMF document holding `metrics` (count 1 each) for `function`, at `timestamp_ms`.
 ///
-/// Each metric is published per function, and per function and its extra dimension.
+/// Each metric is published without dimensions (for alarms across functions), per function,
+/// and per function and its extra dimension.
 pub fn emf_document(function: &str, metrics: &[Metric], timestamp_ms: i64) -> Value {
     let mut root = Map::new();
     let mut directives = Vec::new();
     root.insert("Function".into(), function.into());
     for metric in metrics {
-        let mut dimensions = vec![json!(["Function"])];
+        let mut dimensions = vec![json!([]), json!(["Function"])];
         if let Some((key, value)) = metric.dimension() {
             root.insert(key.into(), value.into());
             dimensions.push(json!(["Function", key]));
@@ -184,7 +185,7 @@ mod tests {
                     "Timestamp": 1_700_000_000_000_i64,
                     "CloudWatchMetrics": [{
                         "Namespace": "GigastoreReseller",
-                        "Dimensions": [["Function"], ["Function", "Reason"]],
+                        "Dimensions": [[], ["Function"], ["Function", "Reason"]],
                         "Metrics": [{"Name": "ActivationRefused", "Unit": "Count"}]
                     }]
                 },

@@ -1,0 +1,252 @@
+//! `template.yaml` against the workspace: every function has a route and every route a
+//! function, the deployment settings the issue fixes, least privilege, and the metric names.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use serde_yaml::Value;
+use shared::telemetry::{Metric, NAMESPACE};
+
+fn template() -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("template.yaml");
+    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn resources(t: &Value) -> Vec<(String, &Value)> {
+    t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.as_str().unwrap().to_owned(), v))
+        .collect()
+}
+
+fn of_type<'a>(t: &'a Value, kind: &str) -> Vec<(String, &'a Value)> {
+    resources(t)
+        .into_iter()
+        .filter(|(_, r)| r["Type"] == kind)
+        .collect()
+}
+
+/// `!Ref X` / `!GetAtt X.Arn` as "Ref X" / "GetAtt X.Arn".
+fn tag(v: &Value) -> String {
+    match v {
+        Value::Tagged(t) => format!(
+            "{} {}",
+            t.tag.to_string().trim_start_matches('!'),
+            t.value.as_str().unwrap_or("")
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The workspace's function crates, by directory name.
+fn workspace_functions() -> BTreeSet<String> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("functions");
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn every_function_has_its_route_and_every_route_a_function() {
+    let t = template();
+    let mut routes = BTreeMap::new();
+    for (name, function) in of_type(&t, "AWS::Serverless::Function") {
+        let binary = function["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            function["Metadata"]["BuildMethod"], "rust-cargolambda",
+            "{name}"
+        );
+        let events = function["Properties"]["Events"].as_mapping().unwrap();
+        assert_eq!(events.len(), 1, "{name} serves one route");
+        let event = events.values().next().unwrap();
+        assert_eq!(event["Type"], "HttpApi", "{name}");
+        assert_eq!(
+            tag(&event["Properties"]["ApiId"]),
+            "Ref HttpApi",
+            "{name}: one API for all"
+        );
+        let route = format!(
+            "{} {}",
+            event["Properties"]["Method"].as_str().unwrap(),
+            event["Properties"]["Path"].as_str().unwrap()
+        );
+        assert!(
+            routes.insert(binary, route).is_none(),
+            "{name}: one function per binary"
+        );
+    }
+    let deployed: BTreeSet<String> = routes.keys().cloned().collect();
+    assert_eq!(
+        deployed,
+        workspace_functions(),
+        "no route without a function, no function without a route"
+    );
+
+    let served = BTreeMap::from([
+        (
+            activation_request::FUNCTION.to_owned(),
+            activation_request::ROUTE.to_owned(),
+        ),
+        (
+            customer_registration::FUNCTION.to_owned(),
+            customer_registration::ROUTE.to_owned(),
+        ),
+        (
+            esim_status::FUNCTION.to_owned(),
+            esim_status::ROUTE.to_owned(),
+        ),
+    ]);
+    assert_eq!(
+        routes, served,
+        "each function is deployed on the route its handler serves"
+    );
+}
+
+#[test]
+fn functions_are_arm64_rust_with_tracing_and_json_logs() {
+    let t = template();
+    let globals = &t["Globals"]["Function"];
+    assert_eq!(globals["Runtime"], "provided.al2023");
+    assert_eq!(globals["Architectures"][0], "arm64");
+    assert_eq!(globals["Handler"], "bootstrap");
+    assert_eq!(globals["Tracing"], "Active");
+    assert!(globals["MemorySize"].as_u64().unwrap() <= 256);
+    let log_groups: BTreeSet<String> = of_type(&t, "AWS::Logs::LogGroup")
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    for (name, function) in of_type(&t, "AWS::Serverless::Function") {
+        let logging = &function["Properties"]["LoggingConfig"];
+        assert_eq!(logging["LogFormat"], "JSON", "{name}");
+        let group = tag(&logging["LogGroup"]);
+        assert!(
+            log_groups.contains(group.trim_start_matches("Ref ")),
+            "{name}: explicit log group"
+        );
+    }
+    for (name, group) in of_type(&t, "AWS::Logs::LogGroup") {
+        assert_eq!(
+            tag(&group["Properties"]["RetentionInDays"]),
+            "Ref LogRetentionDays",
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn each_function_may_only_call_dynamodb_on_the_table() {
+    let t = template();
+    for (name, function) in of_type(&t, "AWS::Serverless::Function") {
+        let policies = function["Properties"]["Policies"].as_sequence().unwrap();
+        assert_eq!(policies.len(), 1, "{name}");
+        for statement in policies[0]["Statement"].as_sequence().unwrap() {
+            assert_eq!(statement["Effect"], "Allow");
+            assert_eq!(
+                tag(&statement["Resource"]),
+                "GetAtt EntitlementTable.Arn",
+                "{name}"
+            );
+            for action in statement["Action"].as_sequence().unwrap() {
+                let action = action.as_str().unwrap();
+                assert!(
+                    action.starts_with("dynamodb:") && !action.contains('*'),
+                    "{name}: {action}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_secret_stays_out_of_defaults_outputs_and_access_logs() {
+    let t = template();
+    let secret = &t["Parameters"]["WebhookSecrets"];
+    assert_eq!(secret["NoEcho"], true);
+    assert!(secret.get("Default").is_none());
+    let outputs = serde_yaml::to_string(&t["Outputs"]).unwrap();
+    assert!(!outputs.contains("!Ref WebhookSecrets") && !outputs.contains("${WebhookSecrets}"));
+    let api = &of_type(&t, "AWS::Serverless::HttpApi")[0].1["Properties"];
+    let format = api["AccessLogSettings"]["Format"].as_str().unwrap();
+    for leak in ["$context.path", "queryString", "$context.requestOverride"] {
+        assert!(
+            !format.contains(leak),
+            "access log format must not contain {leak}"
+        );
+    }
+    assert_eq!(
+        tag(&api["DefaultRouteSettings"]["ThrottlingRateLimit"]),
+        "Ref ApiRateLimit"
+    );
+    assert_eq!(
+        tag(&api["DefaultRouteSettings"]["ThrottlingBurstLimit"]),
+        "Ref ApiBurstLimit"
+    );
+}
+
+#[test]
+fn the_table_is_kept_and_protected() {
+    let t = template();
+    let tables = of_type(&t, "AWS::DynamoDB::Table");
+    assert_eq!(tables.len(), 1);
+    let table = tables[0].1;
+    assert_eq!(table["DeletionPolicy"], "Retain");
+    assert_eq!(table["UpdateReplacePolicy"], "Retain");
+    assert_eq!(table["Properties"]["BillingMode"], "PAY_PER_REQUEST");
+    assert_eq!(
+        table["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        true
+    );
+    assert_eq!(table["Properties"]["SSESpecification"]["SSEEnabled"], true);
+}
+
+#[test]
+fn alarms_and_dashboard_use_only_metric_names_the_functions_emit() {
+    let t = template();
+    let emitted: BTreeSet<&str> = Metric::NAMES.into_iter().collect();
+    let mut used = BTreeSet::new();
+    for (_, alarm) in of_type(&t, "AWS::CloudWatch::Alarm") {
+        let p = &alarm["Properties"];
+        if p["Namespace"] == NAMESPACE {
+            used.insert(p["MetricName"].as_str().unwrap().to_owned());
+        }
+        for m in p["Metrics"].as_sequence().into_iter().flatten() {
+            let metric = &m["MetricStat"]["Metric"];
+            if metric["Namespace"] == NAMESPACE {
+                used.insert(metric["MetricName"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    let dashboard = serde_yaml::to_string(&of_type(&t, "AWS::CloudWatch::Dashboard")[0].1).unwrap();
+    for name in Metric::NAMES {
+        if dashboard.contains(&format!("\"{name}\""))
+            || dashboard.contains(&format!("\\\"{name}\\\""))
+        {
+            used.insert(name.to_owned());
+        }
+    }
+    for name in &used {
+        assert!(
+            emitted.contains(name.as_str()),
+            "{name} is not emitted by any function"
+        );
+    }
+    for required in [
+        "ActivationApproved",
+        "ActivationRefused",
+        "AuthRejected",
+        "StorageError",
+    ] {
+        assert!(used.contains(required), "{required} has no alarm or widget");
+    }
+    let alarms = of_type(&t, "AWS::CloudWatch::Alarm").len();
+    assert_eq!(
+        alarms, 7,
+        "errors, throttles, 5xx, auth burst, storage, refusal rate, DynamoDB throttling"
+    );
+}

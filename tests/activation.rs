@@ -2,13 +2,11 @@
 
 mod common;
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use common::{http_event, read_response, Auth, TestTable, LOCAL_SECRET};
+use common::{grant, http_event, read_response, Auth, TestTable, LOCAL_SECRET};
 use serde_json::{json, Value};
 use shared::auth::WebhookSecrets;
-use shared::entitlement::{Email, Grant};
 use shared::ids::{ItemId, UserToken};
 use shared::store::{DynamoStore, UserSummary};
 use time::{Duration, OffsetDateTime};
@@ -23,26 +21,6 @@ fn secrets() -> WebhookSecrets {
 fn body(activation: &str, user: &str, item: &str) -> String {
     json!({"inventoryItemId": item, "userToken": user, "metaTag": "order-42", "activationId": activation})
         .to_string()
-}
-
-async fn grant(
-    store: &DynamoStore,
-    user: &str,
-    item: &str,
-    quantity: u32,
-    expires_at: Option<OffsetDateTime>,
-) {
-    let grant = Grant {
-        user_token: UserToken::parse(user).unwrap(),
-        item: ItemId::parse(item).unwrap(),
-        quantity: NonZeroU32::new(quantity).unwrap(),
-        email: Some(Email::parse("user@example.com").unwrap()),
-        expires_at,
-    };
-    store
-        .grant(&grant, OffsetDateTime::now_utc())
-        .await
-        .unwrap();
 }
 
 async fn summary(store: &DynamoStore, user: &str) -> UserSummary {

@@ -4,16 +4,13 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::num::NonZeroU32;
 
 use common::{read_response, root, TestTable, LOCAL_SECRET};
 use serde_json::{json, Value};
 use shared::auth::WebhookSecrets;
-use shared::entitlement::{Email, Grant};
 use shared::http::Handled;
-use shared::ids::{ItemId, UserToken};
+use shared::ids::UserToken;
 use shared::telemetry::Metric;
-use time::OffsetDateTime;
 
 /// (file under events/, expected status, expected body, expected metrics), in replay order.
 fn expectations() -> Vec<(&'static str, u16, Value, Vec<Metric>)> {
@@ -157,17 +154,15 @@ async fn every_sample_event_gets_its_expected_answer() {
     );
 
     let t = TestTable::new().await;
-    let grant = Grant {
-        user_token: UserToken::parse("USER_TOKEN_1234567").unwrap(),
-        item: ItemId::parse("1_GB").unwrap(),
-        quantity: NonZeroU32::new(2).unwrap(),
-        email: Some(Email::parse("email@domain.com").unwrap()),
-        expires_at: None,
-    };
-    t.store
-        .grant(&grant, OffsetDateTime::now_utc())
-        .await
-        .unwrap();
+    common::grant_with_email(
+        &t.store,
+        "USER_TOKEN_1234567",
+        "1_GB",
+        2,
+        Some("email@domain.com"),
+        None,
+    )
+    .await;
     let secrets = WebhookSecrets::parse(LOCAL_SECRET);
 
     for (file, status, body, metrics) in expected {
@@ -193,7 +188,11 @@ async fn every_sample_event_gets_its_expected_answer() {
     }
 
     // approve + replay + base64-body: two distinct activations, two units.
-    let s = t.store.user_summary(&grant.user_token).await.unwrap();
+    let s = t
+        .store
+        .user_summary(&UserToken::parse("USER_TOKEN_1234567").unwrap())
+        .await
+        .unwrap();
     assert_eq!(s.entitlements[0].units_used, 2);
     assert_eq!(s.activations.len(), 2);
     assert_eq!(

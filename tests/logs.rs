@@ -4,15 +4,11 @@
 mod common;
 
 use std::io::Write;
-use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
 use common::{read_response, root, TestTable, LOCAL_SECRET};
 use serde_json::Value;
 use shared::auth::WebhookSecrets;
-use shared::entitlement::{Email, Grant};
-use shared::ids::{ItemId, UserToken};
-use time::OffsetDateTime;
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -38,17 +34,15 @@ fn event(file: &str) -> lambda_http::Request {
 #[tokio::test]
 async fn one_line_per_request_and_nothing_personal_or_secret() {
     let t = TestTable::new().await;
-    let grant = Grant {
-        user_token: UserToken::parse("USER_TOKEN_1234567").unwrap(),
-        item: ItemId::parse("1_GB").unwrap(),
-        quantity: NonZeroU32::new(2).unwrap(),
-        email: Some(Email::parse("email@domain.com").unwrap()),
-        expires_at: None,
-    };
-    t.store
-        .grant(&grant, OffsetDateTime::now_utc())
-        .await
-        .unwrap();
+    common::grant_with_email(
+        &t.store,
+        "USER_TOKEN_1234567",
+        "1_GB",
+        2,
+        Some("email@domain.com"),
+        None,
+    )
+    .await;
     let secrets = WebhookSecrets::parse(LOCAL_SECRET);
 
     let captured = Captured::default();

@@ -2,30 +2,16 @@
 
 mod common;
 
-use std::num::NonZeroU32;
-
 use common::{http_event, read_response, Auth, TestTable, LOCAL_SECRET};
 use serde_json::{json, Value};
 use shared::auth::WebhookSecrets;
-use shared::entitlement::{Email, Grant};
-use shared::ids::{CustomerUid, ItemId, UserToken};
+use shared::ids::{CustomerUid, UserToken};
 use shared::store::DynamoStore;
-use time::OffsetDateTime;
 
 const PATH: &str = "/sdk/customer-registration";
 
 async fn user(store: &DynamoStore, token: &str, email: Option<&str>) {
-    let grant = Grant {
-        user_token: UserToken::parse(token).unwrap(),
-        item: ItemId::parse("1_GB").unwrap(),
-        quantity: NonZeroU32::MIN,
-        email: email.map(|e| Email::parse(e).unwrap()),
-        expires_at: None,
-    };
-    store
-        .grant(&grant, OffsetDateTime::now_utc())
-        .await
-        .unwrap();
+    common::grant_with_email(store, token, "1_GB", 1, email, None).await;
 }
 
 async fn call_auth(store: &DynamoStore, body: &str, auth: Auth<'_>) -> (u16, Value) {

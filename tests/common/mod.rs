@@ -353,3 +353,44 @@ fn placeholder_check_finds_unused_names_and_values() {
     });
     assert_eq!(unused_placeholders(&bad), ["#unused", ":a"]);
 }
+
+/// Grants `quantity` units of `item` to `user`, with `email` on the profile.
+pub async fn grant_with_email(
+    store: &DynamoStore,
+    user: &str,
+    item: &str,
+    quantity: u32,
+    email: Option<&str>,
+    expires_at: Option<time::OffsetDateTime>,
+) {
+    let grant = shared::entitlement::Grant {
+        user_token: shared::ids::UserToken::parse(user).unwrap(),
+        item: shared::ids::ItemId::parse(item).unwrap(),
+        quantity: std::num::NonZeroU32::new(quantity).unwrap(),
+        email: email.map(|e| shared::entitlement::Email::parse(e).unwrap()),
+        expires_at,
+    };
+    store
+        .grant(&grant, time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+}
+
+/// Grants `quantity` units of `item` to `user`, as a purchase system would.
+pub async fn grant(
+    store: &DynamoStore,
+    user: &str,
+    item: &str,
+    quantity: u32,
+    expires_at: Option<time::OffsetDateTime>,
+) {
+    grant_with_email(
+        store,
+        user,
+        item,
+        quantity,
+        Some("user@example.com"),
+        expires_at,
+    )
+    .await;
+}

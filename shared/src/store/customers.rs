@@ -1,10 +1,9 @@
 //! Customer registrations in the table.
 
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::ReturnValue;
 use time::OffsetDateTime;
 
-use super::dynamo::{request_error, s};
+use super::dynamo::{query_all, request_error, s, unless_condition_failed};
 use super::items::{self, ProfileItem, UnclaimedRegistrationItem};
 use super::{RegistrationStore, StoreError};
 use crate::ids::{CustomerUid, UserToken};
@@ -34,27 +33,17 @@ impl RegistrationStore for DynamoStore {
             .return_values(ReturnValue::AllOld)
             .send()
             .await;
-        match result {
-            Ok(out) => {
-                let old: ProfileItem = items::from_item(out.attributes.unwrap_or_default())?;
-                let replaced = old
-                    .customer_uid
-                    .filter(|previous| previous != registration.customer_uid.as_str());
-                Ok(Some(Registered::KnownUser {
-                    email: old.email,
-                    replaced,
-                }))
-            }
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(request_error("UpdateItem", e)),
-        }
+        let Some(out) = unless_condition_failed(result)? else {
+            return Ok(None);
+        };
+        let old: ProfileItem = items::from_item(out.attributes.unwrap_or_default())?;
+        let replaced = old
+            .customer_uid
+            .filter(|previous| previous != registration.customer_uid.as_str());
+        Ok(Some(Registered::KnownUser {
+            email: old.email,
+            replaced,
+        }))
     }
 
     async fn keep_unclaimed(
@@ -80,17 +69,13 @@ impl DynamoStore {
         &self,
         customer: &CustomerUid,
     ) -> Result<Option<UserToken>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(super::dynamo::GSI1)
-            .key_condition_expression("gsi1pk = :customer")
-            .expression_attribute_values(":customer", s(items::customer_pk(customer)))
-            .send()
-            .await
-            .map_err(|e| request_error("Query", e))?;
-        let mut found = out.items.unwrap_or_default();
+        let mut found = query_all(
+            self.query()
+                .index_name(super::dynamo::GSI1)
+                .key_condition_expression("gsi1pk = :customer")
+                .expression_attribute_values(":customer", s(items::customer_pk(customer))),
+        )
+        .await?;
         // A registered profile wins over unclaimed registrations.
         found.sort_by_key(|item| item.get("gsi1sk") != Some(&s(items::PROFILE_SK)));
         let user = found

@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem, Update,
@@ -65,6 +66,35 @@ pub(super) fn is_condition_failure(reason: &CancellationReason) -> bool {
     reason.code() == Some("ConditionalCheckFailed")
 }
 
+/// Every item a query finds, over all pages.
+pub(super) async fn query_all(query: QueryFluentBuilder) -> Result<Vec<Item>, StoreError> {
+    query
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| request_error("Query", e))
+}
+
+/// An `UpdateItem` whose condition failing means "no such item": `Ok(None)`.
+pub(super) fn unless_condition_failed<R: std::fmt::Debug>(
+    result: Result<UpdateItemOutput, SdkError<UpdateItemError, R>>,
+) -> Result<Option<UpdateItemOutput>, StoreError> {
+    match result {
+        Ok(out) => Ok(Some(out)),
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(UpdateItemError::ConditionalCheckFailedException(_))
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(request_error("UpdateItem", e)),
+    }
+}
+
 impl DynamoStore {
     /// A store over `table`, using `client` for every request.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
@@ -72,6 +102,27 @@ impl DynamoStore {
             client,
             table: table.into(),
         }
+    }
+
+    /// A query on this table.
+    pub(super) fn query(&self) -> QueryFluentBuilder {
+        self.client.query().table_name(&self.table)
+    }
+
+    /// The activation a failed condition reported, from the item DynamoDB returned or, if it
+    /// returned none, read back.
+    async fn decided(
+        &self,
+        returned: Option<&Item>,
+        id: &ActivationId,
+    ) -> Result<ActivationRecord, StoreError> {
+        let existing = match returned {
+            Some(item) => Some(activation_from(item.clone())?),
+            None => self.activation(id).await?,
+        };
+        existing.ok_or(StoreError::Inconsistent(
+            "activation record reported but not found",
+        ))
     }
 
     /// The table's name.
@@ -190,50 +241,29 @@ impl DynamoStore {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match result {
-            Ok(out) => entitlement_from(out.attributes.unwrap_or_default()).map(Some),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(request_error("UpdateItem", e)),
-        }
+        unless_condition_failed(result)?
+            .map(|out| entitlement_from(out.attributes.unwrap_or_default()))
+            .transpose()
     }
 
     /// Everything the table holds about one user: profile, entitlements, activations.
     pub async fn user_summary(&self, user: &UserToken) -> Result<UserSummary, StoreError> {
-        let owned: Vec<Item> = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(items::user_pk(user)))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| request_error("Query", e))?;
-        let activations: Vec<Item> = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(GSI1)
-            .key_condition_expression("gsi1pk = :pk AND begins_with(gsi1sk, :prefix)")
-            .expression_attribute_values(":pk", s(items::user_pk(user)))
-            .expression_attribute_values(":prefix", s("ACTIVATION#"))
-            .scan_index_forward(false)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| request_error("Query", e))?;
+        let owned = query_all(
+            self.query()
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(items::user_pk(user)))
+                .consistent_read(true),
+        )
+        .await?;
+        let activations = query_all(
+            self.query()
+                .index_name(GSI1)
+                .key_condition_expression("gsi1pk = :pk AND begins_with(gsi1sk, :prefix)")
+                .expression_attribute_values(":pk", s(items::user_pk(user)))
+                .expression_attribute_values(":prefix", s("ACTIVATION#"))
+                .scan_index_forward(false),
+        )
+        .await?;
 
         let mut summary = UserSummary {
             user_token: user.clone(),
@@ -356,17 +386,10 @@ impl ActivationStore for DynamoStore {
             Err(reasons) => reasons,
         };
         match (reasons.first(), reasons.get(1)) {
-            (Some(record), _) if is_condition_failure(record) => {
-                let existing = match record.item() {
-                    Some(item) => Some(activation_from(item.clone())?),
-                    None => self.activation(&approval.activation_id).await?,
-                };
-                existing
-                    .map(ApproveOutcome::AlreadyDecided)
-                    .ok_or(StoreError::Inconsistent(
-                        "activation record reported but not found",
-                    ))
-            }
+            (Some(record), _) if is_condition_failure(record) => self
+                .decided(record.item(), &approval.activation_id)
+                .await
+                .map(ApproveOutcome::AlreadyDecided),
             (_, Some(entitlement)) => {
                 let current = entitlement
                     .item()
@@ -394,17 +417,10 @@ impl ActivationStore for DynamoStore {
         match result {
             Ok(_) => Ok(RecordOutcome::Recorded),
             Err(e) => match e.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
-                    let existing = match failed.item() {
-                        Some(item) => Some(activation_from(item.clone())?),
-                        None => self.activation(&refusal.activation_id).await?,
-                    };
-                    existing
-                        .map(RecordOutcome::AlreadyDecided)
-                        .ok_or(StoreError::Inconsistent(
-                            "activation record reported but not found",
-                        ))
-                }
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => self
+                    .decided(failed.item(), &refusal.activation_id)
+                    .await
+                    .map(RecordOutcome::AlreadyDecided),
                 _ => Err(request_error("PutItem", e)),
             },
         }

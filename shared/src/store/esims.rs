@@ -3,7 +3,7 @@
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use serde::Serialize;
 
-use super::dynamo::{is_condition_failure, request_error, s};
+use super::dynamo::{is_condition_failure, query_all, s};
 use super::items::{self, EsimItem};
 use super::{EsimStore, StoreError};
 use crate::esim::{EsimStatusRecord, Iccid, Recorded};
@@ -95,20 +95,14 @@ pub struct EsimHistory {
 impl DynamoStore {
     /// An eSIM's current state and history; `None` if nothing was ever received for it.
     pub async fn esim_history(&self, iccid: &Iccid) -> Result<Option<EsimHistory>, StoreError> {
-        let found: Vec<items::Item> = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(items::esim_pk(iccid)))
-            .scan_index_forward(false)
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| request_error("Query", e))?;
+        let found = query_all(
+            self.query()
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(items::esim_pk(iccid)))
+                .scan_index_forward(false)
+                .consistent_read(true),
+        )
+        .await?;
         let mut current = None;
         let mut history = Vec::new();
         for item in found {

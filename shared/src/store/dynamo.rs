@@ -166,24 +166,22 @@ impl DynamoStore {
     ) -> Result<Entitlement, StoreError> {
         let pk = items::user_pk(&grant.user_token);
         let stamp = items::timestamp(now);
+        let mut profile_set = String::from(
+            "SET user_token = :user, created_at = if_not_exists(created_at, :now), updated_at = :now",
+        );
         let mut profile = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(items::key(pk.clone(), items::PROFILE_SK)))
-            .update_expression(
-                "SET user_token = :user, created_at = if_not_exists(created_at, :now), updated_at = :now",
-            )
             .expression_attribute_values(":user", s(grant.user_token.as_str()))
             .expression_attribute_values(":now", s(&stamp));
         if let Some(email) = &grant.email {
-            profile = profile
-                .update_expression(
-                    "SET user_token = :user, created_at = if_not_exists(created_at, :now), updated_at = :now, email = :email",
-                )
-                .expression_attribute_values(":email", s(email.as_str()));
+            profile_set.push_str(", email = :email");
+            profile = profile.expression_attribute_values(":email", s(email.as_str()));
         }
         profile
+            .update_expression(profile_set)
             .send()
             .await
             .map_err(|e| request_error("UpdateItem", e))?;

@@ -383,3 +383,52 @@ async fn show_finds_a_user_by_customer_id() {
     .await;
     assert_eq!(code, 2);
 }
+
+#[tokio::test]
+async fn grant_with_a_purchase_id_applies_once() {
+    let t = TestTable::new().await;
+    let table = t.name.as_str();
+    let args = [
+        "--table",
+        table,
+        "grant",
+        "--user-token",
+        "u1",
+        "--item",
+        "1_GB",
+        "--quantity",
+        "2",
+        "--purchase-id",
+        "order-1",
+    ];
+    let (code, out, _) = cli(&args).await;
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "granted 2 x 1_GB: 2 left, 0 used, 2 granted\n")
+    );
+    let (code, out, _) = cli(&args).await;
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            0,
+            "already granted, nothing added: 1_GB: 2 left, 0 used, 2 granted\n"
+        )
+    );
+    let (code, _, err) = cli(&[
+        "--table",
+        table,
+        "grant",
+        "--user-token",
+        "u2",
+        "--item",
+        "1_GB",
+        "--purchase-id",
+        "order-1",
+    ])
+    .await;
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "error: this purchase id was already granted to user u1 for 1_GB: nothing added\n"
+    );
+}

@@ -11,9 +11,9 @@ use std::path::PathBuf;
 
 use aws_sdk_dynamodb::Client;
 use clap::{Parser, Subcommand};
-use shared::entitlement::{Email, Entitlement, Grant};
+use shared::entitlement::{Email, Entitlement, Grant, GrantOutcome};
 use shared::esim::Iccid;
-use shared::ids::{CustomerUid, ItemId, UserToken};
+use shared::ids::{CustomerUid, ItemId, PurchaseId, UserToken};
 use shared::store::{DynamoStore, EsimHistory, StoreError, UserSummary};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -62,6 +62,9 @@ enum Command {
         /// Expiry of the whole entitlement (RFC 3339, e.g. 2027-01-31T23:59:59Z); omitted keeps the current one
         #[arg(long, value_parser = parse_time)]
         expires_at: Option<OffsetDateTime>,
+        /// Your purchase id: a grant with one is applied once, however often it is repeated
+        #[arg(long, value_parser = parse_purchase)]
+        purchase_id: Option<PurchaseId>,
     },
     /// Remove every unit left of a user's entitlement to an item
     Revoke {
@@ -113,6 +116,10 @@ fn parse_email(raw: &str) -> Result<Email, String> {
     Email::parse(raw).map_err(|e| e.to_string())
 }
 
+fn parse_purchase(raw: &str) -> Result<PurchaseId, String> {
+    PurchaseId::parse(raw).map_err(|e| e.to_string())
+}
+
 fn parse_customer(raw: &str) -> Result<CustomerUid, String> {
     CustomerUid::parse(raw).map_err(|e| e.to_string())
 }
@@ -134,6 +141,8 @@ enum CliError {
     NoSuchEntitlement(ItemId),
     #[error("nothing is stored for this user")]
     UnknownUser,
+    #[error("this purchase id was already granted to user {user_token} for {item}: nothing added")]
+    PurchaseIdReused { user_token: UserToken, item: ItemId },
     #[error("no user is registered with this customer id")]
     UnknownCustomer,
     #[error("nothing was ever received for this eSIM")]
@@ -197,6 +206,7 @@ async fn execute(
             quantity,
             email,
             expires_at,
+            purchase_id,
         } => {
             let grant = Grant {
                 user_token,
@@ -204,14 +214,24 @@ async fn execute(
                 quantity,
                 email,
                 expires_at,
+                purchase_id,
             };
-            let entitlement = store.grant(&grant, now).await?;
-            writeln!(
-                out,
-                "granted {quantity} x {}: {}",
-                entitlement.item,
-                units(&entitlement)
-            )?;
+            match store.grant(&grant, now).await? {
+                GrantOutcome::Granted(e) => {
+                    writeln!(out, "granted {quantity} x {}: {}", e.item, units(&e))?;
+                }
+                GrantOutcome::AlreadyGranted(e) => {
+                    writeln!(
+                        out,
+                        "already granted, nothing added: {}: {}",
+                        e.item,
+                        units(&e)
+                    )?;
+                }
+                GrantOutcome::PurchaseIdReused { user_token, item } => {
+                    return Err(CliError::PurchaseIdReused { user_token, item });
+                }
+            }
         }
         Command::Revoke { user_token, item } => {
             let entitlement = store

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::ids::{ItemId, UserToken};
+use crate::ids::{ItemId, PurchaseId, UserToken};
 
 /// Units of one inventory item that a user may activate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -50,6 +50,25 @@ pub struct Grant {
     pub email: Option<Email>,
     /// New expiry for the whole entitlement; `None` keeps the current one.
     pub expires_at: Option<OffsetDateTime>,
+    /// The purchase this grant pays for: a grant with a purchase id applies once, however
+    /// often it is retried.
+    pub purchase_id: Option<PurchaseId>,
+}
+
+/// What a grant did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrantOutcome {
+    /// Units added; the entitlement as it is now.
+    Granted(Entitlement),
+    /// This purchase was granted before: nothing added; the entitlement as it is now.
+    AlreadyGranted(Entitlement),
+    /// The purchase id was granted before for another user or item: nothing added.
+    PurchaseIdReused {
+        /// Who the purchase id was granted to.
+        user_token: UserToken,
+        /// For which item.
+        item: ItemId,
+    },
 }
 
 /// An email address as the partner's platform knows it.

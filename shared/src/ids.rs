@@ -75,6 +75,12 @@ text_id!(
     1024
 );
 text_id!(
+    /// The reseller's id of one purchase: makes a grant idempotent.
+    PurchaseId,
+    "purchaseId",
+    128
+);
+text_id!(
     /// Gigastore's customer id for one of our users (`customerUid`, later webhooks' `uid`).
     CustomerUid,
     "customerUid",

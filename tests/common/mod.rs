@@ -369,11 +369,16 @@ pub async fn grant_with_email(
         quantity: std::num::NonZeroU32::new(quantity).unwrap(),
         email: email.map(|e| shared::entitlement::Email::parse(e).unwrap()),
         expires_at,
+        purchase_id: None,
     };
-    store
+    let outcome = store
         .grant(&grant, time::OffsetDateTime::now_utc())
         .await
         .unwrap();
+    assert!(matches!(
+        outcome,
+        shared::entitlement::GrantOutcome::Granted(_)
+    ));
 }
 
 /// Grants `quantity` units of `item` to `user`, as a purchase system would.

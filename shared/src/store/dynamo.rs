@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 use super::items::{self, ActivationItem, EntitlementItem, Item, ProfileItem};
 use super::{ActivationStore, ApproveOutcome, RecordOutcome, StoreError};
 use crate::activation::{ActivationRecord, Decision, Refusal};
-use crate::entitlement::{Entitlement, Grant};
+use crate::entitlement::{Entitlement, Grant, GrantOutcome};
 use crate::ids::{ActivationId, ItemId, MetaTag, UserToken};
 
 /// Name of the index that finds a user's activations.
@@ -155,65 +155,126 @@ impl DynamoStore {
         out.item.map(activation_from).transpose()
     }
 
-    /// Adds units to a user's entitlement, creating the user and entitlement if new.
-    ///
-    /// Two idempotent-shaped updates: the profile first, so an entitlement never exists
-    /// without its user.
+    /// Adds units to a user's entitlement, creating the user and entitlement if new, in one
+    /// transaction; with a purchase id, at most once per purchase.
     pub async fn grant(
         &self,
         grant: &Grant,
         now: OffsetDateTime,
-    ) -> Result<Entitlement, StoreError> {
+    ) -> Result<GrantOutcome, StoreError> {
         let pk = items::user_pk(&grant.user_token);
+        let entitlement_key = items::key(pk.clone(), &items::entitlement_sk(&grant.item));
         let stamp = items::timestamp(now);
+        let build_error = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Request {
+            operation: "TransactWriteItems",
+            message: e.to_string(),
+        };
+
         let mut profile_set = String::from(
             "SET user_token = :user, created_at = if_not_exists(created_at, :now), updated_at = :now",
         );
-        let mut profile = self
-            .client
-            .update_item()
+        let mut profile = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(items::key(pk.clone(), items::PROFILE_SK)))
+            .set_key(Some(items::key(pk, items::PROFILE_SK)))
             .expression_attribute_values(":user", s(grant.user_token.as_str()))
             .expression_attribute_values(":now", s(&stamp));
         if let Some(email) = &grant.email {
             profile_set.push_str(", email = :email");
             profile = profile.expression_attribute_values(":email", s(email.as_str()));
         }
-        profile
-            .update_expression(profile_set)
-            .send()
-            .await
-            .map_err(|e| request_error("UpdateItem", e))?;
 
-        let mut set = String::from(
+        let mut entitlement_set = String::from(
             "SET user_token = :user, item_id = :item, units_used = if_not_exists(units_used, :zero), updated_at = :now",
         );
-        let mut entitlement = self
-            .client
-            .update_item()
+        let mut entitlement = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(items::key(pk, &items::entitlement_sk(&grant.item))))
+            .set_key(Some(entitlement_key.clone()))
             .expression_attribute_values(":user", s(grant.user_token.as_str()))
             .expression_attribute_values(":item", s(grant.item.as_str()))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":now", s(&stamp))
-            .expression_attribute_values(":quantity", n(grant.quantity.get()))
-            .return_values(ReturnValue::AllNew);
+            .expression_attribute_values(":quantity", n(grant.quantity.get()));
         if let Some(expires_at) = grant.expires_at {
-            set.push_str(", expires_at = :expires");
+            entitlement_set.push_str(", expires_at = :expires");
             entitlement =
                 entitlement.expression_attribute_values(":expires", n(expires_at.unix_timestamp()));
         }
         // A new purchase lifts an earlier revocation.
-        let out = entitlement
-            .update_expression(format!(
-                "{set} ADD units_granted :quantity REMOVE revoked_at"
-            ))
+        let entitlement = entitlement.update_expression(format!(
+            "{entitlement_set} ADD units_granted :quantity REMOVE revoked_at"
+        ));
+
+        let mut writes = vec![
+            TransactWriteItem::builder()
+                .update(
+                    profile
+                        .update_expression(profile_set)
+                        .build()
+                        .map_err(build_error)?,
+                )
+                .build(),
+            TransactWriteItem::builder()
+                .update(entitlement.build().map_err(build_error)?)
+                .build(),
+        ];
+        if let Some(purchase_id) = &grant.purchase_id {
+            let marker = items::PurchaseItem {
+                pk: items::purchase_pk(purchase_id),
+                sk: items::PURCHASE_SK.to_owned(),
+                purchase_id: purchase_id.clone(),
+                user_token: grant.user_token.clone(),
+                item_id: grant.item.clone(),
+                quantity: grant.quantity.get(),
+                granted_at: stamp.clone(),
+            };
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(items::to_item(&marker)?))
+                .condition_expression("attribute_not_exists(pk)")
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .build()
+                .map_err(build_error)?;
+            writes.push(TransactWriteItem::builder().put(put).build());
+        }
+
+        let granted = match self.transact(writes).await? {
+            Ok(()) => true,
+            Err(reasons) => {
+                let earlier = reasons.get(2).and_then(CancellationReason::item).cloned();
+                let earlier: items::PurchaseItem = match earlier {
+                    Some(item) => items::from_item(item)?,
+                    None => {
+                        return Err(StoreError::Inconsistent("grant cancelled without a reason"))
+                    }
+                };
+                if earlier.user_token != grant.user_token || earlier.item_id != grant.item {
+                    return Ok(GrantOutcome::PurchaseIdReused {
+                        user_token: earlier.user_token,
+                        item: earlier.item_id,
+                    });
+                }
+                false
+            }
+        };
+        let current = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(entitlement_key))
+            .consistent_read(true)
             .send()
             .await
-            .map_err(|e| request_error("UpdateItem", e))?;
-        entitlement_from(out.attributes.unwrap_or_default())
+            .map_err(|e| request_error("GetItem", e))?
+            .item
+            .ok_or(StoreError::Inconsistent("granted entitlement not found"))
+            .and_then(entitlement_from)?;
+        Ok(if granted {
+            GrantOutcome::Granted(current)
+        } else {
+            GrantOutcome::AlreadyGranted(current)
+        })
     }
 
     /// Removes every unit left of a user's entitlement; `None` if there is no such entitlement.

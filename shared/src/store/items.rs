@@ -9,6 +9,7 @@
 //! | activation   | `ACTIVATION#<id>`    | `ACTIVATION`  | `USER#<token>`| `ACTIVATION#<decidedAt>#<id>`     |
 //! | registered profile | (as profile)   | `PROFILE`     | `CUSTOMER#<uid>` | `PROFILE`                      |
 //! | unclaimed registration | `USER#<token>` | `UNCLAIMED_CUSTOMER#<uid>` | `CUSTOMER#<uid>` | `UNCLAIMED#<token>` |
+//! | purchase     | `PURCHASE#<id>`      | `PURCHASE`    |               |                                   |
 //! | eSIM current | `ESIM#<iccid>`       | `CURRENT`     |               |                                   |
 //! | eSIM history | `ESIM#<iccid>`       | `HISTORY#<receivedAt>#<state>` |  |                                |
 
@@ -21,7 +22,7 @@ use time::OffsetDateTime;
 use crate::activation::{ActivationRecord, Decision, Refusal};
 use crate::entitlement::Entitlement;
 use crate::esim::{Eid, EsimStatus, EsimStatusRecord, Iccid, Imsi, ProfileState};
-use crate::ids::{ActivationId, CustomerUid, ItemId, MetaTag, UserToken};
+use crate::ids::{ActivationId, CustomerUid, ItemId, MetaTag, PurchaseId, UserToken};
 use crate::registration::CustomerRegistration;
 
 /// A DynamoDB item as the SDK holds it.
@@ -32,6 +33,7 @@ pub const ENTITLEMENT_SK_PREFIX: &str = "ENT#";
 pub const ACTIVATION_SK: &str = "ACTIVATION";
 pub const UNCLAIMED_SK_PREFIX: &str = "UNCLAIMED_CUSTOMER#";
 pub const ESIM_CURRENT_SK: &str = "CURRENT";
+pub const PURCHASE_SK: &str = "PURCHASE";
 pub const ESIM_HISTORY_SK_PREFIX: &str = "HISTORY#";
 
 /// Partition key of everything a user owns.
@@ -52,6 +54,11 @@ pub fn activation_pk(id: &ActivationId) -> String {
 /// Index key of everything found by Gigastore's customer id.
 pub fn customer_pk(customer: &CustomerUid) -> String {
     format!("CUSTOMER#{customer}")
+}
+
+/// Partition key of a purchase's grant marker.
+pub fn purchase_pk(id: &PurchaseId) -> String {
+    format!("PURCHASE#{id}")
 }
 
 /// Partition key of an eSIM's current state and history.
@@ -183,6 +190,18 @@ pub struct ProfileItem {
     pub email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_uid: Option<String>,
+}
+
+/// Marks a purchase as granted, so a retried grant adds nothing.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PurchaseItem {
+    pub pk: String,
+    pub sk: String,
+    pub purchase_id: PurchaseId,
+    pub user_token: UserToken,
+    pub item_id: ItemId,
+    pub quantity: u32,
+    pub granted_at: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -48,40 +48,40 @@ enum Command {
     /// Add units of an item to a user's entitlement; creates the user if new
     Grant {
         /// The user's token (the app's setUserToken value)
-        #[arg(long, value_parser = parse_user)]
+        #[arg(long, value_parser = UserToken::parse)]
         user_token: UserToken,
         /// Gigastore inventory item id, e.g. 1_GB
-        #[arg(long, value_parser = parse_item)]
+        #[arg(long, value_parser = ItemId::parse)]
         item: ItemId,
         /// Units to add
         #[arg(long, default_value = "1")]
         quantity: NonZeroU32,
         /// The user's email, answered to Customer Registration
-        #[arg(long, value_parser = parse_email)]
+        #[arg(long, value_parser = Email::parse)]
         email: Option<Email>,
         /// Expiry of the whole entitlement (RFC 3339, e.g. 2027-01-31T23:59:59Z); omitted keeps the current one
         #[arg(long, value_parser = parse_time)]
         expires_at: Option<OffsetDateTime>,
         /// Your purchase id: a grant with one is applied once, however often it is repeated
-        #[arg(long, value_parser = parse_purchase)]
+        #[arg(long, value_parser = PurchaseId::parse)]
         purchase_id: Option<PurchaseId>,
     },
     /// Remove every unit left of a user's entitlement to an item
     Revoke {
         /// The user's token
-        #[arg(long, value_parser = parse_user)]
+        #[arg(long, value_parser = UserToken::parse)]
         user_token: UserToken,
         /// Gigastore inventory item id
-        #[arg(long, value_parser = parse_item)]
+        #[arg(long, value_parser = ItemId::parse)]
         item: ItemId,
     },
     /// Show a user's profile, entitlements and activation decisions
     Show {
         /// The user's token
-        #[arg(long, value_parser = parse_user, required_unless_present = "customer_uid")]
+        #[arg(long, value_parser = UserToken::parse, required_unless_present = "customer_uid")]
         user_token: Option<UserToken>,
         /// Find the user by Gigastore's customer id instead
-        #[arg(long, value_parser = parse_customer, conflicts_with = "user_token")]
+        #[arg(long, value_parser = CustomerUid::parse, conflicts_with = "user_token")]
         customer_uid: Option<CustomerUid>,
         /// Print one JSON document
         #[arg(long)]
@@ -90,7 +90,7 @@ enum Command {
     /// Show an eSIM's current state and its history, newest first
     Esim {
         /// The SIM's ICCID (18 to 22 digits)
-        #[arg(long, value_parser = parse_iccid)]
+        #[arg(long, value_parser = Iccid::parse)]
         iccid: Iccid,
         /// Print one JSON document
         #[arg(long)]
@@ -102,30 +102,6 @@ enum Command {
         #[arg(long, default_value = "template.yaml")]
         template: PathBuf,
     },
-}
-
-fn parse_user(raw: &str) -> Result<UserToken, String> {
-    UserToken::parse(raw).map_err(|e| e.to_string())
-}
-
-fn parse_item(raw: &str) -> Result<ItemId, String> {
-    ItemId::parse(raw).map_err(|e| e.to_string())
-}
-
-fn parse_email(raw: &str) -> Result<Email, String> {
-    Email::parse(raw).map_err(|e| e.to_string())
-}
-
-fn parse_purchase(raw: &str) -> Result<PurchaseId, String> {
-    PurchaseId::parse(raw).map_err(|e| e.to_string())
-}
-
-fn parse_customer(raw: &str) -> Result<CustomerUid, String> {
-    CustomerUid::parse(raw).map_err(|e| e.to_string())
-}
-
-fn parse_iccid(raw: &str) -> Result<Iccid, String> {
-    Iccid::parse(raw).map_err(|e| e.to_string())
 }
 
 fn parse_time(raw: &str) -> Result<OffsetDateTime, String> {

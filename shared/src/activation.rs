@@ -114,14 +114,13 @@ pub struct ActivationRecord {
 impl ActivationRecord {
     /// A record of `decision` for `request`, made at `now` (kept to the millisecond).
     pub fn new(request: &ActivationRequest, decision: Decision, now: OffsetDateTime) -> Self {
-        let millis = now.millisecond();
         Self {
             activation_id: request.activation_id.clone(),
             user_token: request.user_token.clone(),
             item: request.item.clone(),
             meta_tag: request.meta_tag.clone(),
             decision,
-            decided_at: now.replace_millisecond(millis).unwrap_or(now),
+            decided_at: crate::clock::to_millis(now),
         }
     }
 

@@ -201,10 +201,9 @@ pub async fn record<S: EsimStore>(
     status: &EsimStatus,
     now: OffsetDateTime,
 ) -> Result<Recorded, StoreError> {
-    let millis = now.millisecond();
     let record = EsimStatusRecord {
         status: status.clone(),
-        received_at: now.replace_millisecond(millis).unwrap_or(now),
+        received_at: crate::clock::to_millis(now),
     };
     store.record_status(&record).await
 }

@@ -5,6 +5,7 @@
 
 pub mod activation;
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod entitlement;
 pub mod esim;

@@ -11,10 +11,11 @@ use std::path::PathBuf;
 
 use aws_sdk_dynamodb::Client;
 use clap::{Parser, Subcommand};
-use shared::entitlement::{Email, Entitlement, Grant, GrantOutcome};
-use shared::esim::Iccid;
-use shared::ids::{CustomerUid, ItemId, PurchaseId, UserToken};
-use shared::store::{DynamoStore, EsimHistory, StoreError, UserSummary};
+use shared::dynamo::DynamoStore;
+use shared::entitlement::{self, Entitlement, EntitlementStore, Grant, GrantOutcome};
+use shared::ids::{CustomerUid, Email, Iccid, ItemId, PurchaseId, UserToken};
+use shared::store::StoreError;
+use shared::views::{EsimHistory, ReadModels, UserSummary};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -163,7 +164,12 @@ where
     match execute(cli.command, &store, out).await {
         Ok(()) => EXIT_OK,
         Err(failure) => {
-            let _ = writeln!(err, "error: {failure}");
+            let message = match &failure {
+                // The whole chain: the database's own words say what to fix.
+                CliError::Store(store) => store.chain(),
+                other => other.to_string(),
+            };
+            let _ = writeln!(err, "error: {message}");
             EXIT_FAILURE
         }
     }
@@ -192,7 +198,7 @@ async fn execute(
                 expires_at,
                 purchase_id,
             };
-            match store.grant(&grant, now).await? {
+            match entitlement::grant(store, &grant, now).await? {
                 GrantOutcome::Granted(e) => {
                     writeln!(out, "granted {quantity} x {}: {}", e.item, units(&e))?;
                 }
@@ -289,7 +295,7 @@ fn print_summary(s: &UserSummary, out: &mut impl Write) -> std::io::Result<()> {
     writeln!(
         out,
         "customer id: {}",
-        s.customer_uid.as_deref().unwrap_or("-")
+        s.customer_uid.as_ref().map_or("-", CustomerUid::as_str)
     )?;
     writeln!(out, "\nentitlements:")?;
     writeln!(
@@ -322,7 +328,7 @@ fn print_summary(s: &UserSummary, out: &mut impl Write) -> std::io::Result<()> {
             when(Some(a.decided_at)),
             a.activation_id.as_str(),
             a.item.as_str(),
-            a.decision,
+            a.decision.as_str(),
             a.reason.map_or("-", |r| r.code()),
             a.meta_tag.as_ref().map_or("-", |m| m.as_str())
         )?;

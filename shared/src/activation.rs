@@ -1,6 +1,7 @@
 //! The Activation Request decision: may this user install this item?
 
 use std::borrow::Cow;
+use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -8,7 +9,7 @@ use time::OffsetDateTime;
 use crate::entitlement::Entitlement;
 use crate::ids::{ActivationId, ItemId, MetaTag, UserToken};
 use crate::payload::{JsonObject, PayloadError};
-use crate::store::{ActivationStore, ApproveOutcome, RecordOutcome, StoreError};
+use crate::store::StoreError;
 
 /// A validated Activation Request from Gigastore.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +40,8 @@ impl ActivationRequest {
     }
 }
 
-/// Why an entitlement cannot pay for an activation.
+/// Why an Activation Request is refused. The first four are decisions about an entitlement
+/// and are recorded; the last two answer requests that get no decision of their own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Refusal {
@@ -51,6 +53,10 @@ pub enum Refusal {
     Expired,
     /// Every unit has been activated already.
     NoUnitsLeft,
+    /// The activationId is already recorded for another user or item.
+    ActivationIdReused,
+    /// The body could not be read as an Activation Request.
+    InvalidRequest,
 }
 
 impl Refusal {
@@ -71,6 +77,8 @@ impl Refusal {
             Self::Revoked => "entitlement revoked",
             Self::Expired => "entitlement expired",
             Self::NoUnitsLeft => "no units left for this item",
+            Self::ActivationIdReused => "activationId already used for another request",
+            Self::InvalidRequest => "invalid request",
         }
     }
 
@@ -81,6 +89,8 @@ impl Refusal {
             Self::Revoked => "revoked",
             Self::Expired => "expired",
             Self::NoUnitsLeft => "no_units_left",
+            Self::ActivationIdReused => "activation_id_reused",
+            Self::InvalidRequest => "invalid_request",
         }
     }
 }
@@ -92,6 +102,44 @@ pub enum Decision {
     Approved,
     /// Refused, and why.
     Refused(Refusal),
+}
+
+impl Decision {
+    /// How Gigastore is told this decision.
+    pub fn return_code(self) -> ReturnCode {
+        match self {
+            Self::Approved => ReturnCode::Success,
+            Self::Refused(_) => ReturnCode::Fail,
+        }
+    }
+
+    /// Why it was refused, if it was.
+    pub fn refusal(self) -> Option<Refusal> {
+        match self {
+            Self::Approved => None,
+            Self::Refused(why) => Some(why),
+        }
+    }
+}
+
+/// Gigastore's `returnCode`, spelled here and nowhere else; also how a decision is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ReturnCode {
+    /// Approved.
+    Success,
+    /// Refused.
+    Fail,
+}
+
+impl ReturnCode {
+    /// `SUCCESS` or `FAIL`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "SUCCESS",
+            Self::Fail => "FAIL",
+        }
+    }
 }
 
 /// The stored record of an activation and its decision.
@@ -151,11 +199,53 @@ impl Outcome {
             Self::Decided(Decision::Refused(r)) | Self::Replayed(Decision::Refused(r)) => {
                 Answer::Refuse(Cow::Borrowed(r.message()))
             }
-            Self::ActivationIdReused => Answer::Refuse(Cow::Borrowed(
-                "activationId already used for another request",
-            )),
+            Self::ActivationIdReused => {
+                Answer::Refuse(Cow::Borrowed(Refusal::ActivationIdReused.message()))
+            }
         }
     }
+}
+
+/// Result of trying to approve an activation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApproveOutcome {
+    /// Recorded as approved, and one unit consumed.
+    Approved,
+    /// The activation already had a decision; nothing changed.
+    AlreadyDecided(ActivationRecord),
+    /// The entitlement (if any) cannot pay; nothing changed.
+    NotEntitled(Option<Entitlement>),
+}
+
+/// Result of recording a refusal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// Recorded.
+    Recorded,
+    /// The activation already had a decision; nothing changed.
+    AlreadyDecided(ActivationRecord),
+}
+
+/// Where activation decisions and the entitlements that pay for them live.
+pub trait ActivationStore: Send + Sync {
+    /// Atomically records `approval` and consumes one unit of its entitlement, unless the
+    /// activation already has a decision or the entitlement cannot pay.
+    fn approve(
+        &self,
+        approval: &ActivationRecord,
+    ) -> impl Future<Output = Result<ApproveOutcome, StoreError>> + Send;
+
+    /// Records a refusal, unless the activation already has a decision.
+    fn record(
+        &self,
+        refusal: &ActivationRecord,
+    ) -> impl Future<Output = Result<RecordOutcome, StoreError>> + Send;
+
+    /// The recorded decision for an activation, if any (a consistent read).
+    fn activation(
+        &self,
+        id: &ActivationId,
+    ) -> impl Future<Output = Result<Option<ActivationRecord>, StoreError>> + Send;
 }
 
 /// Decides `request` exactly once: approve and consume a unit, or record why not.
@@ -197,7 +287,10 @@ pub enum Answer {
 impl Answer {
     /// Refusal of a body we could not read.
     pub fn invalid(error: &PayloadError) -> Self {
-        Self::Refuse(Cow::Owned(format!("invalid request: {error}")))
+        Self::Refuse(Cow::Owned(format!(
+            "{}: {error}",
+            Refusal::InvalidRequest.message()
+        )))
     }
 
     /// Refusal when storage failed; nothing was recorded, so a retry may still succeed.
@@ -210,11 +303,11 @@ impl Serialize for Answer {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let (code, message) = match self {
-            Self::Approve => ("SUCCESS", None),
-            Self::Refuse(why) => ("FAIL", Some(why.as_ref())),
+            Self::Approve => (ReturnCode::Success, None),
+            Self::Refuse(why) => (ReturnCode::Fail, Some(why.as_ref())),
         };
         let mut s = serializer.serialize_struct("Answer", 2)?;
-        s.serialize_field("returnCode", code)?;
+        s.serialize_field("returnCode", &code)?;
         s.serialize_field("returnMessage", &message)?;
         s.end()
     }

@@ -42,13 +42,6 @@ impl Config {
     }
 }
 
-/// A DynamoDB client from the standard AWS configuration chain; `AWS_ENDPOINT_URL_DYNAMODB`
-/// points it at a local DynamoDB-API server.
-pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
-    let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    aws_sdk_dynamodb::Client::new(&shared)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

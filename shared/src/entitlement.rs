@@ -1,9 +1,12 @@
 //! Entitlements: what a user has bought and may still activate.
 
+use std::future::Future;
+
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::ids::{ItemId, PurchaseId, UserToken};
+use crate::ids::{Email, ItemId, PurchaseId, UserToken};
+use crate::store::StoreError;
 
 /// Units of one inventory item that a user may activate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -71,37 +74,83 @@ pub enum GrantOutcome {
     },
 }
 
-/// An email address as the partner's platform knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Email(String);
+/// The marker of a purchase that was granted: what it paid for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Purchase {
+    /// The reseller's purchase id.
+    pub purchase_id: PurchaseId,
+    /// Who it was granted to.
+    pub user_token: UserToken,
+    /// For which item.
+    pub item: ItemId,
+    /// Units it added.
+    pub quantity: u32,
+}
 
-impl Email {
-    /// Longest accepted address (RFC 5321's limit).
-    pub const MAX_LEN: usize = 254;
+/// What the store did with a grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrantWrite {
+    /// Units added (and the purchase marked, if it had an id).
+    Applied,
+    /// The grant's purchase id was already marked: nothing written. The marker as stored.
+    PurchaseSeen(Purchase),
+}
 
-    /// Accepts `local@domain` with no white space.
-    pub fn parse(raw: &str) -> Result<Self, crate::payload::FieldError> {
-        let text = crate::payload::check_text("email", raw, Self::MAX_LEN)?;
-        match text.split_once('@') {
-            Some((local, domain))
-                if !local.is_empty()
-                    && !domain.is_empty()
-                    && !domain.contains('@')
-                    && !text.contains(char::is_whitespace) =>
-            {
-                Ok(Self(text.to_owned()))
-            }
-            _ => Err(crate::payload::FieldError::Malformed {
-                field: "email",
-                expected: "must look like name@domain",
-            }),
+/// Where entitlements are granted and revoked: the operator's and purchase system's side.
+pub trait EntitlementStore: Send + Sync {
+    /// Adds the grant's units, creates the user and entitlement if new, sets the email and
+    /// expiry if given and lifts a revocation, all at once; with a purchase id, only if that
+    /// purchase is not marked yet (and marks it).
+    fn apply_grant(
+        &self,
+        grant: &Grant,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<GrantWrite, StoreError>> + Send;
+
+    /// A user's entitlement to an item (a consistent read).
+    fn entitlement(
+        &self,
+        user: &UserToken,
+        item: &ItemId,
+    ) -> impl Future<Output = Result<Option<Entitlement>, StoreError>> + Send;
+
+    /// Removes every unit left of an entitlement; `None` if there is no such entitlement.
+    fn revoke(
+        &self,
+        user: &UserToken,
+        item: &ItemId,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Option<Entitlement>, StoreError>> + Send;
+}
+
+/// Applies a grant at most once per purchase: a purchase id already granted for the same user
+/// and item adds nothing; one granted for another user or item is refused.
+pub async fn grant<S: EntitlementStore>(
+    store: &S,
+    grant: &Grant,
+    now: OffsetDateTime,
+) -> Result<GrantOutcome, StoreError> {
+    let applied = match store.apply_grant(grant, now).await? {
+        GrantWrite::Applied => true,
+        GrantWrite::PurchaseSeen(earlier)
+            if earlier.user_token != grant.user_token || earlier.item != grant.item =>
+        {
+            return Ok(GrantOutcome::PurchaseIdReused {
+                user_token: earlier.user_token,
+                item: earlier.item,
+            });
         }
-    }
-
-    /// The address as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+        GrantWrite::PurchaseSeen(_) => false,
+    };
+    let current = store
+        .entitlement(&grant.user_token, &grant.item)
+        .await?
+        .ok_or(StoreError::Inconsistent("granted entitlement not found"))?;
+    Ok(if applied {
+        GrantOutcome::Granted(current)
+    } else {
+        GrantOutcome::AlreadyGranted(current)
+    })
 }
 
 #[cfg(test)]
@@ -134,13 +183,5 @@ mod tests {
         assert!(e.is_expired(now));
         e.expires_at = Some(now + time::Duration::seconds(1));
         assert!(!e.is_expired(now));
-    }
-
-    #[test]
-    fn emails_need_one_at_sign() {
-        assert!(Email::parse("a@b.example").is_ok());
-        for bad in ["", "ab", "@b", "a@", "a@b@c", "a b@c"] {
-            assert!(Email::parse(bad).is_err(), "{bad}");
-        }
     }
 }

@@ -1,70 +1,13 @@
 //! eSIM Status: facts about a user's eSIM profile that we record and never lose.
 
-use std::fmt;
+use std::future::Future;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+pub use crate::ids::{Eid, Iccid, Imsi};
 use crate::payload::{FieldError, JsonObject, PayloadError};
-use crate::store::{EsimStore, StoreError};
-
-fn digits(
-    field: &'static str,
-    raw: &str,
-    min: usize,
-    max: usize,
-    expected: &'static str,
-) -> Result<String, FieldError> {
-    if raw.is_empty() {
-        Err(FieldError::Empty(field))
-    } else if raw.len() < min || raw.len() > max || !raw.bytes().all(|b| b.is_ascii_digit()) {
-        Err(FieldError::Malformed { field, expected })
-    } else {
-        Ok(raw.to_owned())
-    }
-}
-
-macro_rules! digit_id {
-    ($(#[$doc:meta])* $name:ident, $field:literal, $min:expr, $max:expr, $expected:literal) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-        pub struct $name(String);
-
-        impl $name {
-            /// The field's name in Gigastore's payloads.
-            pub const FIELD: &'static str = $field;
-
-            /// Parses the digits; anything else is an error naming the field.
-            pub fn parse(raw: &str) -> Result<Self, FieldError> {
-                digits($field, raw, $min, $max, $expected).map(Self)
-            }
-
-            /// The digits as text.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-    };
-}
-
-digit_id!(
-    /// SIM card id: 18 to 22 ASCII digits. No Luhn check: Gigastore's own example fails it.
-    Iccid, "iccid", 18, 22, "must be 18 to 22 digits"
-);
-digit_id!(
-    /// Subscriber id: up to 15 digits.
-    Imsi, "imsi", 1, 15, "must be 1 to 15 digits"
-);
-digit_id!(
-    /// Id of the device's eUICC: digits (32 on real devices, 17 in Gigastore's example).
-    Eid, "eid", 1, 64, "must be 1 to 64 digits"
-);
+use crate::store::StoreError;
 
 /// State of an eSIM profile as Gigastore reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -131,8 +74,15 @@ impl Serialize for ProfileState {
     }
 }
 
+impl<'de> Deserialize<'de> for ProfileState {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 /// A validated eSIM Status webhook.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EsimStatus {
     /// The SIM.
@@ -175,7 +125,7 @@ fn without_trailing_comma(body: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// One eSIM Status delivery as recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EsimStatusRecord {
     /// What Gigastore reported.
@@ -193,6 +143,16 @@ pub enum Recorded {
     Changed,
     /// Identical to the current state (a redelivery): nothing written.
     Unchanged,
+}
+
+/// Where eSIM facts are kept.
+pub trait EsimStore: Send + Sync {
+    /// Updates the eSIM's current state and appends to its history, unless the status repeats
+    /// the current state.
+    fn record_status(
+        &self,
+        record: &EsimStatusRecord,
+    ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
 }
 
 /// Records a status: the eSIM's current state and one history entry, unless it repeats the current state.

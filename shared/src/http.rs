@@ -1,20 +1,25 @@
-//! API Gateway glue: authentication and the one mapping from errors to HTTP responses.
+//! API Gateway glue: authentication, replies, and the one mapping from errors to responses.
 
 use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 
-use std::time::Instant;
-
 use crate::auth::{AuthError, WebhookSecrets};
 use crate::payload::PayloadError;
 use crate::store::StoreError;
-use crate::telemetry::{self, Metric, Observation};
+use crate::telemetry::Metric;
+
+/// A call without a valid secret.
+pub const AUTH_REJECTED: Metric = Metric::count("AuthRejected");
+/// A body that could not be read.
+pub const INVALID_REQUEST: Metric = Metric::count("InvalidRequest");
+/// The table could not be read or written.
+pub const STORAGE_ERROR: Metric = Metric::count("StorageError");
+/// The metrics every function may emit, whatever its webhook.
+pub const METRICS: [&str; 3] = [AUTH_REJECTED.name, INVALID_REQUEST.name, STORAGE_ERROR.name];
 
 /// A JSON response with `status`.
-pub fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
-    let text = serde_json::to_string(body)
-        .unwrap_or_else(|_| r#"{"error":"response could not be encoded"}"#.to_owned());
+pub fn json_response(status: StatusCode, text: String) -> Response<Body> {
     let mut response = Response::new(Body::Text(text));
     *response.status_mut() = status;
     response.headers_mut().insert(
@@ -25,7 +30,7 @@ pub fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response<Bod
 }
 
 /// Checks the secret from `Authorization: Bearer <secret>` or the `token` query parameter.
-pub fn authenticate(request: &Request, secrets: &WebhookSecrets) -> Result<(), ApiError> {
+pub fn authenticate(request: &Request, secrets: &WebhookSecrets) -> Result<(), AuthError> {
     let bearer = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -38,123 +43,107 @@ pub fn authenticate(request: &Request, secrets: &WebhookSecrets) -> Result<(), A
     let query = request
         .query_string_parameters_ref()
         .and_then(|q| q.first("token"));
-    secrets
-        .verify(bearer.into_iter().chain(query))
-        .map_err(ApiError::Unauthorized)
+    secrets.verify(bearer.into_iter().chain(query))
 }
 
-/// Every way a request can fail, mapped to a status and a JSON `{"error": ...}` body.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    /// 401: no valid secret.
-    #[error("unauthorized: {0}")]
-    Unauthorized(AuthError),
-    /// 400: the body is not the expected payload.
-    #[error("invalid request: {0}")]
-    InvalidRequest(#[from] PayloadError),
-    /// 404: the subject is unknown.
-    #[error("{0}")]
-    NotFound(&'static str),
-    /// 503: storage failed; the sender should retry.
-    #[error("temporarily unavailable, please retry")]
-    Unavailable(#[from] StoreError),
+/// What a request gets, and what is logged and counted about it.
+#[derive(Debug)]
+pub struct Reply {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The JSON body.
+    pub body: String,
+    /// Short outcome code for the log line: `approved`, `recorded`, `unauthorized`…
+    pub outcome: &'static str,
+    /// Why, when refused or failed (a reason code or an error message).
+    pub reason: Option<String>,
+    /// Metrics to emit.
+    pub metrics: Vec<Metric>,
 }
 
-impl ApiError {
-    /// The HTTP status for this error.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+impl Reply {
+    /// A `status` reply with `body` as JSON, logged as `outcome`.
+    pub fn json<T: Serialize>(status: StatusCode, body: &T, outcome: &'static str) -> Self {
+        let body = serde_json::to_string(body)
+            .unwrap_or_else(|_| r#"{"error":"response could not be encoded"}"#.to_owned());
+        Self {
+            status,
+            body,
+            outcome,
+            reason: None,
+            metrics: Vec::new(),
         }
+    }
+
+    /// A `status` reply with body `{"error": message}`.
+    pub fn error(status: StatusCode, message: &str, outcome: &'static str) -> Self {
+        Self::json(status, &ErrorBody { error: message }, outcome)
+    }
+
+    /// The same reply, logged with `reason`.
+    pub fn because(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+
+    /// The same reply, counting `metrics` too.
+    pub fn counting(mut self, metrics: impl IntoIterator<Item = Metric>) -> Self {
+        self.metrics.extend(metrics);
+        self
+    }
+
+    /// The metric names, in order (for tests and logs).
+    pub fn metric_names(&self) -> Vec<&'static str> {
+        self.metrics.iter().map(|m| m.name).collect()
+    }
+
+    /// The HTTP response.
+    pub fn into_response(self) -> Response<Body> {
+        json_response(self.status, self.body)
     }
 }
 
 /// The body of every error response.
 #[derive(Serialize)]
-struct ErrorBody {
-    error: String,
+struct ErrorBody<'a> {
+    error: &'a str,
 }
 
-impl From<ApiError> for Response<Body> {
+/// Every way the pipeline can fail a request, whatever the webhook.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 401: no valid secret.
+    #[error("unauthorized: {0}")]
+    Unauthorized(#[from] AuthError),
+    /// 400: the body is not the expected payload.
+    #[error("invalid request: {0}")]
+    InvalidRequest(#[from] PayloadError),
+    /// 503: storage failed; the sender should retry.
+    #[error("temporarily unavailable, please retry")]
+    Unavailable(#[from] StoreError),
+}
+
+impl From<ApiError> for Reply {
     fn from(err: ApiError) -> Self {
-        // The 401 body does not say whether a secret was missing or wrong.
-        let error = match &err {
-            ApiError::Unauthorized(_) => "unauthorized".to_owned(),
-            other => other.to_string(),
-        };
-        json_response(err.status(), &ErrorBody { error })
-    }
-}
-
-/// A response and what the request did.
-#[derive(Debug)]
-pub struct Handled {
-    /// What Gigastore gets.
-    pub response: Response<Body>,
-    /// What is logged and counted.
-    pub observation: Observation,
-}
-
-impl Handled {
-    /// A JSON response with `status`, observed as `observation`.
-    pub fn json<T: Serialize>(status: StatusCode, body: &T, observation: Observation) -> Self {
-        Self {
-            response: json_response(status, body),
-            observation,
+        match &err {
+            // The body does not say whether a secret was missing or wrong; the log does.
+            ApiError::Unauthorized(why) => {
+                Reply::error(StatusCode::UNAUTHORIZED, "unauthorized", "unauthorized")
+                    .because(why.to_string())
+                    .counting([AUTH_REJECTED])
+            }
+            ApiError::InvalidRequest(_) => {
+                Reply::error(StatusCode::BAD_REQUEST, &err.to_string(), "invalid")
+                    .because(err.to_string())
+                    .counting([INVALID_REQUEST])
+            }
+            ApiError::Unavailable(why) => Reply::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &err.to_string(),
+                "storage_error",
+            )
+            .because(why.chain())
+            .counting([STORAGE_ERROR]),
         }
     }
-}
-
-impl From<ApiError> for Handled {
-    fn from(err: ApiError) -> Self {
-        let (outcome, metrics) = match &err {
-            ApiError::Unauthorized(_) => ("unauthorized", vec![Metric::AuthRejected]),
-            ApiError::InvalidRequest(_) => ("invalid", vec![Metric::InvalidRequest]),
-            ApiError::NotFound(_) => ("not_found", vec![]),
-            ApiError::Unavailable(_) => ("storage_error", vec![Metric::StorageError]),
-        };
-        let reason = match &err {
-            ApiError::Unauthorized(why) => why.to_string(),
-            ApiError::Unavailable(why) => why.to_string(),
-            other => other.to_string(),
-        };
-        Self {
-            observation: Observation {
-                reason: Some(reason),
-                ..Observation::new(outcome, metrics)
-            },
-            response: err.into(),
-        }
-    }
-}
-
-/// Logs one JSON line for the request (id, route, status, outcome, latency; never the query
-/// string, a secret or an email), emits its metrics, and returns the response.
-pub fn finish(
-    function: &'static str,
-    route: &'static str,
-    request: &Request,
-    started: Instant,
-    handled: Handled,
-) -> Response<Body> {
-    let o = &handled.observation;
-    let request_id = request.lambda_context_ref().map(|c| c.request_id.as_str());
-    tracing::info!(
-        request_id,
-        route,
-        status = handled.response.status().as_u16(),
-        outcome = o.outcome,
-        reason = o.reason.as_deref(),
-        activation_id = o.activation_id.as_deref(),
-        item = o.item.as_deref(),
-        iccid = o.iccid.as_deref(),
-        profile_state = o.profile_state.as_deref(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
-    telemetry::emit(function, &o.metrics);
-    handled.response
 }

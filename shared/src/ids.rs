@@ -4,6 +4,43 @@ use std::fmt;
 
 use crate::payload::{check_text, FieldError};
 
+/// Serde, `Display` and text access for an id type whose `parse` checks a raw value.
+macro_rules! checked_text {
+    ($name:ident) => {
+        impl $name {
+            /// The value as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = FieldError;
+            fn try_from(raw: String) -> Result<Self, FieldError> {
+                Self::parse(&raw)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+    };
+}
+
 macro_rules! text_id {
     ($(#[$doc:meta])* $name:ident, $field:literal, $max:expr) => {
         $(#[$doc])*
@@ -21,32 +58,9 @@ macro_rules! text_id {
             pub fn parse(raw: &str) -> Result<Self, FieldError> {
                 check_text($field, raw, $max).map(|s| Self(s.to_owned()))
             }
-
-            /// The value as text.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
         }
 
-        impl TryFrom<String> for $name {
-            type Error = FieldError;
-            fn try_from(raw: String) -> Result<Self, FieldError> {
-                check_text($field, &raw, $max)?;
-                Ok(Self(raw))
-            }
-        }
-
-        impl From<$name> for String {
-            fn from(id: $name) -> String {
-                id.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
+        checked_text!($name);
     };
 }
 
@@ -87,6 +101,88 @@ text_id!(
     128
 );
 
+/// `raw` if it is `min..=max` ASCII digits.
+fn digits(
+    field: &'static str,
+    raw: &str,
+    min: usize,
+    max: usize,
+    expected: &'static str,
+) -> Result<String, FieldError> {
+    if raw.is_empty() {
+        Err(FieldError::Empty(field))
+    } else if raw.len() < min || raw.len() > max || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        Err(FieldError::Malformed { field, expected })
+    } else {
+        Ok(raw.to_owned())
+    }
+}
+
+macro_rules! digit_id {
+    ($(#[$doc:meta])* $name:ident, $field:literal, $min:expr, $max:expr, $expected:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// The field's name in Gigastore's payloads.
+            pub const FIELD: &'static str = $field;
+
+            /// Parses the digits; anything else is an error naming the field.
+            pub fn parse(raw: &str) -> Result<Self, FieldError> {
+                digits($field, raw, $min, $max, $expected).map(Self)
+            }
+        }
+
+        checked_text!($name);
+    };
+}
+
+digit_id!(
+    /// SIM card id: 18 to 22 ASCII digits. No Luhn check: Gigastore's own example fails it.
+    Iccid, "iccid", 18, 22, "must be 18 to 22 digits"
+);
+digit_id!(
+    /// Subscriber id: up to 15 digits.
+    Imsi, "imsi", 1, 15, "must be 1 to 15 digits"
+);
+digit_id!(
+    /// Id of the device's eUICC: digits (32 on real devices, 17 in Gigastore's example).
+    Eid, "eid", 1, 64, "must be 1 to 64 digits"
+);
+
+/// An email address as the partner's platform knows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Email(String);
+
+impl Email {
+    /// Longest accepted address (RFC 5321's limit).
+    pub const MAX_LEN: usize = 254;
+
+    /// Accepts `local@domain` with no white space.
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let text = check_text("email", raw, Self::MAX_LEN)?;
+        match text.split_once('@') {
+            Some((local, domain))
+                if !local.is_empty()
+                    && !domain.is_empty()
+                    && !domain.contains('@')
+                    && !text.contains(char::is_whitespace) =>
+            {
+                Ok(Self(text.to_owned()))
+            }
+            _ => Err(FieldError::Malformed {
+                field: "email",
+                expected: "must look like name@domain",
+            }),
+        }
+    }
+}
+
+checked_text!(Email);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +208,29 @@ mod tests {
         assert!(token.is_err());
         let token: UserToken = serde_json::from_str("\"u\"").unwrap();
         assert_eq!(serde_json::to_string(&token).unwrap(), "\"u\"");
+    }
+
+    #[test]
+    fn digit_ids_are_checked_on_the_way_back_in() {
+        let iccid: Iccid = serde_json::from_str("\"89361123300836129514\"").unwrap();
+        assert_eq!(iccid.as_str(), "89361123300836129514");
+        assert!(serde_json::from_str::<Iccid>("\"8936112330083612951a\"").is_err());
+        assert_eq!(
+            Imsi::parse("1234567890123456"),
+            Err(FieldError::Malformed {
+                field: "imsi",
+                expected: "must be 1 to 15 digits"
+            })
+        );
+        assert_eq!(Eid::parse(""), Err(FieldError::Empty("eid")));
+    }
+
+    #[test]
+    fn emails_need_one_at_sign() {
+        assert!(Email::parse("a@b.example").is_ok());
+        for bad in ["", "ab", "@b", "a@", "a@b@c", "a b@c"] {
+            assert!(Email::parse(bad).is_err(), "{bad}");
+        }
+        assert!(serde_json::from_str::<Email>("\"nope\"").is_err());
     }
 }

@@ -1,17 +1,28 @@
 //! Shared core of the Gigastore reseller backend.
 //!
-//! Hexagonal layout: `activation`, `registration`, `esim`, `entitlement` and `ids` hold the domain (no HTTP or SDK types), `store` holds
-//! the storage port and its DynamoDB adapter, `http` and `auth` hold the API Gateway glue.
+//! Hexagonal layout (see `docs/architecture.md`):
+//! - domain, free of HTTP and SDK types: `ids`, `payload`, `clock`, and one module per use case
+//!   (`activation`, `entitlement`, `registration`, `esim`, `views`), each declaring the storage
+//!   port it needs beside the records it stores; `store` holds the error every port returns;
+//! - adapter: `dynamo`, the ports over one DynamoDB table;
+//! - request pipeline: `pipeline` (one generic path for every function), `http`, `auth`,
+//!   `telemetry`, `config`;
+//! - `testkit` (feature `testkit`): an in-memory store and failing stores for tests.
 
 pub mod activation;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod dynamo;
 pub mod entitlement;
 pub mod esim;
 pub mod http;
 pub mod ids;
 pub mod payload;
+pub mod pipeline;
 pub mod registration;
 pub mod store;
 pub mod telemetry;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+pub mod views;

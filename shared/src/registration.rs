@@ -1,10 +1,12 @@
 //! Customer Registration: Gigastore tells us its customer id for our user; we answer the email.
 
+use std::future::Future;
+
 use time::OffsetDateTime;
 
 use crate::ids::{CustomerUid, UserToken};
 use crate::payload::{FieldError, JsonObject, PayloadError};
-use crate::store::{RegistrationStore, StoreError};
+use crate::store::StoreError;
 
 /// A validated Customer Registration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,10 +52,27 @@ pub enum Registered {
         /// The email on file, if any.
         email: Option<String>,
         /// The customer id the profile held before, when it was a different one.
-        replaced: Option<String>,
+        replaced: Option<CustomerUid>,
     },
     /// No such user: the registration is kept as unclaimed for an operator.
     UnknownUser,
+}
+
+/// Where customer registrations are kept.
+pub trait RegistrationStore: Send + Sync {
+    /// Records the customer id on the user's profile; `None` if the user is unknown.
+    fn register_customer(
+        &self,
+        registration: &CustomerRegistration,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Option<Registered>, StoreError>> + Send;
+
+    /// Keeps a registration for an unknown user where an operator can find it.
+    fn keep_unclaimed(
+        &self,
+        registration: &CustomerRegistration,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Records the customer id on the user's profile, or keeps it as unclaimed if the user is unknown.

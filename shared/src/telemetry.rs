@@ -1,94 +1,81 @@
 //! Observability without HTTP types: JSON logs, and metrics in CloudWatch Embedded Metric Format.
 
 use serde_json::{json, Map, Value};
+use tracing::Subscriber;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::EnvFilter;
 
 /// CloudWatch namespace of every metric the functions emit.
 pub const NAMESPACE: &str = "GigastoreReseller";
 
-/// Installs the JSON log subscriber; `RUST_LOG` overrides the default `info` level.
-pub fn init() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_current_span(false)
-        .with_span_list(false)
-        .flatten_event(true)
-        .init();
+/// The level filter: `AWS_LAMBDA_LOG_LEVEL` (Lambda's application log level, as the runtime's
+/// own subscriber reads it), else `RUST_LOG`, else `info`.
+fn filter(lookup: impl Fn(&str) -> Option<String>) -> EnvFilter {
+    let info = || EnvFilter::new("info");
+    if let Some(level) = lookup("AWS_LAMBDA_LOG_LEVEL").filter(|l| !l.trim().is_empty()) {
+        // Lambda's levels are TRACE..FATAL; tracing's stop at ERROR.
+        let level = match level.trim() {
+            l if l.eq_ignore_ascii_case("fatal") => Ok(tracing::Level::ERROR),
+            l => l.parse::<tracing::Level>(),
+        };
+        return level.map_or_else(|_| info(), |l| EnvFilter::new(l.as_str()));
+    }
+    match lookup("RUST_LOG").filter(|l| !l.trim().is_empty()) {
+        Some(directives) => EnvFilter::try_new(directives).unwrap_or_else(|_| info()),
+        None => info(),
+    }
 }
 
-/// A count the functions emit, each with the `Function` dimension and at most one more.
+/// The JSON log subscriber writing to `writer`: one object per line, event fields and the
+/// current span's fields (each function's own, see `pipeline::Webhook::span`) at the top level.
+pub fn subscriber<W>(writer: W) -> impl Subscriber + Send + Sync
+where
+    W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
+{
+    let mut layer = json_subscriber::JsonLayer::new(writer);
+    layer
+        .with_timer("timestamp", tracing_subscriber::fmt::time::SystemTime)
+        .with_level("level")
+        .with_flattened_event()
+        .with_top_level_flattened_current_span();
+    tracing_subscriber::registry()
+        .with(filter(|name| std::env::var(name).ok()))
+        .with(layer)
+}
+
+/// Installs [`subscriber`] over `writer` (stdout in Lambda) as the process's subscriber.
+pub fn init<W>(writer: W)
+where
+    W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
+{
+    // Only fails if a subscriber is already installed, which then keeps logging.
+    let _ = tracing::subscriber::set_global_default(subscriber(writer));
+}
+
+/// A count a function emits, with the `Function` dimension and at most one more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Metric {
-    /// An activation was approved (a unit consumed).
-    ActivationApproved,
-    /// An activation was refused; the dimension `Reason` says why.
-    ActivationRefused(&'static str),
-    /// A redelivered activation got its recorded answer.
-    ActivationReplayed,
-    /// A Customer Registration for one of our users.
-    RegistrationKnownUser,
-    /// A Customer Registration for a user we do not know.
-    RegistrationUnknownUser,
-    /// A known user without an email on file.
-    RegistrationWithoutEmail,
-    /// An eSIM status was received; `State` for documented states only.
-    EsimStatusReceived(Option<&'static str>),
-    /// An eSIM status with a state Gigastore does not document.
-    EsimUnknownState,
-    /// An eSIM status identical to the current state.
-    EsimStatusUnchanged,
-    /// A call without a valid secret.
-    AuthRejected,
-    /// A body that could not be read.
-    InvalidRequest,
-    /// The table could not be read or written.
-    StorageError,
+pub struct Metric {
+    /// The CloudWatch metric name.
+    pub name: &'static str,
+    /// The extra dimension, if any.
+    pub dimension: Option<(&'static str, &'static str)>,
 }
 
 impl Metric {
-    /// Every metric name, for dashboards and tests.
-    pub const NAMES: [&'static str; 12] = [
-        "ActivationApproved",
-        "ActivationRefused",
-        "ActivationReplayed",
-        "RegistrationKnownUser",
-        "RegistrationUnknownUser",
-        "RegistrationWithoutEmail",
-        "EsimStatusReceived",
-        "EsimUnknownState",
-        "EsimStatusUnchanged",
-        "AuthRejected",
-        "InvalidRequest",
-        "StorageError",
-    ];
-
-    /// The CloudWatch metric name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::ActivationApproved => "ActivationApproved",
-            Self::ActivationRefused(_) => "ActivationRefused",
-            Self::ActivationReplayed => "ActivationReplayed",
-            Self::RegistrationKnownUser => "RegistrationKnownUser",
-            Self::RegistrationUnknownUser => "RegistrationUnknownUser",
-            Self::RegistrationWithoutEmail => "RegistrationWithoutEmail",
-            Self::EsimStatusReceived(_) => "EsimStatusReceived",
-            Self::EsimUnknownState => "EsimUnknownState",
-            Self::EsimStatusUnchanged => "EsimStatusUnchanged",
-            Self::AuthRejected => "AuthRejected",
-            Self::InvalidRequest => "InvalidRequest",
-            Self::StorageError => "StorageError",
+    /// A count without an extra dimension.
+    pub const fn count(name: &'static str) -> Self {
+        Self {
+            name,
+            dimension: None,
         }
     }
 
-    /// The extra dimension, if any.
-    pub fn dimension(self) -> Option<(&'static str, &'static str)> {
-        match self {
-            Self::ActivationRefused(reason) => Some(("Reason", reason)),
-            Self::EsimStatusReceived(Some(state)) => Some(("State", state)),
-            _ => None,
+    /// The same count, also by `key` = `value`.
+    pub const fn by(self, key: &'static str, value: &'static str) -> Self {
+        Self {
+            name: self.name,
+            dimension: Some((key, value)),
         }
     }
 }
@@ -103,16 +90,16 @@ pub fn emf_document(function: &str, metrics: &[Metric], timestamp_ms: i64) -> Va
     root.insert("Function".into(), function.into());
     for metric in metrics {
         let mut dimensions = vec![json!([]), json!(["Function"])];
-        if let Some((key, value)) = metric.dimension() {
+        if let Some((key, value)) = metric.dimension {
             root.insert(key.into(), value.into());
             dimensions.push(json!(["Function", key]));
         }
-        let count = root.get(metric.name()).and_then(Value::as_u64).unwrap_or(0) + 1;
-        root.insert(metric.name().into(), count.into());
+        let count = root.get(metric.name).and_then(Value::as_u64).unwrap_or(0) + 1;
+        root.insert(metric.name.into(), count.into());
         directives.push(json!({
             "Namespace": NAMESPACE,
             "Dimensions": dimensions,
-            "Metrics": [{"Name": metric.name(), "Unit": "Count"}],
+            "Metrics": [{"Name": metric.name, "Unit": "Count"}],
         }));
     }
     root.insert(
@@ -132,41 +119,6 @@ pub fn emit(function: &str, metrics: &[Metric]) {
     println!("{}", emf_document(function, metrics, millis));
 }
 
-/// What one request did: its outcome for the log line, and the metrics it counts.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Observation {
-    /// Short outcome code: `approved`, `refused`, `replayed`, `recorded`, `unauthorized`…
-    pub outcome: &'static str,
-    /// Why, when refused or failed (a reason code or an error message).
-    pub reason: Option<String>,
-    /// The activation id, for Activation Requests.
-    pub activation_id: Option<String>,
-    /// The inventory item, for Activation Requests.
-    pub item: Option<String>,
-    /// The ICCID, for eSIM webhooks.
-    pub iccid: Option<String>,
-    /// The reported state, for eSIM webhooks.
-    pub profile_state: Option<String>,
-    /// Metrics to emit.
-    pub metrics: Vec<Metric>,
-}
-
-impl Observation {
-    /// An observation with `outcome` and `metrics` only.
-    pub fn new(outcome: &'static str, metrics: Vec<Metric>) -> Self {
-        Self {
-            outcome,
-            metrics,
-            ..Self::default()
-        }
-    }
-
-    /// The metric names, in order (for tests and logs).
-    pub fn metric_names(&self) -> Vec<&'static str> {
-        self.metrics.iter().map(|m| m.name()).collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,7 +127,7 @@ mod tests {
     fn emf_documents_follow_the_specification() {
         let doc = emf_document(
             "activation-request",
-            &[Metric::ActivationRefused("no_units_left")],
+            &[Metric::count("ActivationRefused").by("Reason", "no_units_left")],
             1_700_000_000_000,
         );
         assert_eq!(
@@ -200,7 +152,10 @@ mod tests {
     fn several_metrics_share_one_document() {
         let doc = emf_document(
             "esim-status",
-            &[Metric::EsimStatusReceived(None), Metric::EsimUnknownState],
+            &[
+                Metric::count("EsimStatusReceived"),
+                Metric::count("EsimUnknownState"),
+            ],
             0,
         );
         assert_eq!(doc["EsimStatusReceived"], 1);
@@ -213,21 +168,31 @@ mod tests {
     }
 
     #[test]
-    fn names_lists_every_metric() {
-        let all = [
-            Metric::ActivationApproved,
-            Metric::ActivationRefused("x"),
-            Metric::ActivationReplayed,
-            Metric::RegistrationKnownUser,
-            Metric::RegistrationUnknownUser,
-            Metric::RegistrationWithoutEmail,
-            Metric::EsimStatusReceived(None),
-            Metric::EsimUnknownState,
-            Metric::EsimStatusUnchanged,
-            Metric::AuthRejected,
-            Metric::InvalidRequest,
-            Metric::StorageError,
-        ];
-        assert_eq!(all.map(Metric::name), Metric::NAMES);
+    fn lambda_log_level_wins_over_rust_log() {
+        let env = |level: Option<&'static str>, rust_log: Option<&'static str>| {
+            move |name: &str| match name {
+                "AWS_LAMBDA_LOG_LEVEL" => level.map(str::to_owned),
+                "RUST_LOG" => rust_log.map(str::to_owned),
+                _ => None,
+            }
+        };
+        let shown = |f: EnvFilter| f.max_level_hint().map(|l| l.to_string());
+        assert_eq!(
+            shown(filter(env(Some("WARN"), Some("debug")))).as_deref(),
+            Some("warn")
+        );
+        assert_eq!(
+            shown(filter(env(Some("FATAL"), None))).as_deref(),
+            Some("error")
+        );
+        assert_eq!(
+            shown(filter(env(None, Some("debug")))).as_deref(),
+            Some("debug")
+        );
+        assert_eq!(shown(filter(env(None, None))).as_deref(), Some("info"));
+        assert_eq!(
+            shown(filter(env(Some("loud"), None))).as_deref(),
+            Some("info")
+        );
     }
 }

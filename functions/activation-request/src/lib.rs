@@ -1,105 +1,190 @@
 //! Gigastore's Activation Request: "may user X install item Y?", answered from the entitlement
 //! table. Every authenticated call gets HTTP 200 with `SUCCESS` or `FAIL`.
 
-use std::time::Instant;
-
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Error, Request, Response};
-use shared::activation::{self, ActivationRequest, Answer, Decision, Outcome};
-use shared::auth::WebhookSecrets;
-use shared::http::{self, Handled};
-use shared::store::ActivationStore;
-use shared::telemetry::{Metric, Observation};
+use shared::activation::{
+    self, ActivationRequest, ActivationStore, Answer, Decision, Outcome, Refusal,
+};
+use shared::http::{Reply, INVALID_REQUEST, STORAGE_ERROR};
+use shared::payload::PayloadError;
+use shared::pipeline::Webhook;
+use shared::store::StoreError;
+use shared::telemetry::Metric;
 use time::OffsetDateTime;
+use tracing::Span;
 
-/// The function's name in metrics.
-pub const FUNCTION: &str = "activation-request";
-/// The API route it serves.
-pub const ROUTE: &str = "POST /sdk/activation-request";
+/// An activation was approved (a unit consumed).
+pub const APPROVED: Metric = Metric::count("ActivationApproved");
+/// A redelivered activation got its recorded answer.
+pub const REPLAYED: Metric = Metric::count("ActivationReplayed");
+/// The metrics particular to this function.
+pub const METRICS: [&str; 3] = [APPROVED.name, "ActivationRefused", REPLAYED.name];
 
-/// Handles one Activation Request, then logs and counts it.
-pub async fn handle<S: ActivationStore>(
-    store: &S,
-    secrets: &WebhookSecrets,
-    request: Request,
-) -> Result<Response<Body>, Error> {
-    let started = Instant::now();
-    let handled = respond(store, secrets, &request).await;
-    Ok(http::finish(FUNCTION, ROUTE, &request, started, handled))
+/// An activation was refused, by reason.
+pub fn refused(why: Refusal) -> Metric {
+    Metric::count("ActivationRefused").by("Reason", why.code())
 }
 
-/// Authenticates, parses, decides once, answers.
-pub async fn respond<S: ActivationStore>(
-    store: &S,
-    secrets: &WebhookSecrets,
-    request: &Request,
-) -> Handled {
-    if let Err(rejected) = http::authenticate(request, secrets) {
-        return rejected.into();
+/// The Activation Request webhook over a store of entitlements and decisions.
+#[derive(Debug, Clone)]
+pub struct ActivationWebhook<S>(pub S);
+
+impl<S: ActivationStore> Webhook for ActivationWebhook<S> {
+    const FUNCTION: &'static str = "activation-request";
+    const ROUTE: &'static str = "POST /sdk/activation-request";
+    type Payload = ActivationRequest;
+    type Outcome = Outcome;
+
+    fn parse(body: &[u8]) -> Result<ActivationRequest, PayloadError> {
+        ActivationRequest::from_json(body)
     }
-    let parsed = match ActivationRequest::from_json(request.body()) {
-        Ok(parsed) => parsed,
-        Err(invalid) => {
-            let observation = Observation {
-                reason: Some(invalid.to_string()),
-                ..Observation::new(
-                    "refused",
-                    vec![
-                        Metric::InvalidRequest,
-                        Metric::ActivationRefused("invalid_request"),
-                    ],
-                )
-            };
-            return Handled::json(StatusCode::OK, &Answer::invalid(&invalid), observation);
-        }
-    };
-    let (answer, mut observation) =
-        match activation::decide(store, &parsed, OffsetDateTime::now_utc()).await {
-            Ok(outcome) => (outcome.answer(), observe(outcome)),
-            Err(failed) => {
-                // Nothing was recorded: a redelivery may still be approved. Logged whole for replay.
-                tracing::error!(
-                    error = %failed,
-                    activation_id = %parsed.activation_id,
-                    user_token = %parsed.user_token,
-                    item = %parsed.item,
-                    meta_tag = parsed.meta_tag.as_ref().map(|m| m.as_str()),
-                    "activation request could not be decided"
-                );
-                let observation = Observation {
-                    reason: Some(failed.to_string()),
-                    ..Observation::new("storage_error", vec![Metric::StorageError])
-                };
-                (Answer::unavailable(), observation)
+
+    fn span(request: &ActivationRequest) -> Span {
+        tracing::info_span!(
+            "activation",
+            activation_id = request.activation_id.as_str(),
+            item = request.item.as_str()
+        )
+    }
+
+    async fn call(
+        &self,
+        request: &ActivationRequest,
+        now: OffsetDateTime,
+    ) -> Result<Outcome, StoreError> {
+        activation::decide(&self.0, request, now).await
+    }
+
+    fn answer(_: &ActivationRequest, outcome: Outcome) -> Reply {
+        let reply = |kind| Reply::json(StatusCode::OK, &outcome.answer(), kind);
+        match outcome {
+            Outcome::Decided(Decision::Approved) => reply("approved").counting([APPROVED]),
+            Outcome::Decided(Decision::Refused(why)) => reply("refused")
+                .because(why.code())
+                .counting([refused(why)]),
+            Outcome::Replayed(decision) => {
+                let replayed = reply("replayed").counting([REPLAYED]);
+                match decision.refusal() {
+                    Some(why) => replayed.because(why.code()),
+                    None => replayed,
+                }
             }
-        };
-    observation.activation_id = Some(parsed.activation_id.to_string());
-    observation.item = Some(parsed.item.to_string());
-    Handled::json(StatusCode::OK, &answer, observation)
+            Outcome::ActivationIdReused => {
+                let why = Refusal::ActivationIdReused;
+                reply("refused")
+                    .because(why.code())
+                    .counting([refused(why)])
+            }
+        }
+    }
+
+    /// Gigastore expects 200 with `FAIL` for any request it cannot use.
+    fn invalid(error: PayloadError) -> Reply {
+        Reply::json(StatusCode::OK, &Answer::invalid(&error), "refused")
+            .because(error.to_string())
+            .counting([INVALID_REQUEST, refused(Refusal::InvalidRequest)])
+    }
+
+    /// Fails closed: nothing was recorded, so a redelivery may still be approved. Never
+    /// replayed from the log: the user is no longer waiting.
+    fn unavailable(request: &ActivationRequest, _body: &[u8], error: StoreError) -> Reply {
+        tracing::error!(
+            error = %error.chain(),
+            class = error.class().as_str(),
+            user_token = %request.user_token,
+            meta_tag = request.meta_tag.as_ref().map(|m| m.as_str()),
+            "activation request could not be decided"
+        );
+        Reply::json(StatusCode::OK, &Answer::unavailable(), "storage_error")
+            .because(error.chain())
+            .counting([STORAGE_ERROR])
+    }
 }
 
-fn observe(outcome: Outcome) -> Observation {
-    match outcome {
-        Outcome::Decided(Decision::Approved) => {
-            Observation::new("approved", vec![Metric::ActivationApproved])
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::auth::WebhookSecrets;
+    use shared::entitlement::{self, Grant};
+    use shared::ids::{ItemId, UserToken};
+    use shared::pipeline::respond;
+    use shared::testkit::{FailingStore, Failure, InMemoryStore};
+    use shared::views::ReadModels;
+
+    const SECRET: &str = "unit-test-secret";
+
+    fn request(body: &str) -> lambda_http::Request {
+        let mut request = lambda_http::Request::new(lambda_http::Body::Text(body.to_owned()));
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {SECRET}").parse().unwrap());
+        request
+    }
+
+    const BODY: &str =
+        r#"{"inventoryItemId":"1_GB","userToken":"u1","metaTag":"m","activationId":"a1"}"#;
+
+    async fn answer<S: ActivationStore>(store: S, body: &str) -> (u16, serde_json::Value, Reply) {
+        let webhook = ActivationWebhook(store);
+        let reply = respond(&webhook, &WebhookSecrets::parse(SECRET), &request(body)).await;
+        let json = serde_json::from_str(&reply.body).unwrap();
+        (reply.status.as_u16(), json, reply)
+    }
+
+    #[tokio::test]
+    async fn approves_from_the_in_memory_store_once() {
+        let store = InMemoryStore::new();
+        let grant = Grant {
+            user_token: UserToken::parse("u1").unwrap(),
+            item: ItemId::parse("1_GB").unwrap(),
+            quantity: std::num::NonZeroU32::MIN,
+            email: None,
+            expires_at: None,
+            purchase_id: None,
+        };
+        entitlement::grant(&store, &grant, OffsetDateTime::now_utc())
+            .await
+            .unwrap();
+        let webhook = ActivationWebhook(store);
+        let secrets = WebhookSecrets::parse(SECRET);
+        let first = respond(&webhook, &secrets, &request(BODY)).await;
+        assert_eq!(
+            first.body,
+            r#"{"returnCode":"SUCCESS","returnMessage":null}"#
+        );
+        assert_eq!(first.metrics, [APPROVED]);
+        let again = respond(&webhook, &secrets, &request(BODY)).await;
+        assert_eq!(again.body, first.body);
+        assert_eq!(again.metrics, [REPLAYED]);
+        let user = UserToken::parse("u1").unwrap();
+        let summary = webhook.0.user_summary(&user).await.unwrap();
+        assert_eq!(summary.entitlements[0].units_used, 1);
+    }
+
+    #[tokio::test]
+    async fn storage_failures_fail_closed_and_record_nothing() {
+        for failure in [Failure::Transient, Failure::Permanent] {
+            let (status, body, reply) = answer(FailingStore(failure), BODY).await;
+            assert_eq!(status, 200);
+            assert_eq!(
+                body,
+                serde_json::json!({"returnCode": "FAIL", "returnMessage": "temporarily unable to decide, please retry"})
+            );
+            assert_eq!(reply.metrics, [STORAGE_ERROR]);
+            assert_eq!(reply.outcome, "storage_error");
         }
-        Outcome::Decided(Decision::Refused(why)) => Observation {
-            reason: Some(why.code().to_owned()),
-            ..Observation::new("refused", vec![Metric::ActivationRefused(why.code())])
-        },
-        Outcome::Replayed(decision) => Observation {
-            reason: match decision {
-                Decision::Approved => None,
-                Decision::Refused(why) => Some(why.code().to_owned()),
-            },
-            ..Observation::new("replayed", vec![Metric::ActivationReplayed])
-        },
-        Outcome::ActivationIdReused => Observation {
-            reason: Some("activation_id_reused".to_owned()),
-            ..Observation::new(
-                "refused",
-                vec![Metric::ActivationRefused("activation_id_reused")],
-            )
-        },
+    }
+
+    #[tokio::test]
+    async fn invalid_bodies_are_refused_with_200_and_never_reach_the_store() {
+        // A store that never answers: reaching it would hang the test.
+        let (status, body, reply) =
+            answer(FailingStore(Failure::NeverAnswers), r#"{"metaTag": myTag}"#).await;
+        assert_eq!(status, 200);
+        assert_eq!(body["returnCode"], "FAIL");
+        assert_eq!(
+            reply.metrics,
+            [INVALID_REQUEST, refused(Refusal::InvalidRequest)]
+        );
     }
 }

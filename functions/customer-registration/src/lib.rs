@@ -1,22 +1,24 @@
 //! Gigastore's Customer Registration: record Gigastore's customer id on our user, answer the
 //! user's email.
 
-use std::time::Instant;
-
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Error, Request, Response};
 use serde::Serialize;
-use shared::auth::WebhookSecrets;
-use shared::http::{self, ApiError, Handled};
-use shared::registration::{self, CustomerRegistration, Registered};
-use shared::store::RegistrationStore;
-use shared::telemetry::{Metric, Observation};
+use shared::http::Reply;
+use shared::payload::PayloadError;
+use shared::pipeline::Webhook;
+use shared::registration::{self, CustomerRegistration, Registered, RegistrationStore};
+use shared::store::StoreError;
+use shared::telemetry::Metric;
 use time::OffsetDateTime;
 
-/// The function's name in metrics.
-pub const FUNCTION: &str = "customer-registration";
-/// The API route it serves.
-pub const ROUTE: &str = "POST /sdk/customer-registration";
+/// A Customer Registration for one of our users.
+pub const KNOWN_USER: Metric = Metric::count("RegistrationKnownUser");
+/// A Customer Registration for a user we do not know.
+pub const UNKNOWN_USER: Metric = Metric::count("RegistrationUnknownUser");
+/// A known user without an email on file.
+pub const WITHOUT_EMAIL: Metric = Metric::count("RegistrationWithoutEmail");
+/// The metrics particular to this function.
+pub const METRICS: [&str; 3] = [KNOWN_USER.name, UNKNOWN_USER.name, WITHOUT_EMAIL.name];
 
 /// The answer Gigastore expects: the email the user signed in with (null if none is on file).
 #[derive(Serialize)]
@@ -24,72 +26,107 @@ struct EmailAnswer {
     email: Option<String>,
 }
 
-/// Handles one Customer Registration, then logs and counts it.
-pub async fn handle<S: RegistrationStore>(
-    store: &S,
-    secrets: &WebhookSecrets,
-    request: Request,
-) -> Result<Response<Body>, Error> {
-    let started = Instant::now();
-    let handled = respond(store, secrets, &request)
-        .await
-        .unwrap_or_else(Handled::from);
-    Ok(http::finish(FUNCTION, ROUTE, &request, started, handled))
-}
+/// The Customer Registration webhook over a store of user profiles.
+#[derive(Debug, Clone)]
+pub struct RegistrationWebhook<S>(pub S);
 
-/// Authenticates, parses, records, answers.
-pub async fn respond<S: RegistrationStore>(
-    store: &S,
-    secrets: &WebhookSecrets,
-    request: &Request,
-) -> Result<Handled, ApiError> {
-    http::authenticate(request, secrets)?;
-    let registration = CustomerRegistration::from_json(request.body())?;
-    match registration::register(store, &registration, OffsetDateTime::now_utc()).await {
-        Ok(Registered::KnownUser { email, replaced }) => {
-            if let Some(previous) = replaced {
-                tracing::warn!(
-                    customer_uid = %registration.customer_uid,
-                    previous_customer_uid = %previous,
-                    "customer id of a user changed"
-                );
-            }
-            let mut metrics = vec![Metric::RegistrationKnownUser];
-            if email.is_none() {
+impl<S: RegistrationStore> Webhook for RegistrationWebhook<S> {
+    const FUNCTION: &'static str = "customer-registration";
+    const ROUTE: &'static str = "POST /sdk/customer-registration";
+    type Payload = CustomerRegistration;
+    type Outcome = Registered;
+
+    fn parse(body: &[u8]) -> Result<CustomerRegistration, PayloadError> {
+        CustomerRegistration::from_json(body)
+    }
+
+    async fn call(
+        &self,
+        registration: &CustomerRegistration,
+        now: OffsetDateTime,
+    ) -> Result<Registered, StoreError> {
+        registration::register(&self.0, registration, now).await
+    }
+
+    fn answer(registration: &CustomerRegistration, outcome: Registered) -> Reply {
+        match outcome {
+            Registered::KnownUser { email, replaced } => {
+                if let Some(previous) = replaced {
+                    tracing::warn!(
+                        customer_uid = %registration.customer_uid,
+                        previous_customer_uid = %previous,
+                        "customer id of a user changed"
+                    );
+                }
+                let without_email = email.is_none();
+                let reply = Reply::json(StatusCode::OK, &EmailAnswer { email }, "known_user")
+                    .counting([KNOWN_USER]);
+                if !without_email {
+                    return reply;
+                }
                 tracing::warn!(
                     user_token = %registration.user_token,
                     "registered user has no email on file; answered null"
                 );
-                metrics.push(Metric::RegistrationWithoutEmail);
+                reply.counting([WITHOUT_EMAIL])
             }
-            let observation = Observation::new("known_user", metrics);
-            Ok(Handled::json(
-                StatusCode::OK,
-                &EmailAnswer { email },
-                observation,
-            ))
+            Registered::UnknownUser => {
+                // Kept as unclaimed in the table; logged so an operator can match it.
+                tracing::warn!(
+                    user_token = %registration.user_token,
+                    customer_uid = %registration.customer_uid,
+                    "customer registration for an unknown user kept as unclaimed"
+                );
+                Reply::error(StatusCode::NOT_FOUND, "unknown user", "unknown_user")
+                    .counting([UNKNOWN_USER])
+            }
         }
-        Ok(Registered::UnknownUser) => {
-            // Kept as unclaimed in the table; logged so an operator can match it.
-            tracing::warn!(
-                user_token = %registration.user_token,
-                customer_uid = %registration.customer_uid,
-                "customer registration for an unknown user kept as unclaimed"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::auth::WebhookSecrets;
+    use shared::http::STORAGE_ERROR;
+    use shared::pipeline::respond;
+    use shared::testkit::{FailingStore, Failure, InMemoryStore};
+    use shared::views::ReadModels;
+
+    const SECRET: &str = "unit-test-secret";
+    const BODY: &str = r#"{"userToken":"u1","customerUid":"c-1"}"#;
+
+    fn request(body: &str) -> lambda_http::Request {
+        let mut request = lambda_http::Request::new(lambda_http::Body::Text(body.to_owned()));
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {SECRET}").parse().unwrap());
+        request
+    }
+
+    #[tokio::test]
+    async fn unknown_users_are_kept_unclaimed() {
+        let webhook = RegistrationWebhook(InMemoryStore::new());
+        let reply = respond(&webhook, &WebhookSecrets::parse(SECRET), &request(BODY)).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND);
+        assert_eq!(reply.body, r#"{"error":"unknown user"}"#);
+        assert_eq!(reply.metrics, [UNKNOWN_USER]);
+        let customer = shared::ids::CustomerUid::parse("c-1").unwrap();
+        let user = webhook.0.user_for_customer(&customer).await.unwrap();
+        assert_eq!(user.map(String::from).as_deref(), Some("u1"));
+    }
+
+    #[tokio::test]
+    async fn storage_failures_answer_503_so_gigastore_retries() {
+        for failure in [Failure::Transient, Failure::Permanent] {
+            let webhook = RegistrationWebhook(FailingStore(failure));
+            let reply = respond(&webhook, &WebhookSecrets::parse(SECRET), &request(BODY)).await;
+            assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(
+                reply.body,
+                r#"{"error":"temporarily unavailable, please retry"}"#
             );
-            let mut handled = Handled::from(ApiError::NotFound("unknown user"));
-            handled.observation =
-                Observation::new("unknown_user", vec![Metric::RegistrationUnknownUser]);
-            Ok(handled)
-        }
-        Err(failed) => {
-            // Not stored: answered 503 so Gigastore retries, and logged whole for replay.
-            tracing::error!(
-                error = %failed,
-                user_token = %registration.user_token,
-                customer_uid = %registration.customer_uid,
-                "customer registration could not be stored"
-            );
-            Err(failed.into())
+            assert_eq!(reply.metrics, [STORAGE_ERROR]);
         }
     }
 }

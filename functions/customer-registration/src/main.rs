@@ -1,17 +1,13 @@
-//! Lambda entry point: wires tracing, configuration and the DynamoDB client to the handler.
+//! Lambda entry point: wires logging, configuration and the DynamoDB store to the webhook.
 
-use lambda_http::{run, service_fn, Error};
-use shared::config::{dynamodb_client, Config};
-use shared::store::DynamoStore;
+use customer_registration::RegistrationWebhook;
+use shared::config::Config;
+use shared::dynamo::{client_from_env, DynamoStore};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    shared::telemetry::init();
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::telemetry::init(std::io::stdout);
     let config = Config::from_env()?;
-    let store = DynamoStore::new(dynamodb_client().await, config.table_name);
-    let (store, secrets) = (&store, &config.secrets);
-    run(service_fn(move |request| {
-        customer_registration::handle(store, secrets, request)
-    }))
-    .await
+    let store = DynamoStore::new(client_from_env().await, config.table_name);
+    shared::pipeline::run(RegistrationWebhook(store), config.secrets).await
 }

@@ -1,21 +1,24 @@
 //! Gigastore's eSIM Status webhook: record the eSIM's current state and its history.
 
-use std::time::Instant;
-
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Error, Request, Response};
 use serde::Serialize;
-use shared::auth::WebhookSecrets;
-use shared::esim::{self, EsimStatus, Recorded};
-use shared::http::{self, ApiError, Handled};
-use shared::store::EsimStore;
-use shared::telemetry::{Metric, Observation};
+use shared::esim::{self, EsimStatus, EsimStore, Recorded};
+use shared::http::Reply;
+use shared::payload::PayloadError;
+use shared::pipeline::Webhook;
+use shared::store::StoreError;
+use shared::telemetry::Metric;
 use time::OffsetDateTime;
+use tracing::Span;
 
-/// The function's name in metrics.
-pub const FUNCTION: &str = "esim-status";
-/// The API route it serves.
-pub const ROUTE: &str = "POST /webhooks/esim-status";
+/// An eSIM status was received; by `State` for documented states only.
+pub const RECEIVED: Metric = Metric::count("EsimStatusReceived");
+/// An eSIM status with a state Gigastore does not document.
+pub const UNKNOWN_STATE: Metric = Metric::count("EsimUnknownState");
+/// An eSIM status identical to the current state.
+pub const UNCHANGED: Metric = Metric::count("EsimStatusUnchanged");
+/// The metrics particular to this function.
+pub const METRICS: [&str; 3] = [RECEIVED.name, UNKNOWN_STATE.name, UNCHANGED.name];
 
 /// The small body every stored status gets.
 #[derive(Serialize)]
@@ -24,61 +27,106 @@ struct Stored {
     status: &'static str,
 }
 
-/// Handles one eSIM Status webhook, then logs and counts it.
-pub async fn handle<S: EsimStore>(
-    store: &S,
-    secrets: &WebhookSecrets,
-    request: Request,
-) -> Result<Response<Body>, Error> {
-    let started = Instant::now();
-    let handled = respond(store, secrets, &request)
-        .await
-        .unwrap_or_else(Handled::from);
-    Ok(http::finish(FUNCTION, ROUTE, &request, started, handled))
+/// The eSIM Status webhook over a store of eSIM facts.
+#[derive(Debug, Clone)]
+pub struct EsimStatusWebhook<S>(pub S);
+
+impl<S: EsimStore> Webhook for EsimStatusWebhook<S> {
+    const FUNCTION: &'static str = "esim-status";
+    const ROUTE: &'static str = "POST /webhooks/esim-status";
+    type Payload = EsimStatus;
+    type Outcome = Recorded;
+
+    fn parse(body: &[u8]) -> Result<EsimStatus, PayloadError> {
+        EsimStatus::from_json(body)
+    }
+
+    fn span(status: &EsimStatus) -> Span {
+        tracing::info_span!(
+            "esim",
+            iccid = status.iccid.as_str(),
+            profile_state = status.profile_state.as_str()
+        )
+    }
+
+    async fn call(&self, status: &EsimStatus, now: OffsetDateTime) -> Result<Recorded, StoreError> {
+        esim::record(&self.0, status, now).await
+    }
+
+    fn answer(status: &EsimStatus, outcome: Recorded) -> Reply {
+        let state = &status.profile_state;
+        let received = match state.documented_name() {
+            Some(name) => RECEIVED.by("State", name),
+            None => RECEIVED,
+        };
+        let mut metrics = vec![received];
+        if !state.is_documented() {
+            tracing::warn!("undocumented eSIM profile state received; kept verbatim");
+            metrics.push(UNKNOWN_STATE);
+        }
+        let outcome = match outcome {
+            Recorded::Changed => "recorded",
+            Recorded::Unchanged => {
+                metrics.push(UNCHANGED);
+                "unchanged"
+            }
+        };
+        Reply::json(StatusCode::OK, &Stored { status: outcome }, outcome).counting(metrics)
+    }
 }
 
-/// Authenticates, parses, records, answers.
-pub async fn respond<S: EsimStore>(
-    store: &S,
-    secrets: &WebhookSecrets,
-    request: &Request,
-) -> Result<Handled, ApiError> {
-    http::authenticate(request, secrets)?;
-    let status = EsimStatus::from_json(request.body())?;
-    let state = &status.profile_state;
-    let mut metrics = vec![Metric::EsimStatusReceived(state.documented_name())];
-    if !state.is_documented() {
-        tracing::warn!(
-            profile_state = state.as_str(),
-            iccid = %status.iccid,
-            "undocumented eSIM profile state received; kept verbatim"
-        );
-        metrics.push(Metric::EsimUnknownState);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::auth::WebhookSecrets;
+    use shared::http::STORAGE_ERROR;
+    use shared::pipeline::{respond, NOT_STORED};
+    use shared::testkit::{FailingStore, Failure, InMemoryStore, LogCapture};
+
+    const SECRET: &str = "unit-test-secret";
+    const BODY: &str =
+        r#"{"iccid":"89361123300836129514","imsi":"260216611193634","profileState":"INSTALLED"}"#;
+
+    fn request(body: &str) -> lambda_http::Request {
+        let mut request = lambda_http::Request::new(lambda_http::Body::Text(body.to_owned()));
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {SECRET}").parse().unwrap());
+        request
     }
-    let outcome = match esim::record(store, &status, OffsetDateTime::now_utc()).await {
-        Ok(Recorded::Changed) => "recorded",
-        Ok(Recorded::Unchanged) => {
-            metrics.push(Metric::EsimStatusUnchanged);
-            "unchanged"
+
+    #[tokio::test]
+    async fn a_redelivery_is_recorded_once() {
+        let webhook = EsimStatusWebhook(InMemoryStore::new());
+        let secrets = WebhookSecrets::parse(SECRET);
+        let first = respond(&webhook, &secrets, &request(BODY)).await;
+        assert_eq!(first.body, r#"{"status":"recorded"}"#);
+        assert_eq!(first.metrics, [RECEIVED.by("State", "INSTALLED")]);
+        let again = respond(&webhook, &secrets, &request(BODY)).await;
+        assert_eq!(again.body, r#"{"status":"unchanged"}"#);
+        assert_eq!(
+            again.metrics,
+            [RECEIVED.by("State", "INSTALLED"), UNCHANGED]
+        );
+    }
+
+    #[tokio::test]
+    async fn storage_failures_answer_503_and_log_the_whole_payload_once() {
+        for failure in [Failure::Transient, Failure::Permanent] {
+            let logs = LogCapture::default();
+            let _guard = logs.install();
+            let webhook = EsimStatusWebhook(FailingStore(failure));
+            let reply = respond(&webhook, &WebhookSecrets::parse(SECRET), &request(BODY)).await;
+            assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(reply.metrics, [STORAGE_ERROR]);
+            let lines = logs.lines();
+            let not_stored: Vec<_> = lines
+                .iter()
+                .filter(|l| l["message"] == NOT_STORED)
+                .collect();
+            assert_eq!(not_stored.len(), 1, "{lines:?}");
+            assert_eq!(not_stored[0]["level"], "ERROR");
+            assert_eq!(not_stored[0]["payload"], BODY);
         }
-        Err(failed) => {
-            // Not stored: answered 503 so Gigastore retries, and logged whole for replay.
-            tracing::error!(
-                error = %failed,
-                body = %String::from_utf8_lossy(request.body()),
-                "esim status could not be stored"
-            );
-            return Err(failed.into());
-        }
-    };
-    let observation = Observation {
-        iccid: Some(status.iccid.to_string()),
-        profile_state: Some(state.as_str().to_owned()),
-        ..Observation::new(outcome, metrics)
-    };
-    Ok(Handled::json(
-        StatusCode::OK,
-        &Stored { status: outcome },
-        observation,
-    ))
+    }
 }

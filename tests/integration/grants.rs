@@ -1,13 +1,12 @@
 //! Granting entitlements: atomic, and idempotent per purchase id, under retries and concurrency.
 
-mod common;
-
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use common::TestTable;
+use crate::common::TestTable;
 use shared::entitlement::{Grant, GrantOutcome};
 use shared::ids::{ItemId, PurchaseId, UserToken};
+use shared::views::ReadModels;
 use time::OffsetDateTime;
 
 fn purchase(user: &str, item: &str, quantity: u32, id: Option<&str>) -> Grant {
@@ -32,18 +31,16 @@ fn granted(outcome: &GrantOutcome) -> u32 {
 async fn a_purchase_is_granted_once_however_often_it_is_sent() {
     let t = TestTable::new().await;
     let now = OffsetDateTime::now_utc();
-    let first = t
-        .store
-        .grant(&purchase("u1", "1_GB", 2, Some("order-1")), now)
-        .await
-        .unwrap();
+    let first =
+        shared::entitlement::grant(&t.store, &purchase("u1", "1_GB", 2, Some("order-1")), now)
+            .await
+            .unwrap();
     assert!(matches!(first, GrantOutcome::Granted(_)));
     assert_eq!(granted(&first), 2);
-    let again = t
-        .store
-        .grant(&purchase("u1", "1_GB", 2, Some("order-1")), now)
-        .await
-        .unwrap();
+    let again =
+        shared::entitlement::grant(&t.store, &purchase("u1", "1_GB", 2, Some("order-1")), now)
+            .await
+            .unwrap();
     assert!(
         matches!(again, GrantOutcome::AlreadyGranted(_)),
         "{again:?}"
@@ -51,26 +48,22 @@ async fn a_purchase_is_granted_once_however_often_it_is_sent() {
     assert_eq!(granted(&again), 2);
 
     // Another purchase adds; a grant without a purchase id always adds.
-    let second = t
-        .store
-        .grant(&purchase("u1", "1_GB", 1, Some("order-2")), now)
-        .await
-        .unwrap();
+    let second =
+        shared::entitlement::grant(&t.store, &purchase("u1", "1_GB", 1, Some("order-2")), now)
+            .await
+            .unwrap();
     assert_eq!(granted(&second), 3);
-    let manual = t
-        .store
-        .grant(&purchase("u1", "1_GB", 1, None), now)
+    let manual = shared::entitlement::grant(&t.store, &purchase("u1", "1_GB", 1, None), now)
         .await
         .unwrap();
     assert_eq!(granted(&manual), 4);
 
     // The same purchase id for another user or item adds nothing anywhere.
     for (user, item) in [("u2", "1_GB"), ("u1", "5_GB")] {
-        let reused = t
-            .store
-            .grant(&purchase(user, item, 1, Some("order-1")), now)
-            .await
-            .unwrap();
+        let reused =
+            shared::entitlement::grant(&t.store, &purchase(user, item, 1, Some("order-1")), now)
+                .await
+                .unwrap();
         assert_eq!(
             reused,
             GrantOutcome::PurchaseIdReused {
@@ -103,13 +96,13 @@ async fn concurrent_retries_of_one_purchase_grant_once() {
         let (store, barrier) = (t.other_store(), Arc::clone(&barrier));
         tasks.spawn(async move {
             barrier.wait().await;
-            store
-                .grant(
-                    &purchase("u1", "1_GB", 3, Some("order-9")),
-                    OffsetDateTime::now_utc(),
-                )
-                .await
-                .unwrap()
+            shared::entitlement::grant(
+                &store,
+                &purchase("u1", "1_GB", 3, Some("order-9")),
+                OffsetDateTime::now_utc(),
+            )
+            .await
+            .unwrap()
         });
     }
     let mut fresh = 0;
@@ -125,12 +118,12 @@ async fn concurrent_retries_of_one_purchase_grant_once() {
 async fn a_grant_is_one_transaction_plus_one_read() {
     let t = TestTable::new().await;
     t.log.clear();
-    t.store
-        .grant(
-            &purchase("u1", "1_GB", 1, Some("order-1")),
-            OffsetDateTime::now_utc(),
-        )
-        .await
-        .unwrap();
+    shared::entitlement::grant(
+        &t.store,
+        &purchase("u1", "1_GB", 1, Some("order-1")),
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
     assert_eq!(t.log.operations(), ["TransactWriteItems", "GetItem"]);
 }

@@ -1,14 +1,13 @@
 //! eSIM Status against a real DynamoDB-API server.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::{http_event, read_response, Auth, TestTable, LOCAL_SECRET};
+use crate::common::{http_event, read_response, Auth, TestTable, LOCAL_SECRET};
 use serde_json::{json, Value};
 use shared::auth::WebhookSecrets;
+use shared::dynamo::DynamoStore;
 use shared::esim::{Iccid, ProfileState};
-use shared::store::{DynamoStore, EsimHistory};
+use shared::views::{EsimHistory, ReadModels};
 
 const PATH: &str = "/webhooks/esim-status";
 const ICCID: &str = "89361123300836129514";
@@ -16,7 +15,14 @@ const ICCID: &str = "89361123300836129514";
 async fn call_auth(store: &DynamoStore, body: &str, auth: Auth<'_>) -> (u16, Value) {
     let request = http_event(PATH, Some(body), false, auth);
     let secrets = WebhookSecrets::parse(LOCAL_SECRET);
-    read_response(esim_status::handle(store, &secrets, request).await.unwrap())
+    read_response(
+        shared::pipeline::handle(
+            &esim_status::EsimStatusWebhook(store.clone()),
+            &secrets,
+            request,
+        )
+        .await,
+    )
 }
 
 async fn call(store: &DynamoStore, body: &str) -> (u16, Value) {

@@ -1,14 +1,14 @@
 //! Activation Request against a real DynamoDB-API server: every decision rule.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::{grant, http_event, read_response, Auth, TestTable, LOCAL_SECRET};
+use crate::common::{grant, http_event, read_response, Auth, TestTable, LOCAL_SECRET};
 use serde_json::{json, Value};
 use shared::auth::WebhookSecrets;
+use shared::dynamo::DynamoStore;
+use shared::entitlement::EntitlementStore;
 use shared::ids::{ItemId, UserToken};
-use shared::store::{DynamoStore, UserSummary};
+use shared::views::{ReadModels, UserSummary};
 use time::{Duration, OffsetDateTime};
 use tokio::sync::Barrier;
 
@@ -47,9 +47,12 @@ async fn call_with(
 ) -> (u16, Value) {
     let request = http_event(PATH, body, false, auth);
     read_response(
-        activation_request::handle(store, secrets, request)
-            .await
-            .unwrap(),
+        shared::pipeline::handle(
+            &activation_request::ActivationWebhook(store.clone()),
+            secrets,
+            request,
+        )
+        .await,
     )
 }
 
@@ -89,7 +92,7 @@ async fn approves_once_per_unit_and_records_the_request() {
     let decisions: Vec<(&str, &str)> = s
         .activations
         .iter()
-        .map(|a| (a.activation_id.as_str(), a.decision))
+        .map(|a| (a.activation_id.as_str(), a.decision.as_str()))
         .collect();
     assert_eq!(decisions.len(), 3);
     for expected in [("a1", "SUCCESS"), ("a2", "SUCCESS"), ("a3", "FAIL")] {
@@ -325,16 +328,22 @@ async fn a_base64_encoded_body_is_decided_normally() {
         Auth::Bearer(LOCAL_SECRET),
     );
     let answer = read_response(
-        activation_request::handle(&t.store, &secrets(), request)
-            .await
-            .unwrap(),
+        shared::pipeline::handle(
+            &activation_request::ActivationWebhook(t.store.clone()),
+            &secrets(),
+            request,
+        )
+        .await,
     );
     assert_eq!(answer, (200, success()));
     let request = http_event(PATH, Some("not json"), true, Auth::Bearer(LOCAL_SECRET));
     let (_, answer) = read_response(
-        activation_request::handle(&t.store, &secrets(), request)
-            .await
-            .unwrap(),
+        shared::pipeline::handle(
+            &activation_request::ActivationWebhook(t.store.clone()),
+            &secrets(),
+            request,
+        )
+        .await,
     );
     assert!(answer["returnMessage"]
         .as_str()
@@ -436,7 +445,7 @@ async fn concurrent_first_deliveries_approve_exactly_the_units_granted() {
     assert_eq!(
         s.activations
             .iter()
-            .filter(|a| a.decision == "SUCCESS")
+            .filter(|a| a.decision.as_str() == "SUCCESS")
             .count(),
         units as usize
     );

@@ -1,8 +1,6 @@
 //! The `entitlements` operator CLI against a real DynamoDB-API server.
 
-mod common;
-
-use common::{client, root, TestTable};
+use crate::common::{client, root, TestTable};
 use serde_json::Value;
 
 /// Runs the CLI in-process; returns (exit code, stdout, stderr).
@@ -109,20 +107,23 @@ async fn show_lists_activation_decisions_newest_first() {
         .0,
         0
     );
-    let secrets = shared::auth::WebhookSecrets::parse(common::LOCAL_SECRET);
+    let secrets = shared::auth::WebhookSecrets::parse(crate::common::LOCAL_SECRET);
     for id in ["first", "second"] {
         let body =
             serde_json::json!({"inventoryItemId": "1_GB", "userToken": "u1", "activationId": id})
                 .to_string();
-        let request = common::http_event(
+        let request = crate::common::http_event(
             "/sdk/activation-request",
             Some(&body),
             false,
-            common::Auth::Bearer(common::LOCAL_SECRET),
+            crate::common::Auth::Bearer(crate::common::LOCAL_SECRET),
         );
-        activation_request::handle(&t.store, &secrets, request)
-            .await
-            .unwrap();
+        shared::pipeline::handle(
+            &activation_request::ActivationWebhook(t.store.clone()),
+            &secrets,
+            request,
+        )
+        .await;
         // Decisions are ordered by their millisecond timestamps; keep them apart.
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
@@ -280,18 +281,21 @@ async fn create_table_builds_the_table_the_template_declares() {
 #[tokio::test]
 async fn esim_shows_current_state_and_history_newest_first() {
     let t = TestTable::new().await;
-    let secrets = shared::auth::WebhookSecrets::parse(common::LOCAL_SECRET);
+    let secrets = shared::auth::WebhookSecrets::parse(crate::common::LOCAL_SECRET);
     for state in ["RELEASED", "INSTALLED", "DISABLED"] {
         let body = serde_json::json!({"iccid": "89361123300836129514", "imsi": "260216611193634", "profileState": state}).to_string();
-        let request = common::http_event(
+        let request = crate::common::http_event(
             "/webhooks/esim-status",
             Some(&body),
             false,
-            common::Auth::Bearer(common::LOCAL_SECRET),
+            crate::common::Auth::Bearer(crate::common::LOCAL_SECRET),
         );
-        esim_status::handle(&t.store, &secrets, request)
-            .await
-            .unwrap();
+        shared::pipeline::handle(
+            &esim_status::EsimStatusWebhook(t.store.clone()),
+            &secrets,
+            request,
+        )
+        .await;
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     let table = t.name.as_str();
@@ -348,17 +352,20 @@ async fn show_finds_a_user_by_customer_id() {
         .0,
         0
     );
-    let secrets = shared::auth::WebhookSecrets::parse(common::LOCAL_SECRET);
+    let secrets = shared::auth::WebhookSecrets::parse(crate::common::LOCAL_SECRET);
     let body = serde_json::json!({"userToken": "u1", "customerUid": "c-77"}).to_string();
-    let request = common::http_event(
+    let request = crate::common::http_event(
         "/sdk/customer-registration",
         Some(&body),
         false,
-        common::Auth::Bearer(common::LOCAL_SECRET),
+        crate::common::Auth::Bearer(crate::common::LOCAL_SECRET),
     );
-    customer_registration::handle(&t.store, &secrets, request)
-        .await
-        .unwrap();
+    shared::pipeline::handle(
+        &customer_registration::RegistrationWebhook(t.store.clone()),
+        &secrets,
+        request,
+    )
+    .await;
 
     let (code, out, err) =
         cli(&["--table", table, "show", "--customer-uid", "c-77", "--json"]).await;

@@ -1,30 +1,10 @@
 //! What the functions log: one JSON line per request with its outcome, and never a secret, an
 //! email or, on the happy path, a user token.
 
-mod common;
-
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-use common::{read_response, root, TestTable, LOCAL_SECRET};
+use crate::common::{read_response, root, TestTable, LOCAL_SECRET};
 use serde_json::Value;
 use shared::auth::WebhookSecrets;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .map_err(|_| std::io::ErrorKind::Other)?
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use shared::testkit::LogCapture;
 
 fn event(file: &str) -> lambda_http::Request {
     let text = std::fs::read_to_string(root().join("events").join(file)).unwrap();
@@ -34,7 +14,7 @@ fn event(file: &str) -> lambda_http::Request {
 #[tokio::test]
 async fn one_line_per_request_and_nothing_personal_or_secret() {
     let t = TestTable::new().await;
-    common::grant_with_email(
+    crate::common::grant_with_email(
         &t.store,
         "USER_TOKEN_1234567",
         "1_GB",
@@ -45,45 +25,47 @@ async fn one_line_per_request_and_nothing_personal_or_secret() {
     .await;
     let secrets = WebhookSecrets::parse(LOCAL_SECRET);
 
-    let captured = Captured::default();
-    let sink = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_writer(move || sink.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // The production subscriber, writing here instead of stdout.
+    let captured = LogCapture::default();
+    let _guard = captured.install();
 
     let answers = vec![
-        activation_request::handle(&t.store, &secrets, event("activation-request/approve.json"))
-            .await,
-        activation_request::handle(&t.store, &secrets, event("activation-request/replay.json"))
-            .await,
-        activation_request::handle(
-            &t.store,
+        shared::pipeline::handle(
+            &activation_request::ActivationWebhook(t.store.clone()),
+            &secrets,
+            event("activation-request/approve.json"),
+        )
+        .await,
+        shared::pipeline::handle(
+            &activation_request::ActivationWebhook(t.store.clone()),
+            &secrets,
+            event("activation-request/replay.json"),
+        )
+        .await,
+        shared::pipeline::handle(
+            &activation_request::ActivationWebhook(t.store.clone()),
             &secrets,
             event("activation-request/unauthenticated.json"),
         )
         .await,
-        customer_registration::handle(
-            &t.store,
+        shared::pipeline::handle(
+            &customer_registration::RegistrationWebhook(t.store.clone()),
             &secrets,
             event("customer-registration/registered.json"),
         )
         .await,
-        esim_status::handle(&t.store, &secrets, event("esim-status/installed.json")).await,
+        shared::pipeline::handle(
+            &esim_status::EsimStatusWebhook(t.store.clone()),
+            &secrets,
+            event("esim-status/installed.json"),
+        )
+        .await,
     ];
-    let statuses: Vec<u16> = answers
-        .into_iter()
-        .map(|a| read_response(a.unwrap()).0)
-        .collect();
+    let statuses: Vec<u16> = answers.into_iter().map(|a| read_response(a).0).collect();
     assert_eq!(statuses, [200, 200, 401, 200, 200]);
 
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    let lines: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let text = captured.text();
+    let lines: Vec<Value> = captured.lines();
     let requests: Vec<&Value> = lines.iter().filter(|l| l["message"] == "request").collect();
     assert_eq!(requests.len(), 5, "{text}");
     let outcomes: Vec<&str> = requests

@@ -1,0 +1,379 @@
+//! The table's item types, each with its keys: the one place domain types meet attributes.
+//!
+//! Single table, keys `pk`/`sk`, one overloaded index `gsi1` (`gsi1pk`/`gsi1sk`); the layout is
+//! documented in `docs/table.md`. Timestamps are stored in the one format of `crate::clock`.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::activation::{ActivationRecord, Decision, Refusal, ReturnCode};
+use crate::entitlement::{Entitlement, Purchase};
+use crate::esim::{EsimStatus, EsimStatusRecord, ProfileState};
+use crate::ids::{
+    ActivationId, CustomerUid, Eid, Iccid, Imsi, ItemId, MetaTag, PurchaseId, UserToken,
+};
+use crate::registration::CustomerRegistration;
+use crate::store::StoreError;
+
+/// A DynamoDB item as the SDK holds it.
+pub type Item = HashMap<String, AttributeValue>;
+
+pub const PROFILE_SK: &str = "PROFILE";
+pub const ENTITLEMENT_SK_PREFIX: &str = "ENT#";
+pub const ACTIVATION_SK_PREFIX: &str = "ACTIVATION#";
+pub const UNCLAIMED_SK_PREFIX: &str = "UNCLAIMED_CUSTOMER#";
+pub const ESIM_CURRENT_SK: &str = "CURRENT";
+pub const ESIM_HISTORY_SK_PREFIX: &str = "HISTORY#";
+
+/// Partition key of everything a user owns.
+pub fn user_pk(user: &UserToken) -> String {
+    format!("USER#{user}")
+}
+
+/// Index key of everything found by Gigastore's customer id.
+pub fn customer_pk(customer: &CustomerUid) -> String {
+    format!("CUSTOMER#{customer}")
+}
+
+/// Partition key of an eSIM's current state and history.
+pub fn esim_pk(iccid: &Iccid) -> String {
+    format!("ESIM#{iccid}")
+}
+
+/// Primary key attributes.
+fn key(pk: String, sk: String) -> Item {
+    HashMap::from([
+        ("pk".to_owned(), AttributeValue::S(pk)),
+        ("sk".to_owned(), AttributeValue::S(sk)),
+    ])
+}
+
+/// Reads an item written by this code into its type.
+pub fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(StoreError::malformed)
+}
+
+/// Writes a value as an item.
+pub fn to_item<T: Serialize>(value: &T) -> Result<Item, StoreError> {
+    serde_dynamo::to_item(value).map_err(StoreError::malformed)
+}
+
+/// A user's profile: `USER#<token>` / `PROFILE`; written by grants and registrations.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ProfileItem {
+    pub pk: String,
+    pub sk: String,
+    pub user_token: UserToken,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_uid: Option<CustomerUid>,
+}
+
+impl ProfileItem {
+    /// The profile's key.
+    pub fn key(user: &UserToken) -> Item {
+        key(user_pk(user), PROFILE_SK.to_owned())
+    }
+}
+
+/// Units of one item a user may activate: `USER#<token>` / `ENT#<item>`; only ever updated.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EntitlementItem {
+    pub pk: String,
+    pub sk: String,
+    pub user_token: UserToken,
+    pub item_id: ItemId,
+    pub units_granted: u32,
+    pub units_used: u32,
+    /// Unix seconds, so a condition expression can compare it with a number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::clock::stored::option"
+    )]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+impl EntitlementItem {
+    /// The entitlement's key.
+    pub fn key(user: &UserToken, item: &ItemId) -> Item {
+        key(user_pk(user), format!("{ENTITLEMENT_SK_PREFIX}{item}"))
+    }
+
+    /// Reads a stored entitlement.
+    pub fn read(item: Item) -> Result<Entitlement, StoreError> {
+        let stored: Self = from_item(item)?;
+        Ok(Entitlement {
+            user_token: stored.user_token,
+            item: stored.item_id,
+            units_granted: stored.units_granted,
+            units_used: stored.units_used,
+            expires_at: stored
+                .expires_at
+                .map(OffsetDateTime::from_unix_timestamp)
+                .transpose()
+                .map_err(StoreError::malformed)?,
+            revoked_at: stored.revoked_at,
+        })
+    }
+}
+
+/// An activation's one decision: `ACTIVATION#<id>` / `ACTIVATION`, found by user through
+/// `gsi1` (`USER#<token>` / `ACTIVATION#<decidedAt>#<id>`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ActivationItem {
+    pub pk: String,
+    pub sk: String,
+    pub gsi1pk: String,
+    pub gsi1sk: String,
+    pub activation_id: ActivationId,
+    pub user_token: UserToken,
+    pub item_id: ItemId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta_tag: Option<MetaTag>,
+    /// As answered to Gigastore.
+    pub decision: ReturnCode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Refusal>,
+    #[serde(with = "crate::clock::stored")]
+    pub decided_at: OffsetDateTime,
+}
+
+impl ActivationItem {
+    /// The activation's key: the activation id alone, so it is unique table-wide.
+    pub fn key(id: &ActivationId) -> Item {
+        key(
+            format!("{ACTIVATION_SK_PREFIX}{id}"),
+            "ACTIVATION".to_owned(),
+        )
+    }
+
+    /// Reads a stored decision. A refusal stored without a reason reads as "no entitlement":
+    /// never approve by accident.
+    pub fn read(item: Item) -> Result<ActivationRecord, StoreError> {
+        let stored: Self = from_item(item)?;
+        let decision = match stored.decision {
+            ReturnCode::Success => Decision::Approved,
+            ReturnCode::Fail => Decision::Refused(stored.reason.unwrap_or(Refusal::NoEntitlement)),
+        };
+        Ok(ActivationRecord {
+            activation_id: stored.activation_id,
+            user_token: stored.user_token,
+            item: stored.item_id,
+            meta_tag: stored.meta_tag,
+            decision,
+            decided_at: stored.decided_at,
+        })
+    }
+}
+
+impl From<&ActivationRecord> for ActivationItem {
+    fn from(r: &ActivationRecord) -> Self {
+        let id = &r.activation_id;
+        Self {
+            pk: format!("{ACTIVATION_SK_PREFIX}{id}"),
+            sk: "ACTIVATION".to_owned(),
+            gsi1pk: user_pk(&r.user_token),
+            gsi1sk: format!(
+                "{ACTIVATION_SK_PREFIX}{}#{id}",
+                crate::clock::format(r.decided_at)
+            ),
+            activation_id: id.clone(),
+            user_token: r.user_token.clone(),
+            item_id: r.item.clone(),
+            meta_tag: r.meta_tag.clone(),
+            decision: r.decision.return_code(),
+            reason: r.decision.refusal(),
+            decided_at: r.decided_at,
+        }
+    }
+}
+
+/// Marks a purchase as granted, so a retried grant adds nothing: `PURCHASE#<id>` / `PURCHASE`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PurchaseItem {
+    pub pk: String,
+    pub sk: String,
+    pub purchase_id: PurchaseId,
+    pub user_token: UserToken,
+    pub item_id: ItemId,
+    pub quantity: u32,
+    #[serde(with = "crate::clock::stored")]
+    pub granted_at: OffsetDateTime,
+}
+
+impl PurchaseItem {
+    /// The marker of `purchase`, granted at `now`.
+    pub fn new(purchase: Purchase, now: OffsetDateTime) -> Self {
+        Self {
+            pk: format!("PURCHASE#{}", purchase.purchase_id),
+            sk: "PURCHASE".to_owned(),
+            purchase_id: purchase.purchase_id,
+            user_token: purchase.user_token,
+            item_id: purchase.item,
+            quantity: purchase.quantity,
+            granted_at: now,
+        }
+    }
+
+    /// What the stored marker paid for.
+    pub fn read(item: Item) -> Result<Purchase, StoreError> {
+        let stored: Self = from_item(item)?;
+        Ok(Purchase {
+            purchase_id: stored.purchase_id,
+            user_token: stored.user_token,
+            item: stored.item_id,
+            quantity: stored.quantity,
+        })
+    }
+}
+
+/// A Customer Registration for a user we did not know: `USER#<token>` /
+/// `UNCLAIMED_CUSTOMER#<uid>`, found by customer id through `gsi1`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct UnclaimedRegistrationItem {
+    pub pk: String,
+    pub sk: String,
+    pub gsi1pk: String,
+    pub gsi1sk: String,
+    pub user_token: UserToken,
+    pub customer_uid: CustomerUid,
+    #[serde(with = "crate::clock::stored")]
+    pub received_at: OffsetDateTime,
+}
+
+impl UnclaimedRegistrationItem {
+    /// The item keeping `r`, received at `now`.
+    pub fn new(r: &CustomerRegistration, now: OffsetDateTime) -> Self {
+        Self {
+            pk: user_pk(&r.user_token),
+            sk: format!("{UNCLAIMED_SK_PREFIX}{}", r.customer_uid),
+            gsi1pk: customer_pk(&r.customer_uid),
+            gsi1sk: format!("UNCLAIMED#{}", r.user_token),
+            user_token: r.user_token.clone(),
+            customer_uid: r.customer_uid.clone(),
+            received_at: now,
+        }
+    }
+}
+
+/// An eSIM status, both as the current state (`ESIM#<iccid>` / `CURRENT`) and as a history
+/// entry (`ESIM#<iccid>` / `HISTORY#<receivedAt>#<state>`, written once).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EsimItem {
+    pub pk: String,
+    pub sk: String,
+    pub iccid: Iccid,
+    pub imsi: Imsi,
+    pub profile_state: ProfileState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eid: Option<Eid>,
+    #[serde(with = "crate::clock::stored")]
+    pub received_at: OffsetDateTime,
+}
+
+impl EsimItem {
+    /// The key of an eSIM's current state.
+    pub fn current_key(iccid: &Iccid) -> Item {
+        key(esim_pk(iccid), ESIM_CURRENT_SK.to_owned())
+    }
+
+    /// The history entry of `r`.
+    pub fn history(r: &EsimStatusRecord) -> Self {
+        let status = &r.status;
+        Self {
+            pk: esim_pk(&status.iccid),
+            sk: format!(
+                "{ESIM_HISTORY_SK_PREFIX}{}#{}",
+                crate::clock::format(r.received_at),
+                status.profile_state.as_str()
+            ),
+            iccid: status.iccid.clone(),
+            imsi: status.imsi.clone(),
+            profile_state: status.profile_state.clone(),
+            eid: status.eid.clone(),
+            received_at: r.received_at,
+        }
+    }
+
+    /// Reads a stored status.
+    pub fn read(item: Item) -> Result<EsimStatusRecord, StoreError> {
+        let stored: Self = from_item(item)?;
+        Ok(EsimStatusRecord {
+            status: EsimStatus {
+                iccid: stored.iccid,
+                imsi: stored.imsi,
+                profile_state: stored.profile_state,
+                eid: stored.eid,
+            },
+            received_at: stored.received_at,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activation_records_round_trip_through_items() {
+        let record = ActivationRecord {
+            activation_id: ActivationId::parse("a1").unwrap(),
+            user_token: UserToken::parse("u1").unwrap(),
+            item: ItemId::parse("1_GB").unwrap(),
+            meta_tag: None,
+            decision: Decision::Refused(Refusal::Expired),
+            decided_at: OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+        };
+        let item = to_item(&ActivationItem::from(&record)).unwrap();
+        assert_eq!(item["pk"], AttributeValue::S("ACTIVATION#a1".into()));
+        assert_eq!(item["gsi1pk"], AttributeValue::S("USER#u1".into()));
+        assert_eq!(
+            item["gsi1sk"],
+            AttributeValue::S("ACTIVATION#2023-11-14T22:13:20.000Z#a1".into())
+        );
+        assert_eq!(item["decision"], AttributeValue::S("FAIL".into()));
+        assert_eq!(item["reason"], AttributeValue::S("expired".into()));
+        assert_eq!(
+            item["decided_at"],
+            AttributeValue::S("2023-11-14T22:13:20.000Z".into())
+        );
+        assert!(!item.contains_key("meta_tag"));
+        assert_eq!(ActivationItem::read(item).unwrap(), record);
+    }
+
+    #[test]
+    fn decisions_written_with_variable_fractions_still_read() {
+        let mut item = to_item(&ActivationItem::from(&ActivationRecord {
+            activation_id: ActivationId::parse("a1").unwrap(),
+            user_token: UserToken::parse("u1").unwrap(),
+            item: ItemId::parse("1_GB").unwrap(),
+            meta_tag: None,
+            decision: Decision::Approved,
+            decided_at: OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+        }))
+        .unwrap();
+        item.insert(
+            "decided_at".into(),
+            AttributeValue::S("2023-11-14T22:13:20.12Z".into()),
+        );
+        let read = ActivationItem::read(item).unwrap();
+        assert_eq!(read.decided_at.millisecond(), 120);
+        assert_eq!(read.decision, Decision::Approved);
+    }
+
+    #[test]
+    fn a_stored_item_of_the_wrong_shape_is_malformed_not_a_panic() {
+        let item = HashMap::from([("pk".to_owned(), AttributeValue::S("ESIM#1".into()))]);
+        assert!(matches!(
+            EsimItem::read(item),
+            Err(StoreError::Malformed(_))
+        ));
+    }
+}

@@ -1,0 +1,255 @@
+//! The DynamoDB adapter: implements the domain's storage ports over one table.
+//!
+//! One module per thing stored (`activations`, `entitlements`, `profiles`, `esims`), the read
+//! models in `views`, the item shapes and keys in `items`; this module holds what they share:
+//! the client, the table name, error classes and transactions.
+
+mod activations;
+mod entitlements;
+mod esims;
+mod items;
+mod profiles;
+mod views;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+
+use crate::store::{FailureClass, StoreError};
+
+pub use items::Item;
+
+/// Name of the index that finds items by another id (a user's activations, a customer id).
+pub const GSI1: &str = "gsi1";
+
+/// Attempts of one transaction when concurrent transactions on the same items conflict.
+const TRANSACTION_ATTEMPTS: u32 = 4;
+
+/// Error codes after which a retry may succeed; any other 4xx is a bug or misconfiguration.
+const TRANSIENT_CODES: [&str; 7] = [
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "TransactionConflictException",
+    "TransactionInProgressException",
+    "InternalServerError",
+    "ServiceUnavailable",
+];
+
+/// Cancellation reasons of a transaction after which a retry may succeed.
+const TRANSIENT_REASONS: [&str; 3] = [
+    "TransactionConflict",
+    "ThrottlingError",
+    "ProvisionedThroughputExceeded",
+];
+
+/// A DynamoDB client from the standard AWS configuration chain; `AWS_ENDPOINT_URL_DYNAMODB`
+/// points it at a local DynamoDB-API server.
+pub async fn client_from_env() -> Client {
+    let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    Client::new(&shared)
+}
+
+/// The table, reached through one SDK client built at init.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    /// A store over `table`, using `client` for every request.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// The table's name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The SDK client, for table administration.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// A query on this table.
+    fn query(&self) -> QueryFluentBuilder {
+        self.client.query().table_name(&self.table)
+    }
+
+    /// Sends `writes` as one transaction, retrying while concurrent transactions on the same
+    /// items conflict.
+    async fn transact(&self, writes: Transaction) -> Result<Transacted, StoreError> {
+        let mut attempt = 1;
+        loop {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(writes.items.clone()))
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => return Ok(Transacted::Committed),
+                Err(err) => err,
+            };
+            if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+                err.as_service_error()
+            {
+                let reasons = cancelled.cancellation_reasons();
+                if reasons.iter().any(is_condition_failure) {
+                    let by_name = writes.names.iter().copied().zip(reasons.iter().cloned());
+                    return Ok(Transacted::ConditionFailed(Cancelled(by_name.collect())));
+                }
+                let transient = reasons
+                    .iter()
+                    .any(|r| r.code().is_some_and(|c| TRANSIENT_REASONS.contains(&c)));
+                if transient && attempt < TRANSACTION_ATTEMPTS {
+                    tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
+                    attempt += 1;
+                    continue;
+                }
+                if transient {
+                    return Err(StoreError::Contention {
+                        operation: "DynamoDB TransactWriteItems",
+                        attempts: attempt,
+                    });
+                }
+            }
+            return Err(failed("DynamoDB TransactWriteItems", err));
+        }
+    }
+}
+
+/// A transaction's writes, each with a name its cancellation reason is found by.
+#[derive(Debug, Default)]
+struct Transaction {
+    names: Vec<&'static str>,
+    items: Vec<TransactWriteItem>,
+}
+
+impl Transaction {
+    /// The same transaction with `write` added under `name`.
+    fn with(mut self, name: &'static str, write: TransactWriteItem) -> Self {
+        self.names.push(name);
+        self.items.push(write);
+        self
+    }
+}
+
+/// What a transaction did.
+#[derive(Debug)]
+enum Transacted {
+    /// Every write applied.
+    Committed,
+    /// A condition failed; nothing applied.
+    ConditionFailed(Cancelled),
+}
+
+/// The cancellation reasons of a transaction, by write name.
+#[derive(Debug)]
+struct Cancelled(HashMap<&'static str, CancellationReason>);
+
+impl Cancelled {
+    /// Whether the condition of the write named `name` failed.
+    fn failed(&self, name: &str) -> bool {
+        self.0.get(name).is_some_and(is_condition_failure)
+    }
+
+    /// The item the write named `name` found, as it was (`ALL_OLD` on condition failure).
+    fn item(&self, name: &str) -> Option<&Item> {
+        self.0.get(name).and_then(CancellationReason::item)
+    }
+}
+
+fn is_condition_failure(reason: &CancellationReason) -> bool {
+    reason.code() == Some("ConditionalCheckFailed")
+}
+
+/// A request that failed, kept whole as the error's source and classed.
+fn failed<E>(operation: &'static str, err: SdkError<E>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let class = match &err {
+        SdkError::ServiceError(service) => {
+            let transient_code = service
+                .err()
+                .code()
+                .is_some_and(|c| TRANSIENT_CODES.contains(&c));
+            if transient_code || service.raw().status().is_server_error() {
+                FailureClass::Transient
+            } else {
+                FailureClass::Permanent
+            }
+        }
+        SdkError::ConstructionFailure(_) => FailureClass::Permanent,
+        // Timeouts, connection failures and unreadable responses.
+        _ => FailureClass::Transient,
+    };
+    StoreError::Request {
+        operation,
+        class,
+        source: Box::new(err),
+    }
+}
+
+/// A request that could not be built: a bug in this adapter.
+fn unbuildable(operation: &'static str, err: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Request {
+        operation,
+        class: FailureClass::Permanent,
+        source: Box::new(err),
+    }
+}
+
+/// Every item a query finds, over all pages.
+async fn query_all(query: QueryFluentBuilder) -> Result<Vec<Item>, StoreError> {
+    query
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| failed("DynamoDB Query", e))
+}
+
+/// A string attribute.
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+/// A number attribute.
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// An `UpdateItem` whose condition failing means "no such item": `Ok(None)`.
+fn unless_condition_failed(
+    result: Result<
+        aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
+        SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError>,
+    >,
+) -> Result<Option<aws_sdk_dynamodb::operation::update_item::UpdateItemOutput>, StoreError> {
+    use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+    match result {
+        Ok(out) => Ok(Some(out)),
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(UpdateItemError::ConditionalCheckFailedException(_))
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(failed("DynamoDB UpdateItem", e)),
+    }
+}

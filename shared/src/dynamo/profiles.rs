@@ -1,0 +1,62 @@
+//! User profiles and Customer Registrations: the customer id on the profile, or kept unclaimed.
+
+use aws_sdk_dynamodb::types::ReturnValue;
+use time::OffsetDateTime;
+
+use super::items::{self, ProfileItem, UnclaimedRegistrationItem, PROFILE_SK};
+use super::{failed, s, DynamoStore};
+use crate::registration::{CustomerRegistration, Registered, RegistrationStore};
+use crate::store::StoreError;
+
+impl RegistrationStore for DynamoStore {
+    async fn register_customer(
+        &self,
+        registration: &CustomerRegistration,
+        now: OffsetDateTime,
+    ) -> Result<Option<Registered>, StoreError> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(ProfileItem::key(&registration.user_token)))
+            .update_expression(
+                "SET customer_uid = :uid, customer_registered_at = :now, updated_at = :now, gsi1pk = :customer, gsi1sk = :profile",
+            )
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":uid", s(registration.customer_uid.as_str()))
+            .expression_attribute_values(":now", s(crate::clock::format(now)))
+            .expression_attribute_values(":customer", s(items::customer_pk(&registration.customer_uid)))
+            .expression_attribute_values(":profile", s(PROFILE_SK))
+            // The old profile carries the email (unchanged here) and any earlier customer id.
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        let Some(out) = super::unless_condition_failed(result)? else {
+            return Ok(None);
+        };
+        let old: ProfileItem = items::from_item(out.attributes.unwrap_or_default())?;
+        let replaced = old
+            .customer_uid
+            .filter(|previous| *previous != registration.customer_uid);
+        Ok(Some(Registered::KnownUser {
+            email: old.email,
+            replaced,
+        }))
+    }
+
+    async fn keep_unclaimed(
+        &self,
+        registration: &CustomerRegistration,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let item = UnclaimedRegistrationItem::new(registration, now);
+        self.client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(items::to_item(&item)?))
+            .send()
+            .await
+            .map_err(|e| failed("DynamoDB PutItem", e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,117 @@
+//! What every storage port can fail with. The ports themselves live beside the records they
+//! store (`activation`, `entitlement`, `registration`, `esim`, `views`); adapters implement them.
+
+use std::error::Error;
+
+/// The error an adapter gives, kept whole so logs show its whole chain.
+pub type Source = Box<dyn Error + Send + Sync + 'static>;
+
+/// Whether a failure may go away by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureClass {
+    /// Throttling, conflicts, timeouts, connection errors, 5xx: a retry may succeed.
+    Transient,
+    /// Validation, access denied, missing table, malformed item: a bug or misconfiguration
+    /// that no retry fixes.
+    Permanent,
+}
+
+impl FailureClass {
+    /// `transient` or `permanent`, for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Transient => "transient",
+            Self::Permanent => "permanent",
+        }
+    }
+}
+
+/// Storage could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or did not answer a request.
+    #[error("{operation} failed ({})", .class.as_str())]
+    Request {
+        /// The operation, as the database names it.
+        operation: &'static str,
+        /// Whether a retry may succeed.
+        class: FailureClass,
+        /// What the database client reported.
+        #[source]
+        source: Source,
+    },
+    /// Concurrent writes to the same items kept conflicting after every attempt.
+    #[error("{operation} kept conflicting after {attempts} attempts")]
+    Contention {
+        /// The operation.
+        operation: &'static str,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// A stored item does not have the shape this code writes.
+    #[error("stored item is malformed")]
+    Malformed(#[source] Source),
+    /// The database's answer contradicts itself (e.g. a condition failed on an item it cannot find).
+    #[error("storage answer is inconsistent: {0}")]
+    Inconsistent(&'static str),
+}
+
+impl StoreError {
+    /// Whether a retry may succeed.
+    pub fn class(&self) -> FailureClass {
+        match self {
+            Self::Request { class, .. } => *class,
+            Self::Contention { .. } => FailureClass::Transient,
+            Self::Malformed(_) | Self::Inconsistent(_) => FailureClass::Permanent,
+        }
+    }
+
+    /// A malformed stored value, from any error that says why.
+    pub fn malformed(source: impl Into<Source>) -> Self {
+        Self::Malformed(source.into())
+    }
+
+    /// The error and every source under it, on one line, for logs.
+    pub fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut source = self.source();
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_its_source_and_class() {
+        let err = StoreError::Request {
+            operation: "PutItem",
+            class: FailureClass::Transient,
+            source: "connection reset".into(),
+        };
+        assert_eq!(err.class(), FailureClass::Transient);
+        assert_eq!(
+            err.source().map(ToString::to_string).as_deref(),
+            Some("connection reset")
+        );
+        assert_eq!(err.chain(), "PutItem failed (transient): connection reset");
+        assert_eq!(
+            StoreError::malformed("units_used is not a number").class(),
+            FailureClass::Permanent
+        );
+        assert_eq!(
+            StoreError::Contention {
+                operation: "TransactWriteItems",
+                attempts: 4
+            }
+            .class(),
+            FailureClass::Transient
+        );
+    }
+}

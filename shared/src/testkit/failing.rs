@@ -1,0 +1,116 @@
+//! A store whose every request fails the same way.
+
+use time::OffsetDateTime;
+
+use crate::activation::{ActivationRecord, ActivationStore, ApproveOutcome, RecordOutcome};
+use crate::entitlement::{Entitlement, EntitlementStore, Grant, GrantWrite};
+use crate::esim::{EsimStatusRecord, EsimStore, Iccid, Recorded};
+use crate::ids::{ActivationId, CustomerUid, ItemId, UserToken};
+use crate::registration::{CustomerRegistration, Registered, RegistrationStore};
+use crate::store::{FailureClass, StoreError};
+use crate::views::{EsimHistory, ReadModels, UserSummary};
+
+/// How a [`FailingStore`] fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Every request fails with a transient error (as throttling would).
+    Transient,
+    /// Every request fails with a permanent error (as a missing table would).
+    Permanent,
+    /// No request is ever answered.
+    NeverAnswers,
+}
+
+/// A store that fails every request as its [`Failure`] says.
+#[derive(Debug, Clone, Copy)]
+pub struct FailingStore(pub Failure);
+
+impl FailingStore {
+    async fn fail<T>(&self, operation: &'static str) -> Result<T, StoreError> {
+        let (class, message) = match self.0 {
+            Failure::Transient => (FailureClass::Transient, "injected: throughput exceeded"),
+            Failure::Permanent => (FailureClass::Permanent, "injected: table not found"),
+            Failure::NeverAnswers => std::future::pending().await,
+        };
+        Err(StoreError::Request {
+            operation,
+            class,
+            source: message.into(),
+        })
+    }
+}
+
+impl ActivationStore for FailingStore {
+    async fn approve(&self, _: &ActivationRecord) -> Result<ApproveOutcome, StoreError> {
+        self.fail("TransactWriteItems").await
+    }
+
+    async fn record(&self, _: &ActivationRecord) -> Result<RecordOutcome, StoreError> {
+        self.fail("PutItem").await
+    }
+
+    async fn activation(&self, _: &ActivationId) -> Result<Option<ActivationRecord>, StoreError> {
+        self.fail("GetItem").await
+    }
+}
+
+impl EntitlementStore for FailingStore {
+    async fn apply_grant(&self, _: &Grant, _: OffsetDateTime) -> Result<GrantWrite, StoreError> {
+        self.fail("TransactWriteItems").await
+    }
+
+    async fn entitlement(
+        &self,
+        _: &UserToken,
+        _: &ItemId,
+    ) -> Result<Option<Entitlement>, StoreError> {
+        self.fail("GetItem").await
+    }
+
+    async fn revoke(
+        &self,
+        _: &UserToken,
+        _: &ItemId,
+        _: OffsetDateTime,
+    ) -> Result<Option<Entitlement>, StoreError> {
+        self.fail("UpdateItem").await
+    }
+}
+
+impl RegistrationStore for FailingStore {
+    async fn register_customer(
+        &self,
+        _: &CustomerRegistration,
+        _: OffsetDateTime,
+    ) -> Result<Option<Registered>, StoreError> {
+        self.fail("UpdateItem").await
+    }
+
+    async fn keep_unclaimed(
+        &self,
+        _: &CustomerRegistration,
+        _: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.fail("PutItem").await
+    }
+}
+
+impl EsimStore for FailingStore {
+    async fn record_status(&self, _: &EsimStatusRecord) -> Result<Recorded, StoreError> {
+        self.fail("TransactWriteItems").await
+    }
+}
+
+impl ReadModels for FailingStore {
+    async fn user_summary(&self, _: &UserToken) -> Result<UserSummary, StoreError> {
+        self.fail("Query").await
+    }
+
+    async fn user_for_customer(&self, _: &CustomerUid) -> Result<Option<UserToken>, StoreError> {
+        self.fail("Query").await
+    }
+
+    async fn esim_history(&self, _: &Iccid) -> Result<Option<EsimHistory>, StoreError> {
+        self.fail("Query").await
+    }
+}

@@ -1,0 +1,296 @@
+//! Every port in memory, with DynamoDB's semantics: each call is atomic (one lock), conditions
+//! decide as the adapter's condition expressions do, and values read back as stored.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+
+use time::OffsetDateTime;
+
+use crate::activation::{ActivationRecord, ActivationStore, ApproveOutcome, RecordOutcome};
+use crate::clock::to_millis;
+use crate::entitlement::{Entitlement, EntitlementStore, Grant, GrantWrite, Purchase};
+use crate::esim::{EsimStatusRecord, EsimStore, Iccid, Recorded};
+use crate::ids::{ActivationId, CustomerUid, ItemId, PurchaseId, UserToken};
+use crate::registration::{CustomerRegistration, Registered, RegistrationStore};
+use crate::store::StoreError;
+use crate::views::{ActivationView, EsimHistory, ReadModels, UserSummary};
+
+#[derive(Debug, Default)]
+struct Profile {
+    email: Option<String>,
+    customer_uid: Option<CustomerUid>,
+}
+
+#[derive(Debug)]
+struct Esim {
+    current: EsimStatusRecord,
+    /// By `(received_at, state)`, as the history entries' sort keys.
+    history: BTreeMap<(OffsetDateTime, String), EsimStatusRecord>,
+}
+
+#[derive(Debug, Default)]
+struct Tables {
+    profiles: BTreeMap<UserToken, Profile>,
+    entitlements: BTreeMap<(UserToken, ItemId), Entitlement>,
+    activations: BTreeMap<ActivationId, ActivationRecord>,
+    purchases: BTreeMap<PurchaseId, Purchase>,
+    unclaimed: BTreeMap<(UserToken, CustomerUid), OffsetDateTime>,
+    esims: BTreeMap<Iccid, Esim>,
+}
+
+/// Every storage port in memory.
+#[derive(Debug, Default)]
+pub struct InMemoryStore(Mutex<Tables>);
+
+impl InMemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn tables(&self) -> MutexGuard<'_, Tables> {
+        // A test that panicked while holding the lock left consistent data: every change
+        // below is made after its checks.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Unix seconds, as the adapter stores expiries.
+fn to_seconds(at: OffsetDateTime) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(at.unix_timestamp()).unwrap_or(at)
+}
+
+impl ActivationStore for InMemoryStore {
+    async fn approve(&self, approval: &ActivationRecord) -> Result<ApproveOutcome, StoreError> {
+        let mut t = self.tables();
+        if let Some(existing) = t.activations.get(&approval.activation_id) {
+            return Ok(ApproveOutcome::AlreadyDecided(existing.clone()));
+        }
+        let key = (approval.user_token.clone(), approval.item.clone());
+        let epoch = approval.decided_at.unix_timestamp();
+        match t.entitlements.get_mut(&key) {
+            Some(e)
+                if e.units_used < e.units_granted
+                    && e.expires_at.is_none_or(|at| at.unix_timestamp() > epoch) =>
+            {
+                e.units_used += 1;
+            }
+            other => return Ok(ApproveOutcome::NotEntitled(other.map(|e| e.clone()))),
+        }
+        t.activations
+            .insert(approval.activation_id.clone(), approval.clone());
+        Ok(ApproveOutcome::Approved)
+    }
+
+    async fn record(&self, refusal: &ActivationRecord) -> Result<RecordOutcome, StoreError> {
+        let mut t = self.tables();
+        if let Some(existing) = t.activations.get(&refusal.activation_id) {
+            return Ok(RecordOutcome::AlreadyDecided(existing.clone()));
+        }
+        t.activations
+            .insert(refusal.activation_id.clone(), refusal.clone());
+        Ok(RecordOutcome::Recorded)
+    }
+
+    async fn activation(&self, id: &ActivationId) -> Result<Option<ActivationRecord>, StoreError> {
+        Ok(self.tables().activations.get(id).cloned())
+    }
+}
+
+impl EntitlementStore for InMemoryStore {
+    async fn apply_grant(
+        &self,
+        grant: &Grant,
+        _now: OffsetDateTime,
+    ) -> Result<GrantWrite, StoreError> {
+        let mut t = self.tables();
+        if let Some(id) = &grant.purchase_id {
+            if let Some(earlier) = t.purchases.get(id) {
+                return Ok(GrantWrite::PurchaseSeen(earlier.clone()));
+            }
+            let purchase = Purchase {
+                purchase_id: id.clone(),
+                user_token: grant.user_token.clone(),
+                item: grant.item.clone(),
+                quantity: grant.quantity.get(),
+            };
+            t.purchases.insert(id.clone(), purchase);
+        }
+        let profile = t.profiles.entry(grant.user_token.clone()).or_default();
+        if let Some(email) = &grant.email {
+            profile.email = Some(email.as_str().to_owned());
+        }
+        let key = (grant.user_token.clone(), grant.item.clone());
+        let entitlement = t.entitlements.entry(key).or_insert_with(|| Entitlement {
+            user_token: grant.user_token.clone(),
+            item: grant.item.clone(),
+            units_granted: 0,
+            units_used: 0,
+            expires_at: None,
+            revoked_at: None,
+        });
+        entitlement.units_granted += grant.quantity.get();
+        if let Some(at) = grant.expires_at {
+            entitlement.expires_at = Some(to_seconds(at));
+        }
+        entitlement.revoked_at = None;
+        Ok(GrantWrite::Applied)
+    }
+
+    async fn entitlement(
+        &self,
+        user: &UserToken,
+        item: &ItemId,
+    ) -> Result<Option<Entitlement>, StoreError> {
+        let key = (user.clone(), item.clone());
+        Ok(self.tables().entitlements.get(&key).cloned())
+    }
+
+    async fn revoke(
+        &self,
+        user: &UserToken,
+        item: &ItemId,
+        now: OffsetDateTime,
+    ) -> Result<Option<Entitlement>, StoreError> {
+        let key = (user.clone(), item.clone());
+        Ok(self.tables().entitlements.get_mut(&key).map(|e| {
+            e.units_granted = e.units_used;
+            e.revoked_at = Some(to_millis(now));
+            e.clone()
+        }))
+    }
+}
+
+impl RegistrationStore for InMemoryStore {
+    async fn register_customer(
+        &self,
+        registration: &CustomerRegistration,
+        _now: OffsetDateTime,
+    ) -> Result<Option<Registered>, StoreError> {
+        let mut t = self.tables();
+        let Some(profile) = t.profiles.get_mut(&registration.user_token) else {
+            return Ok(None);
+        };
+        let previous = profile
+            .customer_uid
+            .replace(registration.customer_uid.clone());
+        Ok(Some(Registered::KnownUser {
+            email: profile.email.clone(),
+            replaced: previous.filter(|p| *p != registration.customer_uid),
+        }))
+    }
+
+    async fn keep_unclaimed(
+        &self,
+        registration: &CustomerRegistration,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let key = (
+            registration.user_token.clone(),
+            registration.customer_uid.clone(),
+        );
+        self.tables().unclaimed.insert(key, to_millis(now));
+        Ok(())
+    }
+}
+
+impl EsimStore for InMemoryStore {
+    async fn record_status(&self, record: &EsimStatusRecord) -> Result<Recorded, StoreError> {
+        let mut t = self.tables();
+        let new = &record.status;
+        let entry = (record.received_at, new.profile_state.as_str().to_owned());
+        if let Some(esim) = t.esims.get_mut(&new.iccid) {
+            let current = &esim.current.status;
+            let same = current.profile_state == new.profile_state
+                && current.imsi == new.imsi
+                && new
+                    .eid
+                    .as_ref()
+                    .is_none_or(|eid| current.eid.as_ref() == Some(eid));
+            if same || esim.history.contains_key(&entry) {
+                return Ok(Recorded::Unchanged);
+            }
+            // Like the adapter's update, a status without an eid keeps the one on file.
+            let eid = new.eid.clone().or_else(|| current.eid.clone());
+            esim.current = record.clone();
+            esim.current.status.eid = eid;
+            esim.history.insert(entry, record.clone());
+        } else {
+            let esim = Esim {
+                current: record.clone(),
+                history: BTreeMap::from([(entry, record.clone())]),
+            };
+            t.esims.insert(new.iccid.clone(), esim);
+        }
+        Ok(Recorded::Changed)
+    }
+}
+
+impl ReadModels for InMemoryStore {
+    async fn user_summary(&self, user: &UserToken) -> Result<UserSummary, StoreError> {
+        let t = self.tables();
+        let mut summary = UserSummary::empty(user.clone());
+        if let Some(profile) = t.profiles.get(user) {
+            summary.found = true;
+            summary.email = profile.email.clone();
+            summary.customer_uid = profile.customer_uid.clone();
+        }
+        summary.entitlements = t
+            .entitlements
+            .iter()
+            .filter(|((owner, _), _)| owner == user)
+            .map(|(_, e)| e.clone())
+            .collect();
+        let mut activations: Vec<&ActivationRecord> = t
+            .activations
+            .values()
+            .filter(|a| a.user_token == *user)
+            .collect();
+        // Newest first, as the index's sort key (decision time, then id) orders them.
+        activations.sort_by(|a, b| {
+            (b.decided_at, &b.activation_id).cmp(&(a.decided_at, &a.activation_id))
+        });
+        summary.activations = activations
+            .into_iter()
+            .map(|a| ActivationView::from(a.clone()))
+            .collect();
+        summary.unclaimed_customer_uids = t
+            .unclaimed
+            .keys()
+            .filter(|(owner, _)| owner == user)
+            .map(|(_, customer)| customer.clone())
+            .collect();
+        summary.found |= !summary.entitlements.is_empty()
+            || !summary.activations.is_empty()
+            || !summary.unclaimed_customer_uids.is_empty();
+        Ok(summary)
+    }
+
+    async fn user_for_customer(
+        &self,
+        customer: &CustomerUid,
+    ) -> Result<Option<UserToken>, StoreError> {
+        let t = self.tables();
+        let registered = t
+            .profiles
+            .iter()
+            .find(|(_, p)| p.customer_uid.as_ref() == Some(customer))
+            .map(|(user, _)| user.clone());
+        let unclaimed = || {
+            t.unclaimed
+                .keys()
+                .find(|(_, c)| c == customer)
+                .map(|(user, _)| user.clone())
+        };
+        Ok(registered.or_else(unclaimed))
+    }
+
+    async fn esim_history(&self, iccid: &Iccid) -> Result<Option<EsimHistory>, StoreError> {
+        Ok(self.tables().esims.get(iccid).map(|esim| EsimHistory {
+            current: esim.current.clone(),
+            history: esim.history.values().rev().cloned().collect(),
+        }))
+    }
+}

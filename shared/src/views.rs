@@ -1,0 +1,113 @@
+//! Read models for operators: what the table holds about a user or an eSIM, and the port that
+//! reads them.
+
+use std::future::Future;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::activation::{ActivationRecord, Refusal, ReturnCode};
+use crate::entitlement::Entitlement;
+use crate::esim::{EsimStatusRecord, Iccid};
+use crate::ids::{ActivationId, CustomerUid, ItemId, MetaTag, UserToken};
+use crate::store::StoreError;
+
+/// One activation as an operator sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActivationView {
+    /// Gigastore's activation id.
+    pub activation_id: ActivationId,
+    /// The item asked for.
+    pub item: ItemId,
+    /// The app's free text.
+    pub meta_tag: Option<MetaTag>,
+    /// `SUCCESS` or `FAIL`.
+    pub decision: ReturnCode,
+    /// Why it was refused.
+    pub reason: Option<Refusal>,
+    /// When it was decided.
+    #[serde(with = "time::serde::rfc3339")]
+    pub decided_at: OffsetDateTime,
+}
+
+impl From<ActivationRecord> for ActivationView {
+    fn from(r: ActivationRecord) -> Self {
+        Self {
+            activation_id: r.activation_id,
+            item: r.item,
+            meta_tag: r.meta_tag,
+            decision: r.decision.return_code(),
+            reason: r.decision.refusal(),
+            decided_at: r.decided_at,
+        }
+    }
+}
+
+/// Everything the table holds about one user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserSummary {
+    /// The user.
+    pub user_token: UserToken,
+    /// Whether the table holds anything about this user.
+    #[serde(skip)]
+    pub found: bool,
+    /// The email on the profile.
+    pub email: Option<String>,
+    /// Gigastore's customer id, once registered.
+    pub customer_uid: Option<CustomerUid>,
+    /// Entitlements, by item.
+    pub entitlements: Vec<Entitlement>,
+    /// Activation decisions, newest first.
+    pub activations: Vec<ActivationView>,
+    /// Customer ids Gigastore registered while this user was unknown to us.
+    pub unclaimed_customer_uids: Vec<CustomerUid>,
+}
+
+impl UserSummary {
+    /// A summary of a user the table holds nothing about (yet).
+    pub fn empty(user_token: UserToken) -> Self {
+        Self {
+            user_token,
+            found: false,
+            email: None,
+            customer_uid: None,
+            entitlements: Vec::new(),
+            activations: Vec::new(),
+            unclaimed_customer_uids: Vec::new(),
+        }
+    }
+}
+
+/// An eSIM's current state and its history, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EsimHistory {
+    /// The latest status received.
+    pub current: EsimStatusRecord,
+    /// Every distinct status received, newest first.
+    pub history: Vec<EsimStatusRecord>,
+}
+
+/// What operators read.
+pub trait ReadModels: Send + Sync {
+    /// Profile, entitlements, activations (newest first) and unclaimed registrations of a user.
+    fn user_summary(
+        &self,
+        user: &UserToken,
+    ) -> impl Future<Output = Result<UserSummary, StoreError>> + Send;
+
+    /// The user a Gigastore customer id belongs to: a registered profile wins over unclaimed
+    /// registrations.
+    fn user_for_customer(
+        &self,
+        customer: &CustomerUid,
+    ) -> impl Future<Output = Result<Option<UserToken>, StoreError>> + Send;
+
+    /// An eSIM's current state and history; `None` if nothing was ever received for it.
+    fn esim_history(
+        &self,
+        iccid: &Iccid,
+    ) -> impl Future<Output = Result<Option<EsimHistory>, StoreError>> + Send;
+}

@@ -1,0 +1,13 @@
+//! The integration tests, as one program: one local DynamoDB-API server (moto) for the whole
+//! run, a fresh table per test, created from `template.yaml`.
+
+mod activation;
+mod cli;
+mod common;
+mod contract;
+mod esim;
+mod events;
+mod grants;
+mod logs;
+mod registration;
+mod template;

@@ -47,26 +47,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Add units of an item to a user's entitlement; creates the user if new
-    Grant {
-        /// The user's token (the app's setUserToken value)
-        #[arg(long, value_parser = UserToken::parse)]
-        user_token: UserToken,
-        /// Gigastore inventory item id, e.g. 1_GB
-        #[arg(long, value_parser = ItemId::parse)]
-        item: ItemId,
-        /// Units to add
-        #[arg(long, default_value = "1")]
-        quantity: NonZeroU32,
-        /// The user's email, answered to Customer Registration
-        #[arg(long, value_parser = Email::parse)]
-        email: Option<Email>,
-        /// Expiry of the whole entitlement (RFC 3339, e.g. 2027-01-31T23:59:59Z); omitted keeps the current one
-        #[arg(long, value_parser = parse_time)]
-        expires_at: Option<OffsetDateTime>,
-        /// Your purchase id: a grant with one is applied once, however often it is repeated
-        #[arg(long, value_parser = PurchaseId::parse)]
-        purchase_id: Option<PurchaseId>,
-    },
+    Grant(GrantArgs),
     /// Remove every unit left of a user's entitlement to an item
     Revoke {
         /// The user's token
@@ -103,6 +84,42 @@ enum Command {
         #[arg(long, default_value = "template.yaml")]
         template: PathBuf,
     },
+}
+
+/// What `grant` is told.
+#[derive(Debug, clap::Args)]
+struct GrantArgs {
+    /// The user's token (the app's setUserToken value)
+    #[arg(long, value_parser = UserToken::parse)]
+    user_token: UserToken,
+    /// Gigastore inventory item id, e.g. 1_GB
+    #[arg(long, value_parser = ItemId::parse)]
+    item: ItemId,
+    /// Units to add
+    #[arg(long, default_value = "1")]
+    quantity: NonZeroU32,
+    /// The user's email, answered to Customer Registration
+    #[arg(long, value_parser = Email::parse)]
+    email: Option<Email>,
+    /// Expiry of the whole entitlement (RFC 3339, e.g. 2027-01-31T23:59:59Z); omitted keeps the current one
+    #[arg(long, value_parser = parse_time)]
+    expires_at: Option<OffsetDateTime>,
+    /// Your purchase id: a grant with one is applied once, however often it is repeated
+    #[arg(long, value_parser = PurchaseId::parse)]
+    purchase_id: Option<PurchaseId>,
+}
+
+impl From<GrantArgs> for Grant {
+    fn from(args: GrantArgs) -> Self {
+        Self {
+            user_token: args.user_token,
+            item: args.item,
+            quantity: args.quantity,
+            email: args.email,
+            expires_at: args.expires_at,
+            purchase_id: args.purchase_id,
+        }
+    }
 }
 
 fn parse_time(raw: &str) -> Result<OffsetDateTime, String> {
@@ -182,22 +199,9 @@ async fn execute(
 ) -> Result<(), CliError> {
     let now = OffsetDateTime::now_utc();
     match command {
-        Command::Grant {
-            user_token,
-            item,
-            quantity,
-            email,
-            expires_at,
-            purchase_id,
-        } => {
-            let grant = Grant {
-                user_token,
-                item,
-                quantity,
-                email,
-                expires_at,
-                purchase_id,
-            };
+        Command::Grant(args) => {
+            let quantity = args.quantity;
+            let grant = Grant::from(args);
             match entitlement::grant(store, &grant, now).await? {
                 GrantOutcome::Granted(e) => {
                     writeln!(out, "granted {quantity} x {}: {}", e.item, units(&e))?;
@@ -239,24 +243,14 @@ async fn execute(
             if !summary.found {
                 return Err(CliError::UnknownUser);
             }
-            if json {
-                serde_json::to_writer_pretty(&mut *out, &summary)?;
-                writeln!(out)?;
-            } else {
-                print_summary(&summary, out)?;
-            }
+            show(&summary, json, print_summary, out)?;
         }
         Command::Esim { iccid, json } => {
             let esim = store
                 .esim_history(&iccid)
                 .await?
                 .ok_or(CliError::UnknownEsim)?;
-            if json {
-                serde_json::to_writer_pretty(&mut *out, &esim)?;
-                writeln!(out)?;
-            } else {
-                print_esim(&esim, out)?;
-            }
+            show(&esim, json, print_esim, out)?;
         }
         Command::CreateTable { template } => {
             let yaml = std::fs::read_to_string(&template)
@@ -271,6 +265,22 @@ async fn execute(
                 template.display()
             )?;
         }
+    }
+    Ok(())
+}
+
+/// Prints `value` as one JSON document, or for people with `human`.
+fn show<T: serde::Serialize, W: Write>(
+    value: &T,
+    json: bool,
+    human: fn(&T, &mut W) -> std::io::Result<()>,
+    out: &mut W,
+) -> Result<(), CliError> {
+    if json {
+        serde_json::to_writer_pretty(&mut *out, value)?;
+        writeln!(out)?;
+    } else {
+        human(value, out)?;
     }
     Ok(())
 }

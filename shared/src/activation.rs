@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use crate::entitlement::Entitlement;
 use crate::ids::{ActivationId, ItemId, MetaTag, UserToken};
-use crate::payload::{JsonObject, PayloadError};
+use crate::payload::{FromBody, JsonObject, PayloadError};
 use crate::store::StoreError;
 
 /// A validated Activation Request from Gigastore.
@@ -24,9 +24,9 @@ pub struct ActivationRequest {
     pub meta_tag: Option<MetaTag>,
 }
 
-impl ActivationRequest {
+impl FromBody for ActivationRequest {
     /// Parses Gigastore's JSON body; unknown fields are ignored, `metaTag` may be absent or null.
-    pub fn from_json(body: &[u8]) -> Result<Self, PayloadError> {
+    fn from_body(body: &[u8]) -> Result<Self, PayloadError> {
         let obj = JsonObject::parse(body)?;
         Ok(Self {
             activation_id: ActivationId::parse(obj.required_str(ActivationId::FIELD)?)?,
@@ -318,22 +318,20 @@ mod tests {
     use super::*;
     use crate::payload::FieldError;
 
-    fn parse(body: &str) -> Result<ActivationRequest, PayloadError> {
-        ActivationRequest::from_json(body.as_bytes())
-    }
-
     #[test]
     fn parses_the_documented_fields_and_ignores_extras() {
-        let r = parse(
-            r#"{"inventoryItemId":"1_GB","userToken":"U1","metaTag":"order-9","activationId":"a1","extra":[1]}"#,
+        let r = ActivationRequest::from_body(
+            r#"{"inventoryItemId":"1_GB","userToken":"U1","metaTag":"order-9","activationId":"a1","extra":[1]}"#
+                .as_bytes(),
         )
         .unwrap();
         assert_eq!(r.item.as_str(), "1_GB");
         assert_eq!(r.user_token.as_str(), "U1");
         assert_eq!(r.activation_id.as_str(), "a1");
         assert_eq!(r.meta_tag.unwrap().as_str(), "order-9");
-        let r = parse(
-            r#"{"inventoryItemId":"1_GB","userToken":"U1","metaTag":null,"activationId":"a1"}"#,
+        let r = ActivationRequest::from_body(
+            r#"{"inventoryItemId":"1_GB","userToken":"U1","metaTag":null,"activationId":"a1"}"#
+                .as_bytes(),
         )
         .unwrap();
         assert_eq!(r.meta_tag, None);
@@ -341,26 +339,35 @@ mod tests {
 
     #[test]
     fn names_the_field_that_is_wrong() {
-        let err =
-            parse(r#"{"inventoryItemId":"1_GB","userToken":7,"activationId":"a1"}"#).unwrap_err();
+        let err = ActivationRequest::from_body(
+            r#"{"inventoryItemId":"1_GB","userToken":7,"activationId":"a1"}"#.as_bytes(),
+        )
+        .unwrap_err();
         assert_eq!(
             err,
             PayloadError::Field(FieldError::NotAString("userToken"))
         );
-        let err =
-            parse(r#"{"inventoryItemId":"","userToken":"U","activationId":"a1"}"#).unwrap_err();
+        let err = ActivationRequest::from_body(
+            r#"{"inventoryItemId":"","userToken":"U","activationId":"a1"}"#.as_bytes(),
+        )
+        .unwrap_err();
         assert_eq!(
             err,
             PayloadError::Field(FieldError::Empty("inventoryItemId"))
         );
-        let err = parse(r#"{"inventoryItemId":"1_GB","userToken":"U"}"#).unwrap_err();
+        let err = ActivationRequest::from_body(
+            r#"{"inventoryItemId":"1_GB","userToken":"U"}"#.as_bytes(),
+        )
+        .unwrap_err();
         assert_eq!(
             err,
             PayloadError::Field(FieldError::Missing("activationId"))
         );
-        let err =
-            parse(r#"{"inventoryItemId":"1_GB","userToken":"U","activationId":"a","metaTag":5}"#)
-                .unwrap_err();
+        let err = ActivationRequest::from_body(
+            r#"{"inventoryItemId":"1_GB","userToken":"U","activationId":"a","metaTag":5}"#
+                .as_bytes(),
+        )
+        .unwrap_err();
         assert_eq!(err, PayloadError::Field(FieldError::NotAString("metaTag")));
     }
 

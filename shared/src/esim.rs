@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 pub use crate::ids::{Eid, Iccid, Imsi};
-use crate::payload::{FieldError, JsonObject, PayloadError};
+use crate::payload::{FieldError, FromBody, JsonObject, PayloadError};
 use crate::store::StoreError;
 
 /// State of an eSIM profile as Gigastore reports it.
@@ -95,10 +95,10 @@ pub struct EsimStatus {
     pub eid: Option<Eid>,
 }
 
-impl EsimStatus {
+impl FromBody for EsimStatus {
     /// Parses the webhook body. Gigastore's documented sample ends with a trailing comma
     /// (`..."eid": "…",}`); that one quirk is accepted, as losing a status is worse.
-    pub fn from_json(body: &[u8]) -> Result<Self, PayloadError> {
+    fn from_body(body: &[u8]) -> Result<Self, PayloadError> {
         let obj = match JsonObject::parse(body) {
             Err(PayloadError::InvalidJson(e)) => JsonObject::parse(
                 &without_trailing_comma(body).ok_or(PayloadError::InvalidJson(e))?,
@@ -172,27 +172,27 @@ pub async fn record<S: EsimStore>(
 mod tests {
     use super::*;
 
-    fn parse(body: &str) -> Result<EsimStatus, PayloadError> {
-        EsimStatus::from_json(body.as_bytes())
-    }
-
     #[test]
     fn accepts_gigastore_sample_with_its_trailing_comma() {
-        let s = parse("{\n \"iccid\": \"89361123300836129514\",\n \"imsi\": \"260216611193634\",\n \"profileState\": \"INSTALLED\",\n \"eid\": \"74088234238931452\",\n}\n").unwrap();
+        let s = EsimStatus::from_body("{\n \"iccid\": \"89361123300836129514\",\n \"imsi\": \"260216611193634\",\n \"profileState\": \"INSTALLED\",\n \"eid\": \"74088234238931452\",\n}\n".as_bytes()).unwrap();
         assert_eq!(s.iccid.as_str(), "89361123300836129514");
         assert_eq!(s.profile_state, ProfileState::Installed);
         assert_eq!(s.eid.unwrap().as_str(), "74088234238931452");
         assert!(matches!(
-            parse("{\"iccid\": ,}"),
+            EsimStatus::from_body("{\"iccid\": ,}".as_bytes()),
             Err(PayloadError::InvalidJson(_))
         ));
-        assert!(matches!(parse("[1,]"), Err(PayloadError::InvalidJson(_))));
+        assert!(matches!(
+            EsimStatus::from_body("[1,]".as_bytes()),
+            Err(PayloadError::InvalidJson(_))
+        ));
     }
 
     #[test]
     fn unknown_states_are_kept_verbatim() {
-        let s = parse(
-            r#"{"iccid":"894000000000000000","imsi":"1","profileState":"SUSPENDED_bySupport"}"#,
+        let s = EsimStatus::from_body(
+            r#"{"iccid":"894000000000000000","imsi":"1","profileState":"SUSPENDED_bySupport"}"#
+                .as_bytes(),
         )
         .unwrap();
         assert_eq!(
@@ -207,59 +207,55 @@ mod tests {
     #[test]
     fn validates_each_field() {
         let base = |iccid: &str, imsi: &str, state: &str, eid: &str| {
-            parse(&format!(
-                r#"{{"iccid":{iccid},"imsi":{imsi},"profileState":{state},"eid":{eid}}}"#
-            ))
+            EsimStatus::from_body(
+                format!(r#"{{"iccid":{iccid},"imsi":{imsi},"profileState":{state},"eid":{eid}}}"#)
+                    .as_bytes(),
+            )
             .map(|_| ())
             .map_err(|e| e.to_string())
         };
-        let ok = (
+        let ok = [
             "\"89361123300836129514\"",
             "\"260216611193634\"",
             "\"INSTALLED\"",
             "null",
-        );
-        assert_eq!(base(ok.0, ok.1, ok.2, ok.3), Ok(()));
-        assert_eq!(
-            base("\"12345678901234567\"", ok.1, ok.2, ok.3),
-            Err("iccid must be 18 to 22 digits".into())
-        );
-        assert_eq!(
-            base("\"12345678901234567890123\"", ok.1, ok.2, ok.3),
-            Err("iccid must be 18 to 22 digits".into())
-        );
-        assert_eq!(
-            base("\"8936112330083612951a\"", ok.1, ok.2, ok.3),
-            Err("iccid must be 18 to 22 digits".into())
-        );
-        assert_eq!(
-            base("89361123300836129514", ok.1, ok.2, ok.3),
-            Err("iccid must be a string".into())
-        );
-        assert_eq!(
-            base(ok.0, "\"1234567890123456\"", ok.2, ok.3),
-            Err("imsi must be 1 to 15 digits".into())
-        );
-        assert_eq!(base(ok.0, "\"\"", ok.2, ok.3), Err("imsi is empty".into()));
-        assert_eq!(
-            base(ok.0, ok.1, "\"\"", ok.3),
-            Err("profileState is empty".into())
-        );
-        assert_eq!(
-            base(ok.0, ok.1, "7", ok.3),
-            Err("profileState must be a string".into())
-        );
-        assert_eq!(
-            base(ok.0, ok.1, ok.2, "\"12ab\""),
-            Err("eid must be 1 to 64 digits".into())
-        );
-        assert_eq!(
-            base(ok.0, ok.1, ok.2, "74088234238931452"),
-            Err("eid must be a string".into())
-        );
-        assert_eq!(
-            base("\"\u{0661}8936112330083612951\"", ok.1, ok.2, ok.3),
-            Err("iccid must be 18 to 22 digits".into())
-        );
+        ];
+        assert_eq!(base(ok[0], ok[1], ok[2], ok[3]), Ok(()));
+        // (field index, value in place of the valid one, error)
+        let cases = [
+            (0, "\"12345678901234567\"", "iccid must be 18 to 22 digits"),
+            (
+                0,
+                "\"12345678901234567890123\"",
+                "iccid must be 18 to 22 digits",
+            ),
+            (
+                0,
+                "\"8936112330083612951a\"",
+                "iccid must be 18 to 22 digits",
+            ),
+            (
+                0,
+                "\"\u{0661}8936112330083612951\"",
+                "iccid must be 18 to 22 digits",
+            ),
+            (0, "89361123300836129514", "iccid must be a string"),
+            (1, "\"1234567890123456\"", "imsi must be 1 to 15 digits"),
+            (1, "\"\"", "imsi is empty"),
+            (2, "\"\"", "profileState is empty"),
+            (2, "7", "profileState must be a string"),
+            (3, "\"12ab\"", "eid must be 1 to 64 digits"),
+            (3, "74088234238931452", "eid must be a string"),
+        ];
+        for (field, value, error) in cases {
+            let mut fields = ok;
+            fields[field] = value;
+            let [iccid, imsi, state, eid] = fields;
+            assert_eq!(
+                base(iccid, imsi, state, eid),
+                Err(error.to_owned()),
+                "{value}"
+            );
+        }
     }
 }

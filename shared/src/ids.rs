@@ -41,8 +41,9 @@ macro_rules! checked_text {
     };
 }
 
-macro_rules! text_id {
-    ($(#[$doc:meta])* $name:ident, $field:literal, $max:expr) => {
+/// An id type: a string checked once by `$check`, then trusted, with serde that checks again.
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $field:literal, |$raw:ident| $check:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
         #[serde(try_from = "String", into = "String")]
@@ -51,16 +52,26 @@ macro_rules! text_id {
         impl $name {
             /// The field's name in Gigastore's payloads.
             pub const FIELD: &'static str = $field;
-            /// Longest accepted value, in bytes.
-            pub const MAX_LEN: usize = $max;
 
-            /// Parses a raw value: non-blank, at most `MAX_LEN` bytes, no control characters.
-            pub fn parse(raw: &str) -> Result<Self, FieldError> {
-                check_text($field, raw, $max).map(|s| Self(s.to_owned()))
+            /// Parses a raw value; an error names the field and what is wrong.
+            pub fn parse($raw: &str) -> Result<Self, FieldError> {
+                $check.map(|checked: &str| Self(checked.to_owned()))
             }
         }
 
         checked_text!($name);
+    };
+}
+
+/// Free text: non-blank, at most `$max` bytes, no control characters.
+macro_rules! text_id {
+    ($(#[$doc:meta])* $name:ident, $field:literal, $max:expr) => {
+        id_type!($(#[$doc])* $name, $field, |raw| check_text($field, raw, $max));
+
+        impl $name {
+            /// Longest accepted value, in bytes.
+            pub const MAX_LEN: usize = $max;
+        }
     };
 }
 
@@ -102,40 +113,26 @@ text_id!(
 );
 
 /// `raw` if it is `min..=max` ASCII digits.
-fn digits(
+fn digits<'a>(
     field: &'static str,
-    raw: &str,
+    raw: &'a str,
     min: usize,
     max: usize,
     expected: &'static str,
-) -> Result<String, FieldError> {
+) -> Result<&'a str, FieldError> {
     if raw.is_empty() {
         Err(FieldError::Empty(field))
     } else if raw.len() < min || raw.len() > max || !raw.bytes().all(|b| b.is_ascii_digit()) {
         Err(FieldError::Malformed { field, expected })
     } else {
-        Ok(raw.to_owned())
+        Ok(raw)
     }
 }
 
+/// Digits only, `$min..=$max` of them.
 macro_rules! digit_id {
     ($(#[$doc:meta])* $name:ident, $field:literal, $min:expr, $max:expr, $expected:literal) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-        #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
-
-        impl $name {
-            /// The field's name in Gigastore's payloads.
-            pub const FIELD: &'static str = $field;
-
-            /// Parses the digits; anything else is an error naming the field.
-            pub fn parse(raw: &str) -> Result<Self, FieldError> {
-                digits($field, raw, $min, $max, $expected).map(Self)
-            }
-        }
-
-        checked_text!($name);
+        id_type!($(#[$doc])* $name, $field, |raw| digits($field, raw, $min, $max, $expected));
     };
 }
 

@@ -58,6 +58,12 @@ pub enum PayloadError {
     Field(#[from] FieldError),
 }
 
+/// A payload read from a request body, with an error that names what is wrong.
+pub trait FromBody: Sized {
+    /// Reads the body (already base64-decoded, if API Gateway encoded it).
+    fn from_body(body: &[u8]) -> Result<Self, PayloadError>;
+}
+
 /// A JSON object body whose fields are read one by one.
 #[derive(Debug)]
 pub struct JsonObject(Map<String, Value>);

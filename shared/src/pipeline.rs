@@ -14,7 +14,7 @@ use tracing::{Instrument, Span};
 
 use crate::auth::WebhookSecrets;
 use crate::http::{self, ApiError, Reply};
-use crate::payload::PayloadError;
+use crate::payload::{FromBody, PayloadError};
 use crate::store::StoreError;
 use crate::telemetry;
 
@@ -29,12 +29,9 @@ pub trait Webhook: Send + Sync {
     /// The API route it serves, as API Gateway names it.
     const ROUTE: &'static str;
     /// The validated body.
-    type Payload: Send + Sync;
+    type Payload: FromBody + Send + Sync;
     /// What the use case did.
     type Outcome: Send;
-
-    /// Reads the body.
-    fn parse(body: &[u8]) -> Result<Self::Payload, PayloadError>;
 
     /// The span the request runs in once parsed; its fields join every log line of the request.
     /// Only what an operator needs: never an email, and a user token only where it must be.
@@ -79,7 +76,7 @@ async fn run_request<W: Webhook>(
     if let Err(rejected) = http::authenticate(request, secrets) {
         return (ApiError::Unauthorized(rejected).into(), Span::none());
     }
-    let payload = match W::parse(request.body()) {
+    let payload = match W::Payload::from_body(request.body()) {
         Ok(payload) => payload,
         Err(invalid) => return (W::invalid(invalid), Span::none()),
     };

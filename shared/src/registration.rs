@@ -5,7 +5,7 @@ use std::future::Future;
 use time::OffsetDateTime;
 
 use crate::ids::{CustomerUid, UserToken};
-use crate::payload::{FieldError, JsonObject, PayloadError};
+use crate::payload::{FieldError, FromBody, JsonObject, PayloadError};
 use crate::store::StoreError;
 
 /// A validated Customer Registration.
@@ -17,10 +17,10 @@ pub struct CustomerRegistration {
     pub customer_uid: CustomerUid,
 }
 
-impl CustomerRegistration {
+impl FromBody for CustomerRegistration {
     /// Parses `{"userToken", "customerUid"}`; `uid` is accepted for `customerUid`, as
     /// Gigastore's field table calls it.
-    pub fn from_json(body: &[u8]) -> Result<Self, PayloadError> {
+    fn from_body(body: &[u8]) -> Result<Self, PayloadError> {
         let obj = JsonObject::parse(body)?;
         let user_token = UserToken::parse(obj.required_str(UserToken::FIELD)?)?;
         let uid = match (
@@ -94,15 +94,17 @@ pub async fn register<S: RegistrationStore>(
 mod tests {
     use super::*;
 
-    fn parse(body: &str) -> Result<CustomerRegistration, PayloadError> {
-        CustomerRegistration::from_json(body.as_bytes())
-    }
-
     #[test]
     fn accepts_both_names_of_the_customer_id() {
-        let a = parse(r#"{"userToken":"u","customerUid":"c-1"}"#).unwrap();
-        let b = parse(r#"{"userToken":"u","uid":"c-1"}"#).unwrap();
-        let both = parse(r#"{"userToken":"u","uid":"c-1","customerUid":"c-1"}"#).unwrap();
+        let a =
+            CustomerRegistration::from_body(r#"{"userToken":"u","customerUid":"c-1"}"#.as_bytes())
+                .unwrap();
+        let b =
+            CustomerRegistration::from_body(r#"{"userToken":"u","uid":"c-1"}"#.as_bytes()).unwrap();
+        let both = CustomerRegistration::from_body(
+            r#"{"userToken":"u","uid":"c-1","customerUid":"c-1"}"#.as_bytes(),
+        )
+        .unwrap();
         assert_eq!(a, b);
         assert_eq!(a, both);
         assert_eq!(a.customer_uid.as_str(), "c-1");
@@ -110,16 +112,22 @@ mod tests {
 
     #[test]
     fn names_what_is_wrong() {
-        let missing = parse(r#"{"userToken":"u"}"#).unwrap_err();
+        let missing =
+            CustomerRegistration::from_body(r#"{"userToken":"u"}"#.as_bytes()).unwrap_err();
         assert_eq!(missing.to_string(), "customerUid is missing");
-        let number = parse(r#"{"userToken":"u","uid":5}"#).unwrap_err();
+        let number =
+            CustomerRegistration::from_body(r#"{"userToken":"u","uid":5}"#.as_bytes()).unwrap_err();
         assert_eq!(number.to_string(), "uid must be a string");
-        let disagree = parse(r#"{"userToken":"u","uid":"a","customerUid":"b"}"#).unwrap_err();
+        let disagree = CustomerRegistration::from_body(
+            r#"{"userToken":"u","uid":"a","customerUid":"b"}"#.as_bytes(),
+        )
+        .unwrap_err();
         assert_eq!(
             disagree.to_string(),
             "customerUid and uid must agree when both are sent"
         );
-        let user = parse(r#"{"userToken":null,"uid":"a"}"#).unwrap_err();
+        let user = CustomerRegistration::from_body(r#"{"userToken":null,"uid":"a"}"#.as_bytes())
+            .unwrap_err();
         assert_eq!(user.to_string(), "userToken is missing");
     }
 }

@@ -66,16 +66,28 @@ pub struct UserSummary {
 }
 
 impl UserSummary {
-    /// A summary of a user the table holds nothing about (yet).
-    pub fn empty(user_token: UserToken) -> Self {
+    /// What the table holds about `user_token`: its profile's email and customer id (`None` if
+    /// it has no profile), entitlements, activations (newest first) and unclaimed registrations.
+    pub fn new(
+        user_token: UserToken,
+        profile: Option<(Option<String>, Option<CustomerUid>)>,
+        entitlements: Vec<Entitlement>,
+        activations: Vec<ActivationView>,
+        unclaimed_customer_uids: Vec<CustomerUid>,
+    ) -> Self {
+        let found = profile.is_some()
+            || !entitlements.is_empty()
+            || !activations.is_empty()
+            || !unclaimed_customer_uids.is_empty();
+        let (email, customer_uid) = profile.unwrap_or_default();
         Self {
             user_token,
-            found: false,
-            email: None,
-            customer_uid: None,
-            entitlements: Vec::new(),
-            activations: Vec::new(),
-            unclaimed_customer_uids: Vec::new(),
+            found,
+            email,
+            customer_uid,
+            entitlements,
+            activations,
+            unclaimed_customer_uids,
         }
     }
 }

@@ -1,33 +1,20 @@
 //! Activation Request against a real DynamoDB-API server: every decision rule.
 
-use std::sync::Arc;
-
-use crate::common::{grant, http_event, read_response, Auth, TestTable, LOCAL_SECRET};
+use crate::common::{
+    concurrently, grant, http_event, local_secrets, path, post, send, user_summary as summary,
+    Auth, TestTable, LOCAL_SECRET,
+};
+use activation_request::ActivationWebhook;
 use serde_json::{json, Value};
 use shared::auth::WebhookSecrets;
 use shared::dynamo::DynamoStore;
 use shared::entitlement::EntitlementStore;
 use shared::ids::{ItemId, UserToken};
-use shared::views::{ReadModels, UserSummary};
 use time::{Duration, OffsetDateTime};
-use tokio::sync::Barrier;
-
-const PATH: &str = "/sdk/activation-request";
-
-fn secrets() -> WebhookSecrets {
-    WebhookSecrets::parse(LOCAL_SECRET)
-}
 
 fn body(activation: &str, user: &str, item: &str) -> String {
     json!({"inventoryItemId": item, "userToken": user, "metaTag": "order-42", "activationId": activation})
         .to_string()
-}
-
-async fn summary(store: &DynamoStore, user: &str) -> UserSummary {
-    store
-        .user_summary(&UserToken::parse(user).unwrap())
-        .await
-        .unwrap()
 }
 
 async fn units_used(store: &DynamoStore, user: &str, item: &str) -> u32 {
@@ -38,26 +25,34 @@ async fn units_used(store: &DynamoStore, user: &str, item: &str) -> u32 {
         .map_or(0, |e| e.units_used)
 }
 
-/// Sends one request through the handler and returns (status, JSON body).
+/// Sends `body` to the function over `store` configured with `secrets`, presenting the secret
+/// as `auth` says; returns (status, JSON body).
 async fn call_with(
     store: &DynamoStore,
     secrets: &WebhookSecrets,
-    body: Option<&str>,
+    body: &str,
     auth: Auth<'_>,
 ) -> (u16, Value) {
-    let request = http_event(PATH, body, false, auth);
-    read_response(
-        shared::pipeline::handle(
-            &activation_request::ActivationWebhook(store.clone()),
-            secrets,
-            request,
-        )
-        .await,
-    )
+    let request = http_event(
+        path::<ActivationWebhook<DynamoStore>>(),
+        Some(body),
+        false,
+        auth,
+    );
+    send(&ActivationWebhook(store.clone()), secrets, request).await
 }
 
+/// Sends `body` to the function over `store` with the configured secret.
 async fn call(store: &DynamoStore, body: &str) -> (u16, Value) {
-    call_with(store, &secrets(), Some(body), Auth::Bearer(LOCAL_SECRET)).await
+    post(&ActivationWebhook(store.clone()), body).await
+}
+
+/// The decision on a well-formed request for `activation` of `item` by `user`; every decision,
+/// approval or refusal, is answered with 200.
+async fn decide(store: &DynamoStore, activation: &str, user: &str, item: &str) -> Value {
+    let (status, answer) = call(store, &body(activation, user, item)).await;
+    assert_eq!(status, 200, "{activation}: {answer}");
+    answer
 }
 
 fn success() -> Value {
@@ -73,18 +68,12 @@ async fn approves_once_per_unit_and_records_the_request() {
     let t = TestTable::new().await;
     grant(&t.store, "u1", "1_GB", 2, None).await;
 
-    assert_eq!(
-        call(&t.store, &body("a1", "u1", "1_GB")).await,
-        (200, success())
-    );
+    assert_eq!(decide(&t.store, "a1", "u1", "1_GB").await, success());
     assert_eq!(units_used(&t.store, "u1", "1_GB").await, 1);
+    assert_eq!(decide(&t.store, "a2", "u1", "1_GB").await, success());
     assert_eq!(
-        call(&t.store, &body("a2", "u1", "1_GB")).await,
-        (200, success())
-    );
-    assert_eq!(
-        call(&t.store, &body("a3", "u1", "1_GB")).await,
-        (200, fail("no units left for this item"))
+        decide(&t.store, "a3", "u1", "1_GB").await,
+        fail("no units left for this item")
     );
     assert_eq!(units_used(&t.store, "u1", "1_GB").await, 2);
 
@@ -116,24 +105,18 @@ async fn the_approve_path_makes_exactly_one_dynamodb_request() {
     let t = TestTable::new().await;
     grant(&t.store, "u1", "1_GB", 1, None).await;
     t.log.clear();
-    assert_eq!(
-        call(&t.store, &body("a1", "u1", "1_GB")).await,
-        (200, success())
-    );
+    assert_eq!(decide(&t.store, "a1", "u1", "1_GB").await, success());
     assert_eq!(t.log.operations(), ["TransactWriteItems"]);
 
     // A replay is answered from what the failed transaction returned: still one request.
     t.log.clear();
-    assert_eq!(
-        call(&t.store, &body("a1", "u1", "1_GB")).await,
-        (200, success())
-    );
+    assert_eq!(decide(&t.store, "a1", "u1", "1_GB").await, success());
     assert_eq!(t.log.operations(), ["TransactWriteItems"]);
 
     // A refusal is recorded with a second, conditional write.
     t.log.clear();
     assert_eq!(
-        call(&t.store, &body("a2", "u1", "1_GB")).await.1["returnCode"],
+        decide(&t.store, "a2", "u1", "1_GB").await["returnCode"],
         "FAIL"
     );
     assert_eq!(t.log.operations(), ["TransactWriteItems", "PutItem"]);
@@ -144,22 +127,19 @@ async fn a_redelivery_returns_the_recorded_decision_and_consumes_nothing() {
     let t = TestTable::new().await;
     grant(&t.store, "u1", "1_GB", 3, None).await;
     for _ in 0..3 {
-        assert_eq!(
-            call(&t.store, &body("a1", "u1", "1_GB")).await,
-            (200, success())
-        );
+        assert_eq!(decide(&t.store, "a1", "u1", "1_GB").await, success());
     }
     assert_eq!(units_used(&t.store, "u1", "1_GB").await, 1);
 
     // A refusal stays a refusal, even after the user buys the item.
     assert_eq!(
-        call(&t.store, &body("r1", "u1", "5_GB")).await,
-        (200, fail("no entitlement for this item"))
+        decide(&t.store, "r1", "u1", "5_GB").await,
+        fail("no entitlement for this item")
     );
     grant(&t.store, "u1", "5_GB", 1, None).await;
     assert_eq!(
-        call(&t.store, &body("r1", "u1", "5_GB")).await,
-        (200, fail("no entitlement for this item"))
+        decide(&t.store, "r1", "u1", "5_GB").await,
+        fail("no entitlement for this item")
     );
     assert_eq!(units_used(&t.store, "u1", "5_GB").await, 0);
     assert_eq!(summary(&t.store, "u1").await.activations.len(), 2);
@@ -171,20 +151,11 @@ async fn an_activation_id_reused_for_another_user_or_item_is_refused() {
     grant(&t.store, "u1", "1_GB", 1, None).await;
     grant(&t.store, "u2", "1_GB", 1, None).await;
     grant(&t.store, "u1", "5_GB", 1, None).await;
-    assert_eq!(
-        call(&t.store, &body("a1", "u1", "1_GB")).await,
-        (200, success())
-    );
+    assert_eq!(decide(&t.store, "a1", "u1", "1_GB").await, success());
 
     let reused = fail("activationId already used for another request");
-    assert_eq!(
-        call(&t.store, &body("a1", "u2", "1_GB")).await,
-        (200, reused.clone())
-    );
-    assert_eq!(
-        call(&t.store, &body("a1", "u1", "5_GB")).await,
-        (200, reused)
-    );
+    assert_eq!(decide(&t.store, "a1", "u2", "1_GB").await, reused.clone());
+    assert_eq!(decide(&t.store, "a1", "u1", "5_GB").await, reused);
     assert_eq!(units_used(&t.store, "u2", "1_GB").await, 0);
     assert_eq!(units_used(&t.store, "u1", "5_GB").await, 0);
     assert!(summary(&t.store, "u2").await.activations.is_empty());
@@ -217,30 +188,24 @@ async fn refuses_without_a_live_entitlement_and_says_why() {
     assert_eq!(revoked.units_left(), 0);
 
     assert_eq!(
-        call(&t.store, &body("a1", "nobody", "1_GB")).await,
-        (200, fail("no entitlement for this item"))
+        decide(&t.store, "a1", "nobody", "1_GB").await,
+        fail("no entitlement for this item")
     );
     assert_eq!(
-        call(&t.store, &body("a2", "u1", "expired")).await,
-        (200, fail("entitlement expired"))
+        decide(&t.store, "a2", "u1", "expired").await,
+        fail("entitlement expired")
     );
     assert_eq!(
-        call(&t.store, &body("a3", "u1", "revoked")).await,
-        (200, fail("entitlement revoked"))
+        decide(&t.store, "a3", "u1", "revoked").await,
+        fail("entitlement revoked")
     );
-    assert_eq!(
-        call(&t.store, &body("a4", "u1", "later")).await,
-        (200, success())
-    );
+    assert_eq!(decide(&t.store, "a4", "u1", "later").await, success());
     for item in ["expired", "revoked"] {
         assert_eq!(units_used(&t.store, "u1", item).await, 0);
     }
     // Granting again after a revocation makes the item activatable again.
     grant(&t.store, "u1", "revoked", 1, None).await;
-    assert_eq!(
-        call(&t.store, &body("a5", "u1", "revoked")).await,
-        (200, success())
-    );
+    assert_eq!(decide(&t.store, "a5", "u1", "revoked").await, success());
 }
 
 #[tokio::test]
@@ -284,10 +249,7 @@ async fn bad_input_is_refused_with_a_reason_and_changes_nothing() {
     assert_eq!(units_used(&t.store, "u1", "1_GB").await, 0);
 
     // The handler keeps serving: the same user is approved right after.
-    assert_eq!(
-        call(&t.store, &body("a1", "u1", "1_GB")).await,
-        (200, success())
-    );
+    assert_eq!(decide(&t.store, "a1", "u1", "1_GB").await, success());
 }
 
 #[tokio::test]
@@ -321,30 +283,15 @@ async fn meta_tag_may_be_absent_or_null_and_extra_fields_are_ignored() {
 async fn a_base64_encoded_body_is_decided_normally() {
     let t = TestTable::new().await;
     grant(&t.store, "u1", "1_GB", 1, None).await;
-    let request = http_event(
-        PATH,
-        Some(&body("a1", "u1", "1_GB")),
-        true,
-        Auth::Bearer(LOCAL_SECRET),
-    );
-    let answer = read_response(
-        shared::pipeline::handle(
-            &activation_request::ActivationWebhook(t.store.clone()),
-            &secrets(),
-            request,
-        )
-        .await,
-    );
-    assert_eq!(answer, (200, success()));
-    let request = http_event(PATH, Some("not json"), true, Auth::Bearer(LOCAL_SECRET));
-    let (_, answer) = read_response(
-        shared::pipeline::handle(
-            &activation_request::ActivationWebhook(t.store.clone()),
-            &secrets(),
-            request,
-        )
-        .await,
-    );
+    let (activation, secrets) = (ActivationWebhook(t.store.clone()), local_secrets());
+    // Sends `body` base64-encoded, as API Gateway does with a body it takes for binary.
+    let base64 = |body: &str| {
+        let path = path::<ActivationWebhook<DynamoStore>>();
+        let request = http_event(path, Some(body), true, Auth::Bearer(LOCAL_SECRET));
+        send(&activation, &secrets, request)
+    };
+    assert_eq!(base64(&body("a1", "u1", "1_GB")).await, (200, success()));
+    let (_, answer) = base64("not json").await;
     assert!(answer["returnMessage"]
         .as_str()
         .unwrap()
@@ -367,20 +314,14 @@ async fn only_a_configured_secret_gets_an_answer() {
         Auth::Bearer(""),
         Auth::Query("old-secret,new-secret"),
     ] {
-        assert_eq!(
-            call_with(&t.store, &rotating, Some(&b), auth).await,
-            unauthorized,
-            "{auth:?}"
-        );
+        let answer = call_with(&t.store, &rotating, &b, auth).await;
+        assert_eq!(answer, unauthorized, "{auth:?}");
     }
     // With no secret configured nothing is approved, whatever is presented.
     let none = WebhookSecrets::parse("");
     for auth in [Auth::None, Auth::Bearer(""), Auth::Query("")] {
-        assert_eq!(
-            call_with(&t.store, &none, Some(&b), auth).await,
-            unauthorized,
-            "{auth:?}"
-        );
+        let answer = call_with(&t.store, &none, &b, auth).await;
+        assert_eq!(answer, unauthorized, "no secret configured, {auth:?}");
     }
     assert!(
         t.log.operations().is_empty(),
@@ -388,37 +329,31 @@ async fn only_a_configured_secret_gets_an_answer() {
     );
     assert_eq!(units_used(&t.store, "u1", "1_GB").await, 0);
 
-    assert_eq!(
-        call_with(&t.store, &rotating, Some(&b), Auth::Bearer("old-secret")).await,
-        (200, success())
-    );
-    let b2 = body("a2", "u1", "1_GB");
-    assert_eq!(
-        call_with(&t.store, &rotating, Some(&b2), Auth::Query("new-secret")).await,
-        (200, success())
-    );
+    // Each configured secret is accepted, whichever way it is presented.
+    for (id, auth) in [
+        ("a1", Auth::Bearer("old-secret")),
+        ("a2", Auth::Query("new-secret")),
+    ] {
+        let answer = call_with(&t.store, &rotating, &body(id, "u1", "1_GB"), auth).await;
+        assert_eq!(answer, (200, success()), "{auth:?}");
+    }
 }
 
-/// Many concurrent first deliveries, each through its own client and connections (as separate
-/// Lambda execution environments), against an entitlement of `units`.
+/// Delivers all `requests` at once, each through its own client and connections (as separate
+/// Lambda execution environments); returns the decisions, after checking each was a 200.
 async fn race(t: &TestTable, requests: Vec<String>) -> Vec<Value> {
-    let barrier = Arc::new(Barrier::new(requests.len()));
-    let mut tasks = tokio::task::JoinSet::new();
-    for body in requests {
-        let store = t.other_store();
-        let barrier = Arc::clone(&barrier);
-        tasks.spawn(async move {
-            barrier.wait().await;
-            call(&store, &body).await
-        });
-    }
-    let mut answers = Vec::new();
-    while let Some(done) = tasks.join_next().await {
-        let (status, answer) = done.unwrap();
-        assert_eq!(status, 200);
-        answers.push(answer);
-    }
+    let answers = concurrently(requests.len(), |i| {
+        let (store, body) = (t.other_store(), requests[i].clone());
+        async move { call(&store, &body).await }
+    })
+    .await;
     answers
+        .into_iter()
+        .map(|(status, answer)| {
+            assert_eq!(status, 200, "{answer}");
+            answer
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]

@@ -1,6 +1,9 @@
 //! The `entitlements` operator CLI against a real DynamoDB-API server.
 
-use crate::common::{client, root, TestTable};
+use crate::common::{client, post, root, TestTable};
+use activation_request::ActivationWebhook;
+use customer_registration::RegistrationWebhook;
+use esim_status::EsimStatusWebhook;
 use serde_json::Value;
 
 /// Runs the CLI in-process; returns (exit code, stdout, stderr).
@@ -15,8 +18,27 @@ async fn cli(args: &[&str]) -> (u8, String, String) {
     )
 }
 
+/// Runs the CLI on `table`: `--table <table>` followed by `args`.
+async fn cli_on(table: &str, args: &[&str]) -> (u8, String, String) {
+    cli(&[&["--table", table][..], args].concat()).await
+}
+
+/// The arguments of `grant --user-token <user> --item <item>`, followed by `options`.
+fn grant_args<'a>(user: &'a str, item: &'a str, options: &[&'a str]) -> Vec<&'a str> {
+    [
+        &["grant", "--user-token", user, "--item", item][..],
+        options,
+    ]
+    .concat()
+}
+
+/// Runs `grant` on `table` for `user` and `item` with `options`.
+async fn cli_grant(table: &str, user: &str, item: &str, options: &[&str]) -> (u8, String, String) {
+    cli_on(table, &grant_args(user, item, options)).await
+}
+
 async fn show_json(table: &str, user: &str) -> Value {
-    let (code, out, err) = cli(&["--table", table, "show", "--user-token", user, "--json"]).await;
+    let (code, out, err) = cli_on(table, &["show", "--user-token", user, "--json"]).await;
     assert_eq!(code, 0, "{err}");
     serde_json::from_str(&out).unwrap()
 }
@@ -25,34 +47,11 @@ async fn show_json(table: &str, user: &str) -> Value {
 async fn grant_show_and_revoke() {
     let t = TestTable::new().await;
     let table = t.name.as_str();
-    let (code, out, _) = cli(&[
-        "--table",
-        table,
-        "grant",
-        "--user-token",
-        "u1",
-        "--item",
-        "1_GB",
-        "--email",
-        "u1@example.com",
-    ])
-    .await;
+    let (code, out, _) = cli_grant(table, "u1", "1_GB", &["--email", "u1@example.com"]).await;
     assert_eq!(code, 0);
     assert_eq!(out, "granted 1 x 1_GB: 1 left, 0 used, 1 granted\n");
-    let (code, out, _) = cli(&[
-        "--table",
-        table,
-        "grant",
-        "--user-token",
-        "u1",
-        "--item",
-        "1_GB",
-        "--quantity",
-        "3",
-        "--expires-at",
-        "2030-01-31T23:59:59Z",
-    ])
-    .await;
+    let options = ["--quantity", "3", "--expires-at", "2030-01-31T23:59:59Z"];
+    let (code, out, _) = cli_grant(table, "u1", "1_GB", &options).await;
     assert_eq!(code, 0);
     assert_eq!(out, "granted 3 x 1_GB: 4 left, 0 used, 4 granted\n");
 
@@ -67,21 +66,12 @@ async fn grant_show_and_revoke() {
     assert_eq!(entitlement["expiresAt"], "2030-01-31T23:59:59Z");
     assert_eq!(shown["activations"], Value::Array(vec![]));
 
-    let (code, out, _) = cli(&["--table", table, "show", "--user-token", "u1"]).await;
+    let (code, out, _) = cli_on(table, &["show", "--user-token", "u1"]).await;
     assert_eq!(code, 0);
     assert!(out.contains("email:       u1@example.com"), "{out}");
     assert!(out.contains("1_GB"), "{out}");
 
-    let (code, out, _) = cli(&[
-        "--table",
-        table,
-        "revoke",
-        "--user-token",
-        "u1",
-        "--item",
-        "1_GB",
-    ])
-    .await;
+    let (code, out, _) = cli_on(table, &["revoke", "--user-token", "u1", "--item", "1_GB"]).await;
     assert_eq!(code, 0);
     assert_eq!(out, "revoked 1_GB: 0 left, 0 used, 0 granted\n");
     let shown = show_json(table, "u1").await;
@@ -93,37 +83,16 @@ async fn grant_show_and_revoke() {
 async fn show_lists_activation_decisions_newest_first() {
     let t = TestTable::new().await;
     let table = t.name.as_str();
-    assert_eq!(
-        cli(&[
-            "--table",
-            table,
-            "grant",
-            "--user-token",
-            "u1",
-            "--item",
-            "1_GB"
-        ])
-        .await
-        .0,
-        0
-    );
-    let secrets = shared::auth::WebhookSecrets::parse(crate::common::LOCAL_SECRET);
+    assert_eq!(cli_grant(table, "u1", "1_GB", &[]).await.0, 0);
     for id in ["first", "second"] {
         let body =
             serde_json::json!({"inventoryItemId": "1_GB", "userToken": "u1", "activationId": id})
                 .to_string();
-        let request = crate::common::http_event(
-            "/sdk/activation-request",
-            Some(&body),
-            false,
-            crate::common::Auth::Bearer(crate::common::LOCAL_SECRET),
+        // Both are decisions, approval and refusal alike: 200.
+        assert_eq!(
+            post(&ActivationWebhook(t.store.clone()), &body).await.0,
+            200
         );
-        shared::pipeline::handle(
-            &activation_request::ActivationWebhook(t.store.clone()),
-            &secrets,
-            request,
-        )
-        .await;
         // Decisions are ordered by their millisecond timestamps; keep them apart.
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
@@ -142,87 +111,33 @@ async fn show_lists_activation_decisions_newest_first() {
 async fn failures_exit_1_with_a_clear_message() {
     let t = TestTable::new().await;
     let table = t.name.as_str();
-    let (code, out, err) = cli(&["--table", table, "show", "--user-token", "nobody"]).await;
+    let (code, out, err) = cli_on(table, &["show", "--user-token", "nobody"]).await;
     assert_eq!((code, out.as_str()), (1, ""));
     assert_eq!(err, "error: nothing is stored for this user\n");
-    let (code, _, err) = cli(&[
-        "--table",
-        table,
-        "revoke",
-        "--user-token",
-        "nobody",
-        "--item",
-        "1_GB",
-    ])
-    .await;
+    let revoke = ["revoke", "--user-token", "nobody", "--item", "1_GB"];
+    let (code, _, err) = cli_on(table, &revoke).await;
     assert_eq!(code, 1);
     assert_eq!(err, "error: user has no entitlement to 1_GB\n");
-    let (code, _, err) = cli(&["--table", "no-such-table", "show", "--user-token", "u1"]).await;
+    let (code, _, err) = cli_on("no-such-table", &["show", "--user-token", "u1"]).await;
     assert_eq!(code, 1);
     assert!(err.starts_with("error: DynamoDB Query failed"), "{err}");
 }
 
 #[tokio::test]
 async fn usage_errors_exit_2() {
+    // `args` on a table named `t`: each case is refused before any table is looked at.
+    let on_t = |args: Vec<&'static str>| [vec!["--table", "t"], args].concat();
     for args in [
-        &["grant", "--user-token", "u1"][..],
-        &[
-            "--table",
-            "t",
-            "grant",
-            "--user-token",
-            "u1",
-            "--item",
-            "1_GB",
-            "--quantity",
-            "0",
-        ],
-        &[
-            "--table",
-            "t",
-            "grant",
-            "--user-token",
-            "u1",
-            "--item",
-            "1_GB",
-            "--quantity",
-            "-1",
-        ],
-        &[
-            "--table",
-            "t",
-            "grant",
-            "--user-token",
-            "u1",
-            "--item",
-            "1_GB",
-            "--email",
-            "not-an-email",
-        ],
-        &[
-            "--table",
-            "t",
-            "grant",
-            "--user-token",
-            "u1",
-            "--item",
-            "1_GB",
-            "--expires-at",
-            "tomorrow",
-        ],
-        &[
-            "--table",
-            "t",
-            "grant",
-            "--user-token",
-            "",
-            "--item",
-            "1_GB",
-        ],
-        &["--table", "t", "frobnicate"],
-        &["--table", "", "show", "--user-token", "u1"],
+        vec!["grant", "--user-token", "u1"],
+        on_t(grant_args("u1", "1_GB", &["--quantity", "0"])),
+        on_t(grant_args("u1", "1_GB", &["--quantity", "-1"])),
+        on_t(grant_args("u1", "1_GB", &["--email", "not-an-email"])),
+        on_t(grant_args("u1", "1_GB", &["--expires-at", "tomorrow"])),
+        on_t(grant_args("", "1_GB", &[])),
+        vec!["--table", "t", "frobnicate"],
+        vec!["--table", "", "show", "--user-token", "u1"],
     ] {
-        let (code, out, err) = cli(args).await;
+        let (code, out, err) = cli(&args).await;
         assert_eq!(code, 2, "{args:?}: {out}{err}");
         assert!(err.starts_with("error:"), "{args:?}: {err}");
     }
@@ -235,13 +150,10 @@ async fn usage_errors_exit_2() {
 async fn create_table_builds_the_table_the_template_declares() {
     let table = format!("cli-created-{}", std::process::id());
     let template = root().join("template.yaml");
-    let (code, out, err) = cli(&[
-        "--table",
+    let (code, out, err) = cli_on(
         &table,
-        "create-table",
-        "--template",
-        template.to_str().unwrap(),
-    ])
+        &["create-table", "--template", template.to_str().unwrap()],
+    )
     .await;
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with(&format!("created table {table}")));
@@ -266,14 +178,7 @@ async fn create_table_builds_the_table_the_template_declares() {
         .collect();
     assert_eq!(indexes, ["gsi1"]);
 
-    let (code, _, err) = cli(&[
-        "--table",
-        &table,
-        "create-table",
-        "--template",
-        "missing.yaml",
-    ])
-    .await;
+    let (code, _, err) = cli_on(&table, &["create-table", "--template", "missing.yaml"]).await;
     assert_eq!(code, 1);
     assert!(err.starts_with("error: cannot read missing.yaml"), "{err}");
 }
@@ -281,33 +186,17 @@ async fn create_table_builds_the_table_the_template_declares() {
 #[tokio::test]
 async fn esim_shows_current_state_and_history_newest_first() {
     let t = TestTable::new().await;
-    let secrets = shared::auth::WebhookSecrets::parse(crate::common::LOCAL_SECRET);
     for state in ["RELEASED", "INSTALLED", "DISABLED"] {
         let body = serde_json::json!({"iccid": "89361123300836129514", "imsi": "260216611193634", "profileState": state}).to_string();
-        let request = crate::common::http_event(
-            "/webhooks/esim-status",
-            Some(&body),
-            false,
-            crate::common::Auth::Bearer(crate::common::LOCAL_SECRET),
+        assert_eq!(
+            post(&EsimStatusWebhook(t.store.clone()), &body).await.0,
+            200
         );
-        shared::pipeline::handle(
-            &esim_status::EsimStatusWebhook(t.store.clone()),
-            &secrets,
-            request,
-        )
-        .await;
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     let table = t.name.as_str();
-    let (code, out, err) = cli(&[
-        "--table",
-        table,
-        "esim",
-        "--iccid",
-        "89361123300836129514",
-        "--json",
-    ])
-    .await;
+    let esim = ["esim", "--iccid", "89361123300836129514"];
+    let (code, out, err) = cli_on(table, &[&esim[..], &["--json"]].concat()).await;
     assert_eq!(code, 0, "{err}");
     let shown: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(shown["current"]["profileState"], "DISABLED");
@@ -320,15 +209,15 @@ async fn esim_shows_current_state_and_history_newest_first() {
         .collect();
     assert_eq!(states, ["DISABLED", "INSTALLED", "RELEASED"]);
 
-    let (code, out, _) = cli(&["--table", table, "esim", "--iccid", "89361123300836129514"]).await;
+    let (code, out, _) = cli_on(table, &esim).await;
     assert_eq!(code, 0);
     assert!(out.contains("state:    DISABLED"), "{out}");
-    let (code, _, err) = cli(&["--table", table, "esim", "--iccid", "893611233008361295"]).await;
+    let (code, _, err) = cli_on(table, &["esim", "--iccid", "893611233008361295"]).await;
     assert_eq!(
         (code, err.as_str()),
         (1, "error: nothing was ever received for this eSIM\n")
     );
-    let (code, _, err) = cli(&["--table", table, "esim", "--iccid", "12"]).await;
+    let (code, _, err) = cli_on(table, &["esim", "--iccid", "12"]).await;
     assert_eq!(code, 2, "{err}");
 }
 
@@ -336,58 +225,24 @@ async fn esim_shows_current_state_and_history_newest_first() {
 async fn show_finds_a_user_by_customer_id() {
     let t = TestTable::new().await;
     let table = t.name.as_str();
-    assert_eq!(
-        cli(&[
-            "--table",
-            table,
-            "grant",
-            "--user-token",
-            "u1",
-            "--item",
-            "1_GB",
-            "--email",
-            "u1@example.com"
-        ])
-        .await
-        .0,
-        0
-    );
-    let secrets = shared::auth::WebhookSecrets::parse(crate::common::LOCAL_SECRET);
+    let email = ["--email", "u1@example.com"];
+    assert_eq!(cli_grant(table, "u1", "1_GB", &email).await.0, 0);
     let body = serde_json::json!({"userToken": "u1", "customerUid": "c-77"}).to_string();
-    let request = crate::common::http_event(
-        "/sdk/customer-registration",
-        Some(&body),
-        false,
-        crate::common::Auth::Bearer(crate::common::LOCAL_SECRET),
-    );
-    shared::pipeline::handle(
-        &customer_registration::RegistrationWebhook(t.store.clone()),
-        &secrets,
-        request,
-    )
-    .await;
+    let registration = RegistrationWebhook(t.store.clone());
+    assert_eq!(post(&registration, &body).await.0, 200);
 
-    let (code, out, err) =
-        cli(&["--table", table, "show", "--customer-uid", "c-77", "--json"]).await;
+    let (code, out, err) = cli_on(table, &["show", "--customer-uid", "c-77", "--json"]).await;
     assert_eq!(code, 0, "{err}");
     let shown: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(shown["userToken"], "u1");
     assert_eq!(shown["customerUid"], "c-77");
-    let (code, _, err) = cli(&["--table", table, "show", "--customer-uid", "c-78"]).await;
+    let (code, _, err) = cli_on(table, &["show", "--customer-uid", "c-78"]).await;
     assert_eq!(
         (code, err.as_str()),
         (1, "error: no user is registered with this customer id\n")
     );
-    let (code, _, _) = cli(&[
-        "--table",
-        table,
-        "show",
-        "--customer-uid",
-        "c-77",
-        "--user-token",
-        "u1",
-    ])
-    .await;
+    let both = ["show", "--customer-uid", "c-77", "--user-token", "u1"];
+    let (code, _, _) = cli_on(table, &both).await;
     assert_eq!(code, 2);
 }
 
@@ -395,25 +250,13 @@ async fn show_finds_a_user_by_customer_id() {
 async fn grant_with_a_purchase_id_applies_once() {
     let t = TestTable::new().await;
     let table = t.name.as_str();
-    let args = [
-        "--table",
-        table,
-        "grant",
-        "--user-token",
-        "u1",
-        "--item",
-        "1_GB",
-        "--quantity",
-        "2",
-        "--purchase-id",
-        "order-1",
-    ];
-    let (code, out, _) = cli(&args).await;
+    let options = ["--quantity", "2", "--purchase-id", "order-1"];
+    let (code, out, _) = cli_grant(table, "u1", "1_GB", &options).await;
     assert_eq!(
         (code, out.as_str()),
         (0, "granted 2 x 1_GB: 2 left, 0 used, 2 granted\n")
     );
-    let (code, out, _) = cli(&args).await;
+    let (code, out, _) = cli_grant(table, "u1", "1_GB", &options).await;
     assert_eq!(
         (code, out.as_str()),
         (
@@ -421,18 +264,8 @@ async fn grant_with_a_purchase_id_applies_once() {
             "already granted, nothing added: 1_GB: 2 left, 0 used, 2 granted\n"
         )
     );
-    let (code, _, err) = cli(&[
-        "--table",
-        table,
-        "grant",
-        "--user-token",
-        "u2",
-        "--item",
-        "1_GB",
-        "--purchase-id",
-        "order-1",
-    ])
-    .await;
+    let reused = ["--purchase-id", "order-1"];
+    let (code, _, err) = cli_grant(table, "u2", "1_GB", &reused).await;
     assert_eq!(code, 1);
     assert_eq!(
         err,

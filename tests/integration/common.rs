@@ -2,6 +2,7 @@
 //! from `template.yaml`, and SDK clients that count requests and check expression placeholders.
 
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -17,7 +18,11 @@ use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::Client;
 use entitlements::template::TableDeclaration;
 use serde_json::Value;
+use shared::auth::WebhookSecrets;
 use shared::dynamo::DynamoStore;
+use shared::pipeline::Webhook;
+use shared::views::{ReadModels, UserSummary};
+use tokio::sync::Barrier;
 
 /// The workspace root.
 pub fn root() -> PathBuf {
@@ -325,6 +330,86 @@ pub fn read_response(response: lambda_http::Response<lambda_http::Body>) -> (u16
     (status, body)
 }
 
+/// The secrets the functions are configured with in these tests: the local secret only.
+pub fn local_secrets() -> WebhookSecrets {
+    WebhookSecrets::parse(LOCAL_SECRET)
+}
+
+/// Passes `request` through the production handler of `webhook` (log line and metrics
+/// included), checked against `secrets`; returns (status, JSON body).
+pub async fn send<W: Webhook>(
+    webhook: &W,
+    secrets: &WebhookSecrets,
+    request: lambda_http::Request,
+) -> (u16, Value) {
+    read_response(shared::pipeline::handle(webhook, secrets, request).await)
+}
+
+/// The path `W` is served on: its API Gateway route without the method.
+pub fn path<W: Webhook>() -> &'static str {
+    W::ROUTE
+        .strip_prefix("POST ")
+        .expect("webhooks are POST routes")
+}
+
+/// Sends `body` as JSON to `webhook`'s route, presenting the secret as `auth` says, to
+/// functions configured with [`local_secrets`]; returns (status, JSON body).
+pub async fn call<W: Webhook>(webhook: &W, body: Option<&str>, auth: Auth<'_>) -> (u16, Value) {
+    let request = http_event(path::<W>(), body, false, auth);
+    send(webhook, &local_secrets(), request).await
+}
+
+/// Sends `body` to `webhook` the way the configured sender does: with the local secret as a
+/// bearer token. Returns (status, JSON body).
+pub async fn post<W: Webhook>(webhook: &W, body: &str) -> (u16, Value) {
+    call(webhook, Some(body), Auth::Bearer(LOCAL_SECRET)).await
+}
+
+/// The sample event `events/<file>`, parsed the way Lambda parses it.
+pub fn sample_event(file: &str) -> lambda_http::Request {
+    let text = std::fs::read_to_string(root().join("events").join(file)).unwrap();
+    lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+/// Delivers the sample event `events/<file>` to `webhook` through its production handler, with
+/// [`local_secrets`] configured as the sample events expect; returns (status, JSON body).
+pub async fn replay<W: Webhook>(webhook: &W, file: &str) -> (u16, Value) {
+    send(webhook, &local_secrets(), sample_event(file)).await
+}
+
+/// Runs `n` tasks made by `task(0..n)` on the runtime's worker threads, all released at once by
+/// one barrier so that they really race (each task is built, e.g. its own store, before the
+/// release); returns their results in the order they finished. A panicking task fails the test.
+pub async fn concurrently<T, F, Fut>(n: usize, mut task: F) -> Vec<T>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let barrier = Arc::new(Barrier::new(n));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let (barrier, work) = (Arc::clone(&barrier), task(i));
+        tasks.spawn(async move {
+            barrier.wait().await;
+            work.await
+        });
+    }
+    let mut results = Vec::with_capacity(n);
+    while let Some(done) = tasks.join_next().await {
+        results.push(done.expect("a concurrent task panicked"));
+    }
+    results
+}
+
+/// What is stored for `user`, as the operator views read it.
+pub async fn user_summary(store: &DynamoStore, user: &str) -> UserSummary {
+    store
+        .user_summary(&shared::ids::UserToken::parse(user).unwrap())
+        .await
+        .unwrap()
+}
+
 #[test]
 fn base64_matches_the_standard_alphabet() {
     assert_eq!(base64_encode(b""), "");
@@ -393,6 +478,20 @@ pub async fn grant(
         quantity,
         Some("user@example.com"),
         expires_at,
+    )
+    .await;
+}
+
+/// The user the sample events in `events/` are about: two units of `1_GB`, with the email the
+/// registration samples expect back.
+pub async fn demo_user(store: &DynamoStore) {
+    grant_with_email(
+        store,
+        "USER_TOKEN_1234567",
+        "1_GB",
+        2,
+        Some("email@domain.com"),
+        None,
     )
     .await;
 }

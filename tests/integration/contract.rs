@@ -1,1 +1,423 @@
-//! placeholder
+//! One storage contract, two stores: every case runs against the in-memory store of the testkit
+//! and against the DynamoDB adapter on the local DynamoDB-API server, so the fast handler tests
+//! that use the former prove something about the latter.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use shared::activation::{
+    ActivationRecord, ActivationRequest, ActivationStore, ApproveOutcome, Decision, RecordOutcome,
+    Refusal,
+};
+use shared::entitlement::{self, EntitlementStore, Grant, GrantOutcome, GrantWrite};
+use shared::esim::{EsimStatus, EsimStatusRecord, EsimStore, ProfileState, Recorded};
+use shared::ids::{
+    ActivationId, CustomerUid, Eid, Email, Iccid, Imsi, ItemId, PurchaseId, UserToken,
+};
+use shared::registration::{CustomerRegistration, Registered, RegistrationStore};
+use shared::views::ReadModels;
+use time::{Duration, OffsetDateTime};
+
+/// Every port, as one store offers them.
+pub trait Store:
+    ActivationStore + EntitlementStore + RegistrationStore + EsimStore + ReadModels + 'static
+{
+}
+
+impl<T> Store for T where
+    T: ActivationStore + EntitlementStore + RegistrationStore + EsimStore + ReadModels + 'static
+{
+}
+
+/// Runs each case once per store, each on a fresh, empty store.
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod in_memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::$case(std::sync::Arc::new(shared::testkit::InMemoryStore::new())).await;
+                }
+            )*
+        }
+        mod dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let table = crate::common::TestTable::new().await;
+                    super::$case(std::sync::Arc::new(table.store)).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    an_approval_consumes_one_unit_and_is_decided_once,
+    nothing_is_approved_without_a_live_entitlement,
+    a_refusal_is_recorded_once,
+    concurrent_approvals_never_exceed_the_units,
+    a_purchase_is_granted_once,
+    revoking_leaves_nothing_to_activate_until_the_next_grant,
+    registrations_find_their_user_both_ways,
+    esim_statuses_are_recorded_once_with_history,
+    summaries_order_entitlements_and_activations,
+);
+
+fn user(token: &str) -> UserToken {
+    UserToken::parse(token).unwrap()
+}
+
+fn item(id: &str) -> ItemId {
+    ItemId::parse(id).unwrap()
+}
+
+fn now() -> OffsetDateTime {
+    shared::clock::to_millis(OffsetDateTime::now_utc())
+}
+
+fn grant(user_token: &str, item_id: &str, quantity: u32) -> Grant {
+    Grant {
+        user_token: user(user_token),
+        item: item(item_id),
+        quantity: NonZeroU32::new(quantity).unwrap(),
+        email: None,
+        expires_at: None,
+        purchase_id: None,
+    }
+}
+
+/// A decision of `decision` for activation `id` of `user_token`'s `1_GB`, made now.
+fn decided(id: &str, user_token: &str, decision: Decision) -> ActivationRecord {
+    let request = ActivationRequest {
+        activation_id: ActivationId::parse(id).unwrap(),
+        user_token: user(user_token),
+        item: item("1_GB"),
+        meta_tag: None,
+    };
+    ActivationRecord::new(&request, decision, now())
+}
+
+async fn units_used<S: Store>(store: &S, user_token: &str) -> u32 {
+    let e = store.entitlement(&user(user_token), &item("1_GB")).await;
+    e.unwrap().map_or(0, |e| e.units_used)
+}
+
+async fn an_approval_consumes_one_unit_and_is_decided_once<S: Store>(store: Arc<S>) {
+    let store = &*store;
+    entitlement::grant(store, &grant("u1", "1_GB", 2), now())
+        .await
+        .unwrap();
+    let a1 = decided("a1", "u1", Decision::Approved);
+    assert_eq!(store.approve(&a1).await.unwrap(), ApproveOutcome::Approved);
+    assert_eq!(units_used(store, "u1").await, 1);
+    // A redelivery finds the first decision, as it was recorded, and consumes nothing.
+    let again = decided("a1", "u1", Decision::Approved);
+    assert_eq!(
+        store.approve(&again).await.unwrap(),
+        ApproveOutcome::AlreadyDecided(a1.clone())
+    );
+    assert_eq!(units_used(store, "u1").await, 1);
+    assert_eq!(store.activation(&a1.activation_id).await.unwrap(), Some(a1));
+    let a2 = decided("a2", "u1", Decision::Approved);
+    assert_eq!(store.approve(&a2).await.unwrap(), ApproveOutcome::Approved);
+    match store
+        .approve(&decided("a3", "u1", Decision::Approved))
+        .await
+        .unwrap()
+    {
+        ApproveOutcome::NotEntitled(Some(e)) => assert_eq!((e.units_used, e.units_left()), (2, 0)),
+        other => panic!("expected no units left, got {other:?}"),
+    }
+    let missing = ActivationId::parse("a3").unwrap();
+    assert_eq!(store.activation(&missing).await.unwrap(), None);
+}
+
+async fn nothing_is_approved_without_a_live_entitlement<S: Store>(store: Arc<S>) {
+    let store = &*store;
+    let stranger = decided("a1", "nobody", Decision::Approved);
+    assert_eq!(
+        store.approve(&stranger).await.unwrap(),
+        ApproveOutcome::NotEntitled(None)
+    );
+    let expired = Grant {
+        expires_at: Some(now() - Duration::minutes(1)),
+        ..grant("u1", "1_GB", 1)
+    };
+    entitlement::grant(store, &expired, now()).await.unwrap();
+    match store
+        .approve(&decided("a2", "u1", Decision::Approved))
+        .await
+        .unwrap()
+    {
+        ApproveOutcome::NotEntitled(Some(e)) => {
+            assert!(e.is_expired(now()));
+            assert_eq!(e.units_used, 0);
+        }
+        other => panic!("expected an expired entitlement, got {other:?}"),
+    }
+    assert_eq!(
+        store.activation(&stranger.activation_id).await.unwrap(),
+        None
+    );
+}
+
+async fn a_refusal_is_recorded_once<S: Store>(store: Arc<S>) {
+    let store = &*store;
+    let refusal = decided("a1", "u1", Decision::Refused(Refusal::NoEntitlement));
+    assert_eq!(
+        store.record(&refusal).await.unwrap(),
+        RecordOutcome::Recorded
+    );
+    let later = decided("a1", "u1", Decision::Refused(Refusal::Expired));
+    assert_eq!(
+        store.record(&later).await.unwrap(),
+        RecordOutcome::AlreadyDecided(refusal.clone())
+    );
+    // Even with units granted since, a decided activation stays decided.
+    entitlement::grant(store, &grant("u1", "1_GB", 1), now())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .approve(&decided("a1", "u1", Decision::Approved))
+            .await
+            .unwrap(),
+        ApproveOutcome::AlreadyDecided(refusal)
+    );
+    assert_eq!(units_used(store, "u1").await, 0);
+}
+
+async fn concurrent_approvals_never_exceed_the_units<S: Store>(store: Arc<S>) {
+    entitlement::grant(&*store, &grant("u1", "1_GB", 5), now())
+        .await
+        .unwrap();
+    let barrier = Arc::new(tokio::sync::Barrier::new(24));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..24 {
+        let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
+        tasks.spawn(async move {
+            // Every id is delivered twice, so redeliveries race with first deliveries.
+            let record = decided(&format!("a{}", i / 2), "u1", Decision::Approved);
+            barrier.wait().await;
+            store.approve(&record).await.unwrap()
+        });
+    }
+    let mut approved = 0;
+    while let Some(outcome) = tasks.join_next().await {
+        approved += usize::from(outcome.unwrap() == ApproveOutcome::Approved);
+    }
+    assert_eq!(approved, 5);
+    assert_eq!(units_used(&*store, "u1").await, 5);
+}
+
+async fn a_purchase_is_granted_once<S: Store>(store: Arc<S>) {
+    let store = &*store;
+    let purchase = Grant {
+        purchase_id: Some(PurchaseId::parse("order-1").unwrap()),
+        email: Some(Email::parse("u1@example.com").unwrap()),
+        ..grant("u1", "1_GB", 3)
+    };
+    assert_eq!(
+        store.apply_grant(&purchase, now()).await.unwrap(),
+        GrantWrite::Applied
+    );
+    match store.apply_grant(&purchase, now()).await.unwrap() {
+        GrantWrite::PurchaseSeen(marker) => {
+            assert_eq!(
+                (marker.user_token, marker.item, marker.quantity),
+                (user("u1"), item("1_GB"), 3)
+            );
+        }
+        other => panic!("expected the purchase marker, got {other:?}"),
+    }
+    let e = store.entitlement(&user("u1"), &item("1_GB")).await.unwrap();
+    assert_eq!(e.map(|e| e.units_granted), Some(3));
+    // The domain's rule on top of the port: another user's grant with this purchase id is refused.
+    let reused = Grant {
+        user_token: user("u2"),
+        ..purchase.clone()
+    };
+    assert_eq!(
+        entitlement::grant(store, &reused, now()).await.unwrap(),
+        GrantOutcome::PurchaseIdReused {
+            user_token: user("u1"),
+            item: item("1_GB")
+        }
+    );
+    assert!(!store.user_summary(&user("u2")).await.unwrap().found);
+    let summary = store.user_summary(&user("u1")).await.unwrap();
+    assert_eq!(summary.email.as_deref(), Some("u1@example.com"));
+}
+
+async fn revoking_leaves_nothing_to_activate_until_the_next_grant<S: Store>(store: Arc<S>) {
+    let store = &*store;
+    assert_eq!(
+        store
+            .revoke(&user("u1"), &item("1_GB"), now())
+            .await
+            .unwrap(),
+        None
+    );
+    entitlement::grant(store, &grant("u1", "1_GB", 3), now())
+        .await
+        .unwrap();
+    let a1 = decided("a1", "u1", Decision::Approved);
+    assert_eq!(store.approve(&a1).await.unwrap(), ApproveOutcome::Approved);
+    let revoked_at = now();
+    let revoked = store
+        .revoke(&user("u1"), &item("1_GB"), revoked_at)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((revoked.units_granted, revoked.units_used), (1, 1));
+    assert_eq!(revoked.revoked_at, Some(revoked_at));
+    match store
+        .approve(&decided("a2", "u1", Decision::Approved))
+        .await
+        .unwrap()
+    {
+        ApproveOutcome::NotEntitled(Some(e)) => {
+            assert_eq!(Refusal::for_entitlement(Some(&e), now()), Refusal::Revoked);
+        }
+        other => panic!("expected a revoked entitlement, got {other:?}"),
+    }
+    entitlement::grant(store, &grant("u1", "1_GB", 1), now())
+        .await
+        .unwrap();
+    let lifted = store.entitlement(&user("u1"), &item("1_GB")).await.unwrap();
+    assert_eq!(
+        lifted.map(|e| (e.units_left(), e.revoked_at)),
+        Some((1, None))
+    );
+}
+
+async fn registrations_find_their_user_both_ways<S: Store>(store: Arc<S>) {
+    let store = &*store;
+    let registration = |token: &str, uid: &str| CustomerRegistration {
+        user_token: user(token),
+        customer_uid: CustomerUid::parse(uid).unwrap(),
+    };
+    let customer = |uid: &str| CustomerUid::parse(uid).unwrap();
+    // Unknown user: nothing on a profile, kept unclaimed instead.
+    let early = registration("u1", "c-1");
+    assert_eq!(store.register_customer(&early, now()).await.unwrap(), None);
+    store.keep_unclaimed(&early, now()).await.unwrap();
+    assert_eq!(
+        store.user_for_customer(&customer("c-1")).await.unwrap(),
+        Some(user("u1"))
+    );
+    let summary = store.user_summary(&user("u1")).await.unwrap();
+    assert!(summary.found);
+    assert_eq!(summary.unclaimed_customer_uids, [customer("c-1")]);
+
+    let with_email = Grant {
+        email: Some(Email::parse("u1@example.com").unwrap()),
+        ..grant("u1", "1_GB", 1)
+    };
+    entitlement::grant(store, &with_email, now()).await.unwrap();
+    assert_eq!(
+        store.register_customer(&early, now()).await.unwrap(),
+        Some(Registered::KnownUser {
+            email: Some("u1@example.com".to_owned()),
+            replaced: None
+        })
+    );
+    assert_eq!(
+        store
+            .register_customer(&registration("u1", "c-2"), now())
+            .await
+            .unwrap(),
+        Some(Registered::KnownUser {
+            email: Some("u1@example.com".to_owned()),
+            replaced: Some(customer("c-1"))
+        })
+    );
+    assert_eq!(
+        store.user_for_customer(&customer("c-2")).await.unwrap(),
+        Some(user("u1"))
+    );
+    assert_eq!(
+        store.user_for_customer(&customer("c-9")).await.unwrap(),
+        None
+    );
+    let summary = store.user_summary(&user("u1")).await.unwrap();
+    assert_eq!(summary.customer_uid, Some(customer("c-2")));
+}
+
+async fn esim_statuses_are_recorded_once_with_history<S: Store>(store: Arc<S>) {
+    let store = &*store;
+    let iccid = Iccid::parse("89361123300836129514").unwrap();
+    let status = |state: &str, eid: Option<&str>, at: OffsetDateTime| EsimStatusRecord {
+        status: EsimStatus {
+            iccid: iccid.clone(),
+            imsi: Imsi::parse("260216611193634").unwrap(),
+            profile_state: ProfileState::parse(state).unwrap(),
+            eid: eid.map(|e| Eid::parse(e).unwrap()),
+        },
+        received_at: at,
+    };
+    assert_eq!(store.esim_history(&iccid).await.unwrap(), None);
+    let t0 = now();
+    let installed = status("INSTALLED", Some("74088234238931452"), t0);
+    assert_eq!(
+        store.record_status(&installed).await.unwrap(),
+        Recorded::Changed
+    );
+    let redelivered = status(
+        "INSTALLED",
+        Some("74088234238931452"),
+        t0 + Duration::seconds(1),
+    );
+    assert_eq!(
+        store.record_status(&redelivered).await.unwrap(),
+        Recorded::Unchanged
+    );
+    // Without an eid, the same state is still a redelivery.
+    let no_eid = status("INSTALLED", None, t0 + Duration::seconds(2));
+    assert_eq!(
+        store.record_status(&no_eid).await.unwrap(),
+        Recorded::Unchanged
+    );
+    let disabled = status("DISABLED", None, t0 + Duration::seconds(3));
+    assert_eq!(
+        store.record_status(&disabled).await.unwrap(),
+        Recorded::Changed
+    );
+
+    let esim = store.esim_history(&iccid).await.unwrap().unwrap();
+    assert_eq!(esim.current.status.profile_state, ProfileState::Disabled);
+    assert_eq!(esim.current.received_at, disabled.received_at);
+    // A status without an eid keeps the one on file.
+    assert_eq!(esim.current.status.eid, installed.status.eid);
+    assert_eq!(esim.history, [disabled, installed]);
+}
+
+async fn summaries_order_entitlements_and_activations<S: Store>(store: Arc<S>) {
+    let store = &*store;
+    assert!(!store.user_summary(&user("u1")).await.unwrap().found);
+    for id in ["5_GB", "1_GB"] {
+        entitlement::grant(store, &grant("u1", id, 2), now())
+            .await
+            .unwrap();
+    }
+    let first = decided("a1", "u1", Decision::Approved);
+    store.approve(&first).await.unwrap();
+    let mut second = decided("a2", "u1", Decision::Refused(Refusal::NoUnitsLeft));
+    second.decided_at = first.decided_at + Duration::milliseconds(5);
+    store.record(&second).await.unwrap();
+    let summary = store.user_summary(&user("u1")).await.unwrap();
+    let items: Vec<&str> = summary
+        .entitlements
+        .iter()
+        .map(|e| e.item.as_str())
+        .collect();
+    assert_eq!(items, ["1_GB", "5_GB"]);
+    let newest_first: Vec<(&str, &str)> = summary
+        .activations
+        .iter()
+        .map(|a| (a.activation_id.as_str(), a.decision.as_str()))
+        .collect();
+    assert_eq!(newest_first, [("a2", "FAIL"), ("a1", "SUCCESS")]);
+    assert_eq!(summary.activations[0].reason, Some(Refusal::NoUnitsLeft));
+}

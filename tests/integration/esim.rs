@@ -1,32 +1,17 @@
 //! eSIM Status against a real DynamoDB-API server.
 
-use std::sync::Arc;
-
-use crate::common::{http_event, read_response, Auth, TestTable, LOCAL_SECRET};
+use crate::common::{self, concurrently, post, Auth, TestTable};
+use esim_status::EsimStatusWebhook;
 use serde_json::{json, Value};
-use shared::auth::WebhookSecrets;
 use shared::dynamo::DynamoStore;
 use shared::esim::{Iccid, ProfileState};
 use shared::views::{EsimHistory, ReadModels};
 
-const PATH: &str = "/webhooks/esim-status";
 const ICCID: &str = "89361123300836129514";
 
-async fn call_auth(store: &DynamoStore, body: &str, auth: Auth<'_>) -> (u16, Value) {
-    let request = http_event(PATH, Some(body), false, auth);
-    let secrets = WebhookSecrets::parse(LOCAL_SECRET);
-    read_response(
-        shared::pipeline::handle(
-            &esim_status::EsimStatusWebhook(store.clone()),
-            &secrets,
-            request,
-        )
-        .await,
-    )
-}
-
+/// Delivers `body` to the function over `store` with the configured secret.
 async fn call(store: &DynamoStore, body: &str) -> (u16, Value) {
-    call_auth(store, body, Auth::Bearer(LOCAL_SECRET)).await
+    post(&EsimStatusWebhook(store.clone()), body).await
 }
 
 fn status(state: &str, eid: Option<&str>) -> String {
@@ -119,18 +104,13 @@ async fn a_repeated_identical_delivery_leaves_the_history_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn concurrent_redeliveries_append_one_entry() {
     let t = TestTable::new().await;
-    let barrier = Arc::new(tokio::sync::Barrier::new(20));
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..20 {
-        let (store, barrier) = (t.other_store(), Arc::clone(&barrier));
-        tasks.spawn(async move {
-            barrier.wait().await;
-            call(&store, &status("INSTALLED", None)).await
-        });
-    }
+    let answers = concurrently(20, |_| {
+        let store = t.other_store();
+        async move { call(&store, &status("INSTALLED", None)).await }
+    })
+    .await;
     let mut recorded = 0;
-    while let Some(answer) = tasks.join_next().await {
-        let (code, body) = answer.unwrap();
+    for (code, body) in answers {
         assert_eq!(code, 200);
         recorded += usize::from(body["status"] == "recorded");
     }
@@ -210,7 +190,12 @@ async fn without_the_secret_nothing_is_read_or_written() {
     let t = TestTable::new().await;
     for auth in [Auth::None, Auth::Bearer("nope"), Auth::Query("nope")] {
         assert_eq!(
-            call_auth(&t.store, &status("INSTALLED", None), auth).await,
+            common::call(
+                &EsimStatusWebhook(t.store.clone()),
+                Some(&status("INSTALLED", None)),
+                auth
+            )
+            .await,
             (401, json!({"error": "unauthorized"}))
         );
     }

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeSet;
 
-use crate::common::{read_response, root, TestTable, LOCAL_SECRET};
+use crate::common::{
+    demo_user, local_secrets, read_response, root, sample_event, user_summary, TestTable,
+};
 use activation_request::ActivationWebhook;
 use customer_registration::RegistrationWebhook;
 use esim_status::EsimStatusWebhook;
 use serde_json::{json, Value};
-use shared::auth::WebhookSecrets;
-use shared::ids::UserToken;
 use shared::pipeline::respond;
 use shared::telemetry::Metric;
 use shared::views::ReadModels;
@@ -173,21 +173,11 @@ async fn every_sample_event_gets_its_expected_answer() {
     );
 
     let t = TestTable::new().await;
-    crate::common::grant_with_email(
-        &t.store,
-        "USER_TOKEN_1234567",
-        "1_GB",
-        2,
-        Some("email@domain.com"),
-        None,
-    )
-    .await;
-    let secrets = WebhookSecrets::parse(LOCAL_SECRET);
+    demo_user(&t.store).await;
+    let secrets = local_secrets();
 
     for (file, status, body, metrics) in expected {
-        let text = std::fs::read_to_string(root().join("events").join(file)).unwrap();
-        let request =
-            lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let request = sample_event(file);
         let store = t.store.clone();
         let reply = match file.split('/').next() {
             Some("activation-request") => {
@@ -208,11 +198,7 @@ async fn every_sample_event_gets_its_expected_answer() {
     }
 
     // approve + replay + base64-body: two distinct activations, two units.
-    let s = t
-        .store
-        .user_summary(&UserToken::parse("USER_TOKEN_1234567").unwrap())
-        .await
-        .unwrap();
+    let s = user_summary(&t.store, "USER_TOKEN_1234567").await;
     assert_eq!(s.entitlements[0].units_used, 2);
     assert_eq!(s.activations.len(), 2);
     assert_eq!(

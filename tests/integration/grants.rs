@@ -1,12 +1,10 @@
 //! Granting entitlements: atomic, and idempotent per purchase id, under retries and concurrency.
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
 
-use crate::common::TestTable;
+use crate::common::{concurrently, user_summary, TestTable};
 use shared::entitlement::{Grant, GrantOutcome};
 use shared::ids::{ItemId, PurchaseId, UserToken};
-use shared::views::ReadModels;
 use time::OffsetDateTime;
 
 fn purchase(user: &str, item: &str, quantity: u32, id: Option<&str>) -> Grant {
@@ -72,42 +70,26 @@ async fn a_purchase_is_granted_once_however_often_it_is_sent() {
             }
         );
     }
-    assert!(
-        !t.store
-            .user_summary(&UserToken::parse("u2").unwrap())
-            .await
-            .unwrap()
-            .found
-    );
-    let u1 = t
-        .store
-        .user_summary(&UserToken::parse("u1").unwrap())
-        .await
-        .unwrap();
+    assert!(!user_summary(&t.store, "u2").await.found);
+    let u1 = user_summary(&t.store, "u1").await;
     assert_eq!(u1.entitlements.len(), 1, "no 5_GB entitlement was created");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn concurrent_retries_of_one_purchase_grant_once() {
     let t = TestTable::new().await;
-    let barrier = Arc::new(tokio::sync::Barrier::new(20));
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..20 {
-        let (store, barrier) = (t.other_store(), Arc::clone(&barrier));
-        tasks.spawn(async move {
-            barrier.wait().await;
-            shared::entitlement::grant(
-                &store,
-                &purchase("u1", "1_GB", 3, Some("order-9")),
-                OffsetDateTime::now_utc(),
-            )
-            .await
-            .unwrap()
-        });
-    }
+    let outcomes = concurrently(20, |_| {
+        let store = t.other_store();
+        async move {
+            let retry = purchase("u1", "1_GB", 3, Some("order-9"));
+            shared::entitlement::grant(&store, &retry, OffsetDateTime::now_utc())
+                .await
+                .unwrap()
+        }
+    })
+    .await;
     let mut fresh = 0;
-    while let Some(outcome) = tasks.join_next().await {
-        let outcome = outcome.unwrap();
+    for outcome in outcomes {
         fresh += usize::from(matches!(outcome, GrantOutcome::Granted(_)));
         assert_eq!(granted(&outcome), 3);
     }

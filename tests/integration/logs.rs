@@ -1,67 +1,33 @@
 //! What the functions log: one JSON line per request with its outcome, and never a secret, an
 //! email or, on the happy path, a user token.
 
-use crate::common::{read_response, root, TestTable, LOCAL_SECRET};
+use crate::common::{demo_user, replay, TestTable, LOCAL_SECRET};
+use activation_request::ActivationWebhook;
+use customer_registration::RegistrationWebhook;
+use esim_status::EsimStatusWebhook;
 use serde_json::Value;
-use shared::auth::WebhookSecrets;
 use shared::testkit::LogCapture;
-
-fn event(file: &str) -> lambda_http::Request {
-    let text = std::fs::read_to_string(root().join("events").join(file)).unwrap();
-    lambda_http::request::from_str(&text).unwrap()
-}
 
 #[tokio::test]
 async fn one_line_per_request_and_nothing_personal_or_secret() {
     let t = TestTable::new().await;
-    crate::common::grant_with_email(
-        &t.store,
-        "USER_TOKEN_1234567",
-        "1_GB",
-        2,
-        Some("email@domain.com"),
-        None,
-    )
-    .await;
-    let secrets = WebhookSecrets::parse(LOCAL_SECRET);
+    demo_user(&t.store).await;
+    let activation = ActivationWebhook(t.store.clone());
+    let registration = RegistrationWebhook(t.store.clone());
+    let esim = EsimStatusWebhook(t.store.clone());
 
     // The production subscriber, writing here instead of stdout.
     let captured = LogCapture::default();
     let _guard = captured.install();
 
-    let answers = vec![
-        shared::pipeline::handle(
-            &activation_request::ActivationWebhook(t.store.clone()),
-            &secrets,
-            event("activation-request/approve.json"),
-        )
-        .await,
-        shared::pipeline::handle(
-            &activation_request::ActivationWebhook(t.store.clone()),
-            &secrets,
-            event("activation-request/replay.json"),
-        )
-        .await,
-        shared::pipeline::handle(
-            &activation_request::ActivationWebhook(t.store.clone()),
-            &secrets,
-            event("activation-request/unauthenticated.json"),
-        )
-        .await,
-        shared::pipeline::handle(
-            &customer_registration::RegistrationWebhook(t.store.clone()),
-            &secrets,
-            event("customer-registration/registered.json"),
-        )
-        .await,
-        shared::pipeline::handle(
-            &esim_status::EsimStatusWebhook(t.store.clone()),
-            &secrets,
-            event("esim-status/installed.json"),
-        )
-        .await,
+    let answers = [
+        replay(&activation, "activation-request/approve.json").await,
+        replay(&activation, "activation-request/replay.json").await,
+        replay(&activation, "activation-request/unauthenticated.json").await,
+        replay(&registration, "customer-registration/registered.json").await,
+        replay(&esim, "esim-status/installed.json").await,
     ];
-    let statuses: Vec<u16> = answers.into_iter().map(|a| read_response(a).0).collect();
+    let statuses: Vec<u16> = answers.iter().map(|(status, _)| *status).collect();
     assert_eq!(statuses, [200, 200, 401, 200, 200]);
 
     let text = captured.text();

@@ -1,37 +1,39 @@
 //! Customer Registration against a real DynamoDB-API server.
 
-use crate::common::{http_event, read_response, Auth, TestTable, LOCAL_SECRET};
+use crate::common::{self, post, user_summary, Auth, TestTable, LOCAL_SECRET};
+use customer_registration::RegistrationWebhook;
 use serde_json::{json, Value};
-use shared::auth::WebhookSecrets;
 use shared::dynamo::DynamoStore;
-use shared::ids::{CustomerUid, UserToken};
+use shared::ids::CustomerUid;
 use shared::views::ReadModels;
-
-const PATH: &str = "/sdk/customer-registration";
 
 async fn user(store: &DynamoStore, token: &str, email: Option<&str>) {
     crate::common::grant_with_email(store, token, "1_GB", 1, email, None).await;
 }
 
+/// Registers through the function over `store`, presenting the secret as `auth` says.
 async fn call_auth(store: &DynamoStore, body: &str, auth: Auth<'_>) -> (u16, Value) {
-    let request = http_event(PATH, Some(body), false, auth);
-    let secrets = WebhookSecrets::parse(LOCAL_SECRET);
-    read_response(
-        shared::pipeline::handle(
-            &customer_registration::RegistrationWebhook(store.clone()),
-            &secrets,
-            request,
-        )
-        .await,
-    )
+    common::call(&RegistrationWebhook(store.clone()), Some(body), auth).await
 }
 
+/// Registers through the function over `store` with the configured secret.
 async fn call(store: &DynamoStore, body: &str) -> (u16, Value) {
-    call_auth(store, body, Auth::Bearer(LOCAL_SECRET)).await
+    post(&RegistrationWebhook(store.clone()), body).await
 }
 
-fn customer(uid: &str) -> CustomerUid {
-    CustomerUid::parse(uid).unwrap()
+/// The user token the customer id `uid` leads to, if any.
+async fn user_for(store: &DynamoStore, uid: &str) -> Option<String> {
+    let found = store
+        .user_for_customer(&CustomerUid::parse(uid).unwrap())
+        .await
+        .unwrap();
+    found.map(|u| u.as_str().to_owned())
+}
+
+/// The customer id on `user`'s profile, if any.
+async fn customer_of(store: &DynamoStore, user: &str) -> Option<String> {
+    let summary = user_summary(store, user).await;
+    summary.customer_uid.map(|c| c.as_str().to_owned())
 }
 
 #[tokio::test]
@@ -39,39 +41,20 @@ async fn a_known_user_gets_the_email_and_the_customer_id_is_recorded_both_ways()
     let t = TestTable::new().await;
     user(&t.store, "u1", Some("u1@example.com")).await;
     t.log.clear();
+    let answer = (200, json!({"email": "u1@example.com"}));
     let body = json!({"userToken": "u1", "customerUid": "c-1"}).to_string();
-    assert_eq!(
-        call(&t.store, &body).await,
-        (200, json!({"email": "u1@example.com"}))
-    );
+    assert_eq!(call(&t.store, &body).await, answer);
     assert_eq!(t.log.operations(), ["UpdateItem"], "one DynamoDB request");
 
     // A redelivery, and the `uid` spelling, answer the same.
-    assert_eq!(
-        call(&t.store, &body).await,
-        (200, json!({"email": "u1@example.com"}))
-    );
     let alias = json!({"userToken": "u1", "uid": "c-1"}).to_string();
-    assert_eq!(
-        call(&t.store, &alias).await,
-        (200, json!({"email": "u1@example.com"}))
-    );
+    for again in [&body, &alias] {
+        assert_eq!(call(&t.store, again).await, answer, "{again}");
+    }
 
-    let summary = t
-        .store
-        .user_summary(&UserToken::parse("u1").unwrap())
-        .await
-        .unwrap();
-    assert_eq!(
-        summary.customer_uid.as_ref().map(|c| c.as_str()),
-        Some("c-1")
-    );
-    let found = t.store.user_for_customer(&customer("c-1")).await.unwrap();
-    assert_eq!(found.as_ref().map(UserToken::as_str), Some("u1"));
-    assert_eq!(
-        t.store.user_for_customer(&customer("c-2")).await.unwrap(),
-        None
-    );
+    assert_eq!(customer_of(&t.store, "u1").await.as_deref(), Some("c-1"));
+    assert_eq!(user_for(&t.store, "c-1").await.as_deref(), Some("u1"));
+    assert_eq!(user_for(&t.store, "c-2").await, None);
 }
 
 #[tokio::test]
@@ -82,12 +65,8 @@ async fn a_new_customer_id_replaces_the_old_one() {
         let body = json!({"userToken": "u1", "customerUid": uid}).to_string();
         assert_eq!(call(&t.store, &body).await.0, 200);
     }
-    let found = t.store.user_for_customer(&customer("c-new")).await.unwrap();
-    assert_eq!(found.as_ref().map(UserToken::as_str), Some("u1"));
-    assert_eq!(
-        t.store.user_for_customer(&customer("c-old")).await.unwrap(),
-        None
-    );
+    assert_eq!(user_for(&t.store, "c-new").await.as_deref(), Some("u1"));
+    assert_eq!(user_for(&t.store, "c-old").await, None);
 }
 
 #[tokio::test]
@@ -96,8 +75,7 @@ async fn a_known_user_without_email_gets_null_and_is_still_registered() {
     user(&t.store, "u1", None).await;
     let body = json!({"userToken": "u1", "customerUid": "c-1"}).to_string();
     assert_eq!(call(&t.store, &body).await, (200, json!({"email": null})));
-    let found = t.store.user_for_customer(&customer("c-1")).await.unwrap();
-    assert_eq!(found.as_ref().map(UserToken::as_str), Some("u1"));
+    assert_eq!(user_for(&t.store, "c-1").await.as_deref(), Some("u1"));
 }
 
 #[tokio::test]
@@ -109,13 +87,8 @@ async fn an_unknown_user_gets_404_and_the_customer_id_is_kept() {
         (404, json!({"error": "unknown user"}))
     );
 
-    let found = t.store.user_for_customer(&customer("c-9")).await.unwrap();
-    assert_eq!(found.as_ref().map(UserToken::as_str), Some("stranger"));
-    let summary = t
-        .store
-        .user_summary(&UserToken::parse("stranger").unwrap())
-        .await
-        .unwrap();
+    assert_eq!(user_for(&t.store, "c-9").await.as_deref(), Some("stranger"));
+    let summary = user_summary(&t.store, "stranger").await;
     assert!(summary.found);
     assert_eq!(summary.unclaimed_customer_uids, ["c-9"]);
     assert_eq!(summary.customer_uid, None, "no profile was invented");
@@ -127,17 +100,11 @@ async fn an_unknown_user_gets_404_and_the_customer_id_is_kept() {
         call(&t.store, &body).await,
         (200, json!({"email": "s@example.com"}))
     );
-    let summary = t
-        .store
-        .user_summary(&UserToken::parse("stranger").unwrap())
-        .await
-        .unwrap();
     assert_eq!(
-        summary.customer_uid.as_ref().map(|c| c.as_str()),
+        customer_of(&t.store, "stranger").await.as_deref(),
         Some("c-9")
     );
-    let found = t.store.user_for_customer(&customer("c-9")).await.unwrap();
-    assert_eq!(found.as_ref().map(UserToken::as_str), Some("stranger"));
+    assert_eq!(user_for(&t.store, "c-9").await.as_deref(), Some("stranger"));
 }
 
 #[tokio::test]

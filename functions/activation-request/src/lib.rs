@@ -35,10 +35,6 @@ impl<S: ActivationStore> Webhook for ActivationWebhook<S> {
     type Payload = ActivationRequest;
     type Outcome = Outcome;
 
-    fn parse(body: &[u8]) -> Result<ActivationRequest, PayloadError> {
-        ActivationRequest::from_json(body)
-    }
-
     fn span(request: &ActivationRequest) -> Span {
         tracing::info_span!(
             "activation",
@@ -104,31 +100,17 @@ impl<S: ActivationStore> Webhook for ActivationWebhook<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::auth::WebhookSecrets;
     use shared::entitlement::{self, Grant};
     use shared::ids::{ItemId, UserToken};
-    use shared::pipeline::respond;
-    use shared::testkit::{FailingStore, Failure, InMemoryStore};
+    use shared::testkit::{reply, FailingStore, Failure, InMemoryStore};
     use shared::views::ReadModels;
-
-    const SECRET: &str = "unit-test-secret";
-
-    fn request(body: &str) -> lambda_http::Request {
-        let mut request = lambda_http::Request::new(lambda_http::Body::Text(body.to_owned()));
-        request
-            .headers_mut()
-            .insert("authorization", format!("Bearer {SECRET}").parse().unwrap());
-        request
-    }
 
     const BODY: &str =
         r#"{"inventoryItemId":"1_GB","userToken":"u1","metaTag":"m","activationId":"a1"}"#;
 
-    async fn answer<S: ActivationStore>(store: S, body: &str) -> (u16, serde_json::Value, Reply) {
-        let webhook = ActivationWebhook(store);
-        let reply = respond(&webhook, &WebhookSecrets::parse(SECRET), &request(body)).await;
-        let json = serde_json::from_str(&reply.body).unwrap();
-        (reply.status.as_u16(), json, reply)
+    /// The answer's JSON body.
+    fn json(reply: &Reply) -> serde_json::Value {
+        serde_json::from_str(&reply.body).unwrap()
     }
 
     #[tokio::test]
@@ -146,14 +128,13 @@ mod tests {
             .await
             .unwrap();
         let webhook = ActivationWebhook(store);
-        let secrets = WebhookSecrets::parse(SECRET);
-        let first = respond(&webhook, &secrets, &request(BODY)).await;
+        let first = reply(&webhook, BODY).await;
         assert_eq!(
             first.body,
             r#"{"returnCode":"SUCCESS","returnMessage":null}"#
         );
         assert_eq!(first.metrics, [APPROVED]);
-        let again = respond(&webhook, &secrets, &request(BODY)).await;
+        let again = reply(&webhook, BODY).await;
         assert_eq!(again.body, first.body);
         assert_eq!(again.metrics, [REPLAYED]);
         let user = UserToken::parse("u1").unwrap();
@@ -164,10 +145,10 @@ mod tests {
     #[tokio::test]
     async fn storage_failures_fail_closed_and_record_nothing() {
         for failure in [Failure::Transient, Failure::Permanent] {
-            let (status, body, reply) = answer(FailingStore(failure), BODY).await;
-            assert_eq!(status, 200);
+            let reply = reply(&ActivationWebhook(FailingStore(failure)), BODY).await;
+            assert_eq!(reply.status, StatusCode::OK);
             assert_eq!(
-                body,
+                json(&reply),
                 serde_json::json!({"returnCode": "FAIL", "returnMessage": "temporarily unable to decide, please retry"})
             );
             assert_eq!(reply.metrics, [STORAGE_ERROR]);
@@ -178,10 +159,10 @@ mod tests {
     #[tokio::test]
     async fn invalid_bodies_are_refused_with_200_and_never_reach_the_store() {
         // A store that never answers: reaching it would hang the test.
-        let (status, body, reply) =
-            answer(FailingStore(Failure::NeverAnswers), r#"{"metaTag": myTag}"#).await;
-        assert_eq!(status, 200);
-        assert_eq!(body["returnCode"], "FAIL");
+        let webhook = ActivationWebhook(FailingStore(Failure::NeverAnswers));
+        let reply = reply(&webhook, r#"{"metaTag": myTag}"#).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(json(&reply)["returnCode"], "FAIL");
         assert_eq!(
             reply.metrics,
             [INVALID_REQUEST, refused(Refusal::InvalidRequest)]

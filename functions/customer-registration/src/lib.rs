@@ -4,7 +4,6 @@
 use lambda_http::http::StatusCode;
 use serde::Serialize;
 use shared::http::Reply;
-use shared::payload::PayloadError;
 use shared::pipeline::Webhook;
 use shared::registration::{self, CustomerRegistration, Registered, RegistrationStore};
 use shared::store::StoreError;
@@ -35,10 +34,6 @@ impl<S: RegistrationStore> Webhook for RegistrationWebhook<S> {
     const ROUTE: &'static str = "POST /sdk/customer-registration";
     type Payload = CustomerRegistration;
     type Outcome = Registered;
-
-    fn parse(body: &[u8]) -> Result<CustomerRegistration, PayloadError> {
-        CustomerRegistration::from_json(body)
-    }
 
     async fn call(
         &self,
@@ -87,30 +82,19 @@ impl<S: RegistrationStore> Webhook for RegistrationWebhook<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::auth::WebhookSecrets;
     use shared::http::STORAGE_ERROR;
-    use shared::pipeline::respond;
-    use shared::testkit::{FailingStore, Failure, InMemoryStore};
+    use shared::testkit::{reply, FailingStore, Failure, InMemoryStore};
     use shared::views::ReadModels;
 
-    const SECRET: &str = "unit-test-secret";
     const BODY: &str = r#"{"userToken":"u1","customerUid":"c-1"}"#;
-
-    fn request(body: &str) -> lambda_http::Request {
-        let mut request = lambda_http::Request::new(lambda_http::Body::Text(body.to_owned()));
-        request
-            .headers_mut()
-            .insert("authorization", format!("Bearer {SECRET}").parse().unwrap());
-        request
-    }
 
     #[tokio::test]
     async fn unknown_users_are_kept_unclaimed() {
         let webhook = RegistrationWebhook(InMemoryStore::new());
-        let reply = respond(&webhook, &WebhookSecrets::parse(SECRET), &request(BODY)).await;
-        assert_eq!(reply.status, StatusCode::NOT_FOUND);
-        assert_eq!(reply.body, r#"{"error":"unknown user"}"#);
-        assert_eq!(reply.metrics, [UNKNOWN_USER]);
+        let answered = reply(&webhook, BODY).await;
+        assert_eq!(answered.status, StatusCode::NOT_FOUND);
+        assert_eq!(answered.body, r#"{"error":"unknown user"}"#);
+        assert_eq!(answered.metrics, [UNKNOWN_USER]);
         let customer = shared::ids::CustomerUid::parse("c-1").unwrap();
         let user = webhook.0.user_for_customer(&customer).await.unwrap();
         assert_eq!(user.map(String::from).as_deref(), Some("u1"));
@@ -120,13 +104,13 @@ mod tests {
     async fn storage_failures_answer_503_so_gigastore_retries() {
         for failure in [Failure::Transient, Failure::Permanent] {
             let webhook = RegistrationWebhook(FailingStore(failure));
-            let reply = respond(&webhook, &WebhookSecrets::parse(SECRET), &request(BODY)).await;
-            assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+            let answered = reply(&webhook, BODY).await;
+            assert_eq!(answered.status, StatusCode::SERVICE_UNAVAILABLE);
             assert_eq!(
-                reply.body,
+                answered.body,
                 r#"{"error":"temporarily unavailable, please retry"}"#
             );
-            assert_eq!(reply.metrics, [STORAGE_ERROR]);
+            assert_eq!(answered.metrics, [STORAGE_ERROR]);
         }
     }
 }

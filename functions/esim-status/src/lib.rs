@@ -4,7 +4,6 @@ use lambda_http::http::StatusCode;
 use serde::Serialize;
 use shared::esim::{self, EsimStatus, EsimStore, Recorded};
 use shared::http::Reply;
-use shared::payload::PayloadError;
 use shared::pipeline::Webhook;
 use shared::store::StoreError;
 use shared::telemetry::Metric;
@@ -36,10 +35,6 @@ impl<S: EsimStore> Webhook for EsimStatusWebhook<S> {
     const ROUTE: &'static str = "POST /webhooks/esim-status";
     type Payload = EsimStatus;
     type Outcome = Recorded;
-
-    fn parse(body: &[u8]) -> Result<EsimStatus, PayloadError> {
-        EsimStatus::from_json(body)
-    }
 
     fn span(status: &EsimStatus) -> Span {
         tracing::info_span!(
@@ -78,31 +73,20 @@ impl<S: EsimStore> Webhook for EsimStatusWebhook<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::auth::WebhookSecrets;
     use shared::http::STORAGE_ERROR;
-    use shared::pipeline::{respond, NOT_STORED};
-    use shared::testkit::{FailingStore, Failure, InMemoryStore, LogCapture};
+    use shared::pipeline::NOT_STORED;
+    use shared::testkit::{reply, FailingStore, Failure, InMemoryStore, LogCapture};
 
-    const SECRET: &str = "unit-test-secret";
     const BODY: &str =
         r#"{"iccid":"89361123300836129514","imsi":"260216611193634","profileState":"INSTALLED"}"#;
-
-    fn request(body: &str) -> lambda_http::Request {
-        let mut request = lambda_http::Request::new(lambda_http::Body::Text(body.to_owned()));
-        request
-            .headers_mut()
-            .insert("authorization", format!("Bearer {SECRET}").parse().unwrap());
-        request
-    }
 
     #[tokio::test]
     async fn a_redelivery_is_recorded_once() {
         let webhook = EsimStatusWebhook(InMemoryStore::new());
-        let secrets = WebhookSecrets::parse(SECRET);
-        let first = respond(&webhook, &secrets, &request(BODY)).await;
+        let first = reply(&webhook, BODY).await;
         assert_eq!(first.body, r#"{"status":"recorded"}"#);
         assert_eq!(first.metrics, [RECEIVED.by("State", "INSTALLED")]);
-        let again = respond(&webhook, &secrets, &request(BODY)).await;
+        let again = reply(&webhook, BODY).await;
         assert_eq!(again.body, r#"{"status":"unchanged"}"#);
         assert_eq!(
             again.metrics,
@@ -116,9 +100,9 @@ mod tests {
             let logs = LogCapture::default();
             let _guard = logs.install();
             let webhook = EsimStatusWebhook(FailingStore(failure));
-            let reply = respond(&webhook, &WebhookSecrets::parse(SECRET), &request(BODY)).await;
-            assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
-            assert_eq!(reply.metrics, [STORAGE_ERROR]);
+            let answered = reply(&webhook, BODY).await;
+            assert_eq!(answered.status, StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(answered.metrics, [STORAGE_ERROR]);
             let lines = logs.lines();
             let not_stored: Vec<_> = lines
                 .iter()

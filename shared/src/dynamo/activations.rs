@@ -84,10 +84,7 @@ impl ActivationStore for DynamoStore {
 
     async fn record(&self, refusal: &ActivationRecord) -> Result<RecordOutcome, StoreError> {
         let result = self
-            .client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(super::items::to_item(&ActivationItem::from(refusal))?))
+            .put(super::items::to_item(&ActivationItem::from(refusal))?)
             .condition_expression("attribute_not_exists(pk)")
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -106,11 +103,7 @@ impl ActivationStore for DynamoStore {
 
     async fn activation(&self, id: &ActivationId) -> Result<Option<ActivationRecord>, StoreError> {
         let out = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .set_key(Some(ActivationItem::key(id)))
-            .consistent_read(true)
+            .get(ActivationItem::key(id))
             .send()
             .await
             .map_err(|e| failed("DynamoDB GetItem", e))?;

@@ -115,11 +115,7 @@ impl EntitlementStore for DynamoStore {
         user: &UserToken,
         item: &ItemId,
     ) -> Result<Option<Entitlement>, StoreError> {
-        self.client()
-            .get_item()
-            .table_name(self.table())
-            .set_key(Some(EntitlementItem::key(user, item)))
-            .consistent_read(true)
+        self.get(EntitlementItem::key(user, item))
             .send()
             .await
             .map_err(|e| failed("DynamoDB GetItem", e))?
@@ -135,10 +131,7 @@ impl EntitlementStore for DynamoStore {
         now: OffsetDateTime,
     ) -> Result<Option<Entitlement>, StoreError> {
         let result = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(EntitlementItem::key(user, item)))
+            .update(EntitlementItem::key(user, item))
             .update_expression(
                 "SET units_granted = units_used, revoked_at = :now, updated_at = :now",
             )

@@ -15,8 +15,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::get_item::builders::GetItemFluentBuilder;
+use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 
@@ -84,6 +87,28 @@ impl DynamoStore {
     /// A query on this table.
     fn query(&self) -> QueryFluentBuilder {
         self.client.query().table_name(&self.table)
+    }
+
+    /// A consistent read of the item at `key`.
+    fn get(&self, key: Item) -> GetItemFluentBuilder {
+        let get = self.client.get_item().table_name(&self.table);
+        get.set_key(Some(key)).consistent_read(true)
+    }
+
+    /// A write of `item`.
+    fn put(&self, item: Item) -> PutItemFluentBuilder {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+    }
+
+    /// An update of the item at `key`.
+    fn update(&self, key: Item) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
     }
 
     /// Sends `writes` as one transaction, retrying while concurrent transactions on the same

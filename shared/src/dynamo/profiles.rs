@@ -15,10 +15,7 @@ impl RegistrationStore for DynamoStore {
         now: OffsetDateTime,
     ) -> Result<Option<Registered>, StoreError> {
         let result = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(ProfileItem::key(&registration.user_token)))
+            .update(ProfileItem::key(&registration.user_token))
             .update_expression(
                 "SET customer_uid = :uid, customer_registered_at = :now, updated_at = :now, gsi1pk = :customer, gsi1sk = :profile",
             )
@@ -50,10 +47,7 @@ impl RegistrationStore for DynamoStore {
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let item = UnclaimedRegistrationItem::new(registration, now);
-        self.client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(items::to_item(&item)?))
+        self.put(items::to_item(&item)?)
             .send()
             .await
             .map_err(|e| failed("DynamoDB PutItem", e))?;

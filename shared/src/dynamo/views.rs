@@ -36,30 +36,30 @@ impl ReadModels for DynamoStore {
         )
         .await?;
 
-        let mut summary = UserSummary::empty(user.clone());
+        let (mut profile, mut entitlements, mut unclaimed) = (None, Vec::new(), Vec::new());
         for item in owned {
             let sk = sort_key(&item);
             if sk == PROFILE_SK {
-                let profile: ProfileItem = items::from_item(item)?;
-                summary.found = true;
-                summary.email = profile.email;
-                summary.customer_uid = profile.customer_uid;
+                let stored: ProfileItem = items::from_item(item)?;
+                profile = Some((stored.email, stored.customer_uid));
             } else if sk.starts_with(ENTITLEMENT_SK_PREFIX) {
-                summary.entitlements.push(EntitlementItem::read(item)?);
+                entitlements.push(EntitlementItem::read(item)?);
             } else if sk.starts_with(UNCLAIMED_SK_PREFIX) {
-                let unclaimed: UnclaimedRegistrationItem = items::from_item(item)?;
-                summary.unclaimed_customer_uids.push(unclaimed.customer_uid);
+                let stored: UnclaimedRegistrationItem = items::from_item(item)?;
+                unclaimed.push(stored.customer_uid);
             }
         }
-        for item in activations {
-            summary
-                .activations
-                .push(ActivationView::from(ActivationItem::read(item)?));
-        }
-        summary.found |= !summary.entitlements.is_empty()
-            || !summary.activations.is_empty()
-            || !summary.unclaimed_customer_uids.is_empty();
-        Ok(summary)
+        let activations = activations
+            .into_iter()
+            .map(|item| ActivationItem::read(item).map(ActivationView::from))
+            .collect::<Result<_, _>>()?;
+        Ok(UserSummary::new(
+            user.clone(),
+            profile,
+            entitlements,
+            activations,
+            unclaimed,
+        ))
     }
 
     async fn user_for_customer(

@@ -231,13 +231,11 @@ impl EsimStore for InMemoryStore {
 impl ReadModels for InMemoryStore {
     async fn user_summary(&self, user: &UserToken) -> Result<UserSummary, StoreError> {
         let t = self.tables();
-        let mut summary = UserSummary::empty(user.clone());
-        if let Some(profile) = t.profiles.get(user) {
-            summary.found = true;
-            summary.email = profile.email.clone();
-            summary.customer_uid = profile.customer_uid.clone();
-        }
-        summary.entitlements = t
+        let profile = t
+            .profiles
+            .get(user)
+            .map(|p| (p.email.clone(), p.customer_uid.clone()));
+        let entitlements = t
             .entitlements
             .iter()
             .filter(|((owner, _), _)| owner == user)
@@ -252,20 +250,20 @@ impl ReadModels for InMemoryStore {
         activations.sort_by(|a, b| {
             (b.decided_at, &b.activation_id).cmp(&(a.decided_at, &a.activation_id))
         });
-        summary.activations = activations
-            .into_iter()
-            .map(|a| ActivationView::from(a.clone()))
-            .collect();
-        summary.unclaimed_customer_uids = t
+        let unclaimed = t
             .unclaimed
             .keys()
             .filter(|(owner, _)| owner == user)
             .map(|(_, customer)| customer.clone())
             .collect();
-        summary.found |= !summary.entitlements.is_empty()
-            || !summary.activations.is_empty()
-            || !summary.unclaimed_customer_uids.is_empty();
-        Ok(summary)
+        let views = activations.into_iter().cloned().map(ActivationView::from);
+        Ok(UserSummary::new(
+            user.clone(),
+            profile,
+            entitlements,
+            views.collect(),
+            unclaimed,
+        ))
     }
 
     async fn user_for_customer(

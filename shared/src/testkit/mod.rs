@@ -58,3 +58,17 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
         self.clone()
     }
 }
+
+/// The secret [`reply`] presents.
+pub const SECRET: &str = "unit-test-secret";
+
+/// The reply `webhook` gives an authenticated request with `body`.
+pub async fn reply<W: crate::pipeline::Webhook>(webhook: &W, body: &str) -> crate::http::Reply {
+    let mut request = lambda_http::Request::new(lambda_http::Body::Text(body.to_owned()));
+    let bearer = format!("Bearer {SECRET}");
+    if let Ok(value) = bearer.parse() {
+        request.headers_mut().insert("authorization", value);
+    }
+    let secrets = crate::auth::WebhookSecrets::parse(SECRET);
+    crate::pipeline::respond(webhook, &secrets, &request).await
+}

@@ -2,10 +2,12 @@
 
 use std::borrow::Cow;
 use std::future::Future;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::deadline::Deadline;
 use crate::entitlement::Entitlement;
 use crate::ids::{ActivationId, ItemId, MetaTag, UserToken};
 use crate::payload::{FromBody, JsonObject, PayloadError};
@@ -179,29 +181,36 @@ impl ActivationRecord {
 }
 
 /// What happened to one Activation Request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// First delivery: this decision was made and recorded now.
     Decided(Decision),
     /// Redelivery: the decision recorded earlier, unchanged.
     Replayed(Decision),
+    /// The approving write's answer was lost; the record read back holds this decision.
+    Confirmed(Decision),
     /// The activationId is already recorded for another user or item.
     ActivationIdReused,
+    /// The approving write's answer was lost and no record could be read back in time: it may
+    /// still have been approved. Answered `FAIL`; a redelivery gets the recorded decision.
+    Unknown {
+        /// Why the write's outcome is unknown.
+        error: String,
+    },
 }
 
 impl Outcome {
     /// The answer Gigastore gets.
-    pub fn answer(self) -> Answer {
+    pub fn answer(&self) -> Answer {
         match self {
-            Self::Decided(Decision::Approved) | Self::Replayed(Decision::Approved) => {
-                Answer::Approve
-            }
-            Self::Decided(Decision::Refused(r)) | Self::Replayed(Decision::Refused(r)) => {
-                Answer::Refuse(Cow::Borrowed(r.message()))
-            }
+            Self::Decided(d) | Self::Replayed(d) | Self::Confirmed(d) => match d {
+                Decision::Approved => Answer::Approve,
+                Decision::Refused(r) => Answer::Refuse(Cow::Borrowed(r.message())),
+            },
             Self::ActivationIdReused => {
                 Answer::Refuse(Cow::Borrowed(Refusal::ActivationIdReused.message()))
             }
+            Self::Unknown { .. } => Answer::unavailable(),
         }
     }
 }
@@ -248,25 +257,47 @@ pub trait ActivationStore: Send + Sync {
     ) -> impl Future<Output = Result<Option<ActivationRecord>, StoreError>> + Send;
 }
 
-/// Decides `request` exactly once: approve and consume a unit, or record why not.
+/// Time kept back from the deadline to read back an approval whose answer was lost.
+pub const READ_BACK_RESERVE: Duration = Duration::from_millis(400);
+
+/// Decides `request` exactly once before `deadline`: approve and consume a unit, or record why
+/// not. When the approving write may have been applied but its answer was lost, the record is
+/// read back (consistently) to find out.
 pub async fn decide<S: ActivationStore>(
     store: &S,
     request: &ActivationRequest,
     now: OffsetDateTime,
+    deadline: Deadline,
 ) -> Result<Outcome, StoreError> {
     let approval = ActivationRecord::new(request, Decision::Approved, now);
-    let existing = match store.approve(&approval).await? {
-        ApproveOutcome::Approved => return Ok(Outcome::Decided(Decision::Approved)),
-        ApproveOutcome::AlreadyDecided(existing) => existing,
-        ApproveOutcome::NotEntitled(entitlement) => {
+    let approving = deadline.keeping(READ_BACK_RESERVE);
+    let existing = match approving.run(store.approve(&approval)).await {
+        Ok(ApproveOutcome::Approved) => return Ok(Outcome::Decided(Decision::Approved)),
+        Ok(ApproveOutcome::AlreadyDecided(existing)) => existing,
+        Ok(ApproveOutcome::NotEntitled(entitlement)) => {
             let refusal = Refusal::for_entitlement(entitlement.as_ref(), now);
             let record = ActivationRecord::new(request, Decision::Refused(refusal), now);
-            match store.record(&record).await? {
+            match deadline.run(store.record(&record)).await? {
                 RecordOutcome::Recorded => return Ok(Outcome::Decided(record.decision)),
                 // A concurrent delivery of the same activation decided first.
                 RecordOutcome::AlreadyDecided(existing) => existing,
             }
         }
+        Err(lost) if lost.maybe_applied() => {
+            return Ok(
+                match deadline.run(store.activation(&request.activation_id)).await {
+                    Ok(Some(existing)) if existing.is_same_request(request) => {
+                        Outcome::Confirmed(existing.decision)
+                    }
+                    Ok(Some(_)) => Outcome::ActivationIdReused,
+                    // Not recorded yet, or unreadable: the approval may still commit.
+                    Ok(None) | Err(_) => Outcome::Unknown {
+                        error: lost.chain(),
+                    },
+                },
+            );
+        }
+        Err(failed) => return Err(failed),
     };
     Ok(if existing.is_same_request(request) {
         Outcome::Replayed(existing.decision)

@@ -1,6 +1,6 @@
 //! Configuration from the environment, read once at init.
 
-use crate::auth::WebhookSecrets;
+use crate::auth::{InvalidCidr, SourceAllowList, WebhookSecrets};
 
 /// What every function needs to start.
 #[derive(Debug, Clone)]
@@ -9,6 +9,8 @@ pub struct Config {
     pub table_name: String,
     /// Accepted webhook secrets (`WEBHOOK_SECRETS`, comma-separated).
     pub secrets: WebhookSecrets,
+    /// Where calls may come from (`ALLOWED_SOURCE_CIDRS`, comma-separated; empty allows all).
+    pub allowed_sources: SourceAllowList,
 }
 
 /// The environment cannot run a function.
@@ -17,6 +19,9 @@ pub enum ConfigError {
     /// `TABLE_NAME` is unset or blank.
     #[error("TABLE_NAME is not set")]
     MissingTableName,
+    /// `ALLOWED_SOURCE_CIDRS` is not a list of CIDRs.
+    #[error(transparent)]
+    AllowedSources(#[from] InvalidCidr),
 }
 
 impl Config {
@@ -35,9 +40,12 @@ impl Config {
         if secrets.is_empty() {
             tracing::error!("WEBHOOK_SECRETS is empty: every request will be refused with 401");
         }
+        let allowed_sources =
+            SourceAllowList::parse(&lookup("ALLOWED_SOURCE_CIDRS").unwrap_or_default())?;
         Ok(Self {
             table_name,
             secrets,
+            allowed_sources,
         })
     }
 }

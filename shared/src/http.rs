@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::auth::{AuthError, WebhookSecrets};
 use crate::payload::PayloadError;
-use crate::store::StoreError;
+use crate::store::{FailureClass, StoreError};
 use crate::telemetry::Metric;
 
 /// A call without a valid secret.
@@ -15,8 +15,30 @@ pub const AUTH_REJECTED: Metric = Metric::count("AuthRejected");
 pub const INVALID_REQUEST: Metric = Metric::count("InvalidRequest");
 /// The table could not be read or written.
 pub const STORAGE_ERROR: Metric = Metric::count("StorageError");
+/// The table refused a request in a way no retry fixes: a bug or misconfiguration.
+pub const STORAGE_PERMANENT_ERROR: Metric = Metric::count("StoragePermanentError");
+/// A call from outside `ALLOWED_SOURCE_CIDRS`.
+pub const SOURCE_REJECTED: Metric = Metric::count("SourceRejected");
+/// The webhook secrets could not be read, so nothing could be accepted.
+pub const SECRET_UNAVAILABLE: Metric = Metric::count("SecretUnavailable");
 /// The metrics every function may emit, whatever its webhook.
-pub const METRICS: [&str; 3] = [AUTH_REJECTED.name, INVALID_REQUEST.name, STORAGE_ERROR.name];
+pub const METRICS: [&str; 6] = [
+    AUTH_REJECTED.name,
+    INVALID_REQUEST.name,
+    STORAGE_ERROR.name,
+    STORAGE_PERMANENT_ERROR.name,
+    SOURCE_REJECTED.name,
+    SECRET_UNAVAILABLE.name,
+];
+
+/// What a storage failure counts: always `StorageError`, and `StoragePermanentError` when no
+/// retry will fix it.
+pub fn storage_failure_metrics(error: &StoreError) -> Vec<Metric> {
+    match error.class() {
+        FailureClass::Transient => vec![STORAGE_ERROR],
+        FailureClass::Permanent => vec![STORAGE_ERROR, STORAGE_PERMANENT_ERROR],
+    }
+}
 
 /// A JSON response with `status`.
 pub fn json_response(status: StatusCode, text: String) -> Response<Body> {
@@ -29,21 +51,26 @@ pub fn json_response(status: StatusCode, text: String) -> Response<Body> {
     response
 }
 
-/// Checks the secret from `Authorization: Bearer <secret>` or the `token` query parameter.
+/// Checks the secret, from `Authorization: Bearer <secret>` (header name and scheme in any
+/// case, white space around the secret ignored) or the `token` query parameter. A request
+/// with more than one `Authorization` header or more than one `token` parameter is refused as
+/// ambiguous; with one of each, either may match.
 pub fn authenticate(request: &Request, secrets: &WebhookSecrets) -> Result<(), AuthError> {
-    let bearer = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
-    let query = request
+    let mut headers = request.headers().get_all(header::AUTHORIZATION).iter();
+    let header = headers.next();
+    let tokens = request
         .query_string_parameters_ref()
-        .and_then(|q| q.first("token"));
-    secrets.verify(bearer.into_iter().chain(query))
+        .map(|q| q.all("token").unwrap_or_default())
+        .unwrap_or_default();
+    if headers.next().is_some() || tokens.len() > 1 {
+        return Err(AuthError::Ambiguous);
+    }
+    let bearer = header
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim_start().split_once(char::is_whitespace))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, secret)| secret.trim());
+    secrets.verify(bearer.into_iter().chain(tokens))
 }
 
 /// What a request gets, and what is logged and counted about it.
@@ -112,10 +139,13 @@ struct ErrorBody<'a> {
 /// Every way the pipeline can fail a request, whatever the webhook.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// 403: the caller's address is not allowed.
+    #[error("forbidden")]
+    Forbidden,
     /// 401: no valid secret.
     #[error("unauthorized: {0}")]
     Unauthorized(#[from] AuthError),
-    /// 400: the body is not the expected payload.
+    /// 400 (413 when too large): the body is not the expected payload.
     #[error("invalid request: {0}")]
     InvalidRequest(#[from] PayloadError),
     /// 503: storage failed; the sender should retry.
@@ -126,14 +156,20 @@ pub enum ApiError {
 impl From<ApiError> for Reply {
     fn from(err: ApiError) -> Self {
         match &err {
+            ApiError::Forbidden => Reply::error(StatusCode::FORBIDDEN, "forbidden", "forbidden")
+                .counting([SOURCE_REJECTED]),
             // The body does not say whether a secret was missing or wrong; the log does.
             ApiError::Unauthorized(why) => {
                 Reply::error(StatusCode::UNAUTHORIZED, "unauthorized", "unauthorized")
                     .because(why.to_string())
                     .counting([AUTH_REJECTED])
             }
-            ApiError::InvalidRequest(_) => {
-                Reply::error(StatusCode::BAD_REQUEST, &err.to_string(), "invalid")
+            ApiError::InvalidRequest(why) => {
+                let status = match why {
+                    PayloadError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                Reply::error(status, &err.to_string(), "invalid")
                     .because(err.to_string())
                     .counting([INVALID_REQUEST])
             }
@@ -143,7 +179,7 @@ impl From<ApiError> for Reply {
                 "storage_error",
             )
             .because(why.chain())
-            .counting([STORAGE_ERROR]),
+            .counting(storage_failure_metrics(why)),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod activation;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod deadline;
 pub mod dynamo;
 pub mod entitlement;
 pub mod esim;
@@ -21,6 +22,7 @@ pub mod ids;
 pub mod payload;
 pub mod pipeline;
 pub mod registration;
+pub mod secrets;
 pub mod store;
 pub mod telemetry;
 #[cfg(feature = "testkit")]

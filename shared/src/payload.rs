@@ -2,8 +2,9 @@
 
 use serde_json::{Map, Value};
 
-/// Largest body accepted; Gigastore's payloads are a few hundred bytes.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Largest body accepted; Gigastore's payloads are a few hundred bytes. Larger ones are refused
+/// before they are parsed.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// A problem with one field of a payload.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -6,17 +6,80 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use lambda_http::http::StatusCode;
+use lambda_http::request::RequestContext;
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};
 use time::OffsetDateTime;
 use tracing::{Instrument, Span};
 
-use crate::auth::WebhookSecrets;
-use crate::http::{self, ApiError, Reply};
-use crate::payload::{FromBody, PayloadError};
+use crate::auth::SourceAllowList;
+use crate::deadline::Deadline;
+use crate::http::{self, ApiError, Reply, SECRET_UNAVAILABLE};
+use crate::payload::{FromBody, PayloadError, MAX_BODY_BYTES};
+use crate::secrets::SecretSource;
 use crate::store::StoreError;
 use crate::telemetry;
+
+/// Time kept back from Lambda's deadline to write the answer and the log line.
+pub const ANSWER_MARGIN: Duration = Duration::from_millis(250);
+/// The time a request has when no Lambda deadline is known (tests, local tools).
+pub const DEFAULT_BUDGET: Duration = Duration::from_secs(5);
+
+/// Who may call: the accepted secrets and the allowed source networks.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    /// The webhook secrets.
+    pub secrets: SecretSource,
+    /// The networks calls may come from.
+    pub sources: SourceAllowList,
+}
+
+impl Gate {
+    /// The gate `config` describes; its secrets are read here, at init.
+    pub async fn from_config(config: &crate::config::Config) -> Self {
+        Self {
+            secrets: SecretSource::fixed(config.secrets.clone()),
+            sources: config.allowed_sources.clone(),
+        }
+    }
+
+    /// A gate accepting `secrets` from any address.
+    pub fn open(secrets: crate::auth::WebhookSecrets) -> Self {
+        Self {
+            secrets: SecretSource::fixed(secrets),
+            sources: SourceAllowList::default(),
+        }
+    }
+}
+
+/// The deadline of `request`: Lambda's, less [`ANSWER_MARGIN`], or [`DEFAULT_BUDGET`] from now.
+pub fn deadline_of(request: &Request) -> Deadline {
+    let lambda = request
+        .lambda_context_ref()
+        .map(|c| c.deadline)
+        .filter(|&ms| ms > 0);
+    let budget = match lambda {
+        Some(deadline_ms) => {
+            let now_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+        }
+        None => DEFAULT_BUDGET,
+    };
+    Deadline::after(budget.saturating_sub(ANSWER_MARGIN))
+}
+
+/// The caller's address as API Gateway saw it.
+fn source_ip(request: &Request) -> Option<&str> {
+    match request.request_context_ref()? {
+        RequestContext::ApiGatewayV2(context) => context.http.source_ip.as_deref(),
+        #[allow(unreachable_patterns)] // other API Gateway flavours, if their features are on
+        _ => None,
+    }
+}
 
 /// Marker of the log line that holds a webhook payload which could not be stored, whole, so it
 /// can be replayed. Stable: operators search for it.
@@ -39,11 +102,12 @@ pub trait Webhook: Send + Sync {
         Span::none()
     }
 
-    /// Runs the use case.
+    /// Runs the use case; the pipeline cuts it off at `deadline` in any case.
     fn call(
         &self,
         payload: &Self::Payload,
         now: OffsetDateTime,
+        deadline: Deadline,
     ) -> impl Future<Output = Result<Self::Outcome, StoreError>> + Send;
 
     /// How the outcome is answered, logged and counted.
@@ -54,12 +118,30 @@ pub trait Webhook: Send + Sync {
         ApiError::InvalidRequest(error).into()
     }
 
+    /// How a request is answered when nothing can be decided or stored now: 503, so the
+    /// sender retries, by default.
+    fn temporarily_unavailable() -> Reply {
+        Reply::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily unavailable, please retry",
+            "unavailable",
+        )
+    }
+
     /// How a failure to store is answered (503, so the sender retries, by default). The
-    /// default logs the whole payload once under [`NOT_STORED`], for replay.
-    fn unavailable(_payload: &Self::Payload, body: &[u8], error: StoreError) -> Reply {
+    /// default logs the whole payload once under [`NOT_STORED`], with the route and the time it
+    /// was received, so `entitlements replay` can apply it later.
+    fn unavailable(
+        _payload: &Self::Payload,
+        body: &[u8],
+        received_at: OffsetDateTime,
+        error: StoreError,
+    ) -> Reply {
         tracing::error!(
             error = %error.chain(),
             class = error.class().as_str(),
+            route = Self::ROUTE,
+            received_at = %crate::clock::format(received_at),
             payload = %String::from_utf8_lossy(body),
             "{NOT_STORED}"
         );
@@ -67,14 +149,29 @@ pub trait Webhook: Send + Sync {
     }
 }
 
-/// Authenticates, parses, runs the use case and answers; returns the reply with the span it ran in.
-async fn run_request<W: Webhook>(
-    webhook: &W,
-    secrets: &WebhookSecrets,
-    request: &Request,
-) -> (Reply, Span) {
-    if let Err(rejected) = http::authenticate(request, secrets) {
+/// Checks the caller, parses, runs the use case before the deadline and answers; returns the
+/// reply with the span it ran in.
+async fn run_request<W: Webhook>(webhook: &W, gate: &Gate, request: &Request) -> (Reply, Span) {
+    let deadline = deadline_of(request);
+    if !gate.sources.allows(source_ip(request)) {
+        return (ApiError::Forbidden.into(), Span::none());
+    }
+    let secrets = match gate.secrets.current().await {
+        Ok(secrets) => secrets,
+        Err(unavailable) => {
+            tracing::error!(error = %unavailable, "webhook secrets unavailable: request refused");
+            let reply = W::temporarily_unavailable()
+                .because(unavailable.to_string())
+                .counting([SECRET_UNAVAILABLE]);
+            return (reply, Span::none());
+        }
+    };
+    if let Err(rejected) = http::authenticate(request, &secrets) {
         return (ApiError::Unauthorized(rejected).into(), Span::none());
+    }
+    // Refused before parsing: nothing this large is a Gigastore payload.
+    if request.body().len() > MAX_BODY_BYTES {
+        return (W::invalid(PayloadError::TooLarge), Span::none());
     }
     let payload = match W::Payload::from_body(request.body()) {
         Ok(payload) => payload,
@@ -82,9 +179,10 @@ async fn run_request<W: Webhook>(
     };
     let span = W::span(&payload);
     let reply = async {
-        match webhook.call(&payload, OffsetDateTime::now_utc()).await {
+        let now = OffsetDateTime::now_utc();
+        match deadline.run(webhook.call(&payload, now, deadline)).await {
             Ok(outcome) => W::answer(&payload, outcome),
-            Err(failed) => W::unavailable(&payload, request.body(), failed),
+            Err(failed) => W::unavailable(&payload, request.body(), now, failed),
         }
     }
     .instrument(span.clone())
@@ -93,24 +191,16 @@ async fn run_request<W: Webhook>(
 }
 
 /// The reply to `request`, without logging or counting it (for tests).
-pub async fn respond<W: Webhook>(
-    webhook: &W,
-    secrets: &WebhookSecrets,
-    request: &Request,
-) -> Reply {
-    run_request(webhook, secrets, request).await.0
+pub async fn respond<W: Webhook>(webhook: &W, gate: &Gate, request: &Request) -> Reply {
+    run_request(webhook, gate, request).await.0
 }
 
 /// Answers `request`, logs one JSON line for it (request id, route, status, outcome, reason,
 /// latency and the webhook's span fields; never the query string, a secret or an email) and
 /// emits its metrics.
-pub async fn handle<W: Webhook>(
-    webhook: &W,
-    secrets: &WebhookSecrets,
-    request: Request,
-) -> Response<Body> {
+pub async fn handle<W: Webhook>(webhook: &W, gate: &Gate, request: Request) -> Response<Body> {
     let started = Instant::now();
-    let (reply, span) = run_request(webhook, secrets, &request).await;
+    let (reply, span) = run_request(webhook, gate, &request).await;
     let request_id = request.lambda_context_ref().map(|c| c.request_id.as_str());
     span.in_scope(|| {
         tracing::info!(
@@ -128,13 +218,10 @@ pub async fn handle<W: Webhook>(
 }
 
 /// Serves `webhook` on the Lambda runtime until the process ends.
-pub async fn run<W: Webhook>(
-    webhook: W,
-    secrets: WebhookSecrets,
-) -> Result<(), lambda_http::Error> {
-    let (webhook, secrets) = (&webhook, &secrets);
+pub async fn run<W: Webhook>(webhook: W, gate: Gate) -> Result<(), lambda_http::Error> {
+    let (webhook, gate) = (&webhook, &gate);
     lambda_http::run(service_fn(move |request| async move {
-        Ok::<_, Infallible>(handle(webhook, secrets, request).await)
+        Ok::<_, Infallible>(handle(webhook, gate, request).await)
     }))
     .await
 }

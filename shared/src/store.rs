@@ -36,6 +36,9 @@ pub enum StoreError {
         operation: &'static str,
         /// Whether a retry may succeed.
         class: FailureClass,
+        /// Whether the request may have been applied all the same (it went out and no answer,
+        /// or a server error, came back).
+        maybe_applied: bool,
         /// What the database client reported.
         #[source]
         source: Source,
@@ -51,6 +54,9 @@ pub enum StoreError {
     /// A stored item does not have the shape this code writes.
     #[error("stored item is malformed")]
     Malformed(#[source] Source),
+    /// The request's time ran out first; its requests were cancelled, maybe after being applied.
+    #[error("deadline exceeded before storage answered")]
+    DeadlineExceeded,
     /// The database's answer contradicts itself (e.g. a condition failed on an item it cannot find).
     #[error("storage answer is inconsistent: {0}")]
     Inconsistent(&'static str),
@@ -61,8 +67,17 @@ impl StoreError {
     pub fn class(&self) -> FailureClass {
         match self {
             Self::Request { class, .. } => *class,
-            Self::Contention { .. } => FailureClass::Transient,
+            Self::Contention { .. } | Self::DeadlineExceeded => FailureClass::Transient,
             Self::Malformed(_) | Self::Inconsistent(_) => FailureClass::Permanent,
+        }
+    }
+
+    /// Whether the write may have been applied although it failed: its outcome is unknown.
+    pub fn maybe_applied(&self) -> bool {
+        match self {
+            Self::Request { maybe_applied, .. } => *maybe_applied,
+            Self::DeadlineExceeded => true,
+            Self::Contention { .. } | Self::Malformed(_) | Self::Inconsistent(_) => false,
         }
     }
 
@@ -93,8 +108,10 @@ mod tests {
         let err = StoreError::Request {
             operation: "PutItem",
             class: FailureClass::Transient,
+            maybe_applied: true,
             source: "connection reset".into(),
         };
+        assert!(err.maybe_applied());
         assert_eq!(err.class(), FailureClass::Transient);
         assert_eq!(
             err.source().map(ToString::to_string).as_deref(),

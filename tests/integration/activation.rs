@@ -1,8 +1,8 @@
 //! Activation Request against a real DynamoDB-API server: every decision rule.
 
 use crate::common::{
-    concurrently, grant, http_event, local_secrets, path, post, send, user_summary as summary,
-    Auth, TestTable, LOCAL_SECRET,
+    concurrently, grant, http_event, local_gate, path, post, send, user_summary as summary, Auth,
+    TestTable, LOCAL_SECRET,
 };
 use activation_request::ActivationWebhook;
 use serde_json::{json, Value};
@@ -10,6 +10,7 @@ use shared::auth::WebhookSecrets;
 use shared::dynamo::DynamoStore;
 use shared::entitlement::EntitlementStore;
 use shared::ids::{ItemId, UserToken};
+use shared::pipeline::Gate;
 use time::{Duration, OffsetDateTime};
 
 fn body(activation: &str, user: &str, item: &str) -> String {
@@ -27,19 +28,14 @@ async fn units_used(store: &DynamoStore, user: &str, item: &str) -> u32 {
 
 /// Sends `body` to the function over `store` configured with `secrets`, presenting the secret
 /// as `auth` says; returns (status, JSON body).
-async fn call_with(
-    store: &DynamoStore,
-    secrets: &WebhookSecrets,
-    body: &str,
-    auth: Auth<'_>,
-) -> (u16, Value) {
+async fn call_with(store: &DynamoStore, gate: &Gate, body: &str, auth: Auth<'_>) -> (u16, Value) {
     let request = http_event(
         path::<ActivationWebhook<DynamoStore>>(),
         Some(body),
         false,
         auth,
     );
-    send(&ActivationWebhook(store.clone()), secrets, request).await
+    send(&ActivationWebhook(store.clone()), gate, request).await
 }
 
 /// Sends `body` to the function over `store` with the configured secret.
@@ -212,7 +208,7 @@ async fn refuses_without_a_live_entitlement_and_says_why() {
 async fn bad_input_is_refused_with_a_reason_and_changes_nothing() {
     let t = TestTable::new().await;
     grant(&t.store, "u1", "1_GB", 1, None).await;
-    let huge = "x".repeat(20_000);
+    let huge = "x".repeat(70_000);
     let long_id = "a".repeat(129);
     let cases: Vec<(String, &str)> = vec![
         (
@@ -283,7 +279,7 @@ async fn meta_tag_may_be_absent_or_null_and_extra_fields_are_ignored() {
 async fn a_base64_encoded_body_is_decided_normally() {
     let t = TestTable::new().await;
     grant(&t.store, "u1", "1_GB", 1, None).await;
-    let (activation, secrets) = (ActivationWebhook(t.store.clone()), local_secrets());
+    let (activation, secrets) = (ActivationWebhook(t.store.clone()), local_gate());
     // Sends `body` base64-encoded, as API Gateway does with a body it takes for binary.
     let base64 = |body: &str| {
         let path = path::<ActivationWebhook<DynamoStore>>();
@@ -302,7 +298,7 @@ async fn a_base64_encoded_body_is_decided_normally() {
 async fn only_a_configured_secret_gets_an_answer() {
     let t = TestTable::new().await;
     grant(&t.store, "u1", "1_GB", 5, None).await;
-    let rotating = WebhookSecrets::parse("old-secret,new-secret");
+    let rotating = Gate::open(WebhookSecrets::parse("old-secret,new-secret"));
     let b = body("a1", "u1", "1_GB");
     let unauthorized = (401, json!({"error": "unauthorized"}));
 
@@ -318,7 +314,7 @@ async fn only_a_configured_secret_gets_an_answer() {
         assert_eq!(answer, unauthorized, "{auth:?}");
     }
     // With no secret configured nothing is approved, whatever is presented.
-    let none = WebhookSecrets::parse("");
+    let none = Gate::open(WebhookSecrets::parse(""));
     for auth in [Auth::None, Auth::Bearer(""), Auth::Query("")] {
         let answer = call_with(&t.store, &none, &b, auth).await;
         assert_eq!(answer, unauthorized, "no secret configured, {auth:?}");

@@ -20,6 +20,7 @@ use entitlements::template::TableDeclaration;
 use serde_json::Value;
 use shared::auth::WebhookSecrets;
 use shared::dynamo::DynamoStore;
+use shared::pipeline::Gate;
 use shared::pipeline::Webhook;
 use shared::views::{ReadModels, UserSummary};
 use tokio::sync::Barrier;
@@ -330,19 +331,19 @@ pub fn read_response(response: lambda_http::Response<lambda_http::Body>) -> (u16
     (status, body)
 }
 
-/// The secrets the functions are configured with in these tests: the local secret only.
-pub fn local_secrets() -> WebhookSecrets {
-    WebhookSecrets::parse(LOCAL_SECRET)
+/// The gate the functions are configured with in these tests: the local secret only, any address.
+pub fn local_gate() -> Gate {
+    Gate::open(WebhookSecrets::parse(LOCAL_SECRET))
 }
 
 /// Passes `request` through the production handler of `webhook` (log line and metrics
 /// included), checked against `secrets`; returns (status, JSON body).
 pub async fn send<W: Webhook>(
     webhook: &W,
-    secrets: &WebhookSecrets,
+    gate: &Gate,
     request: lambda_http::Request,
 ) -> (u16, Value) {
-    read_response(shared::pipeline::handle(webhook, secrets, request).await)
+    read_response(shared::pipeline::handle(webhook, gate, request).await)
 }
 
 /// The path `W` is served on: its API Gateway route without the method.
@@ -353,10 +354,10 @@ pub fn path<W: Webhook>() -> &'static str {
 }
 
 /// Sends `body` as JSON to `webhook`'s route, presenting the secret as `auth` says, to
-/// functions configured with [`local_secrets`]; returns (status, JSON body).
+/// functions configured with [`local_gate`]; returns (status, JSON body).
 pub async fn call<W: Webhook>(webhook: &W, body: Option<&str>, auth: Auth<'_>) -> (u16, Value) {
     let request = http_event(path::<W>(), body, false, auth);
-    send(webhook, &local_secrets(), request).await
+    send(webhook, &local_gate(), request).await
 }
 
 /// Sends `body` to `webhook` the way the configured sender does: with the local secret as a
@@ -372,9 +373,9 @@ pub fn sample_event(file: &str) -> lambda_http::Request {
 }
 
 /// Delivers the sample event `events/<file>` to `webhook` through its production handler, with
-/// [`local_secrets`] configured as the sample events expect; returns (status, JSON body).
+/// [`local_gate`] configured as the sample events expect; returns (status, JSON body).
 pub async fn replay<W: Webhook>(webhook: &W, file: &str) -> (u16, Value) {
-    send(webhook, &local_secrets(), sample_event(file)).await
+    send(webhook, &local_gate(), sample_event(file)).await
 }
 
 /// Runs `n` tasks made by `task(0..n)` on the runtime's worker threads, all released at once by

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use crate::common::{
-    demo_user, local_secrets, read_response, root, sample_event, user_summary, TestTable,
+    demo_user, local_gate, read_response, root, sample_event, user_summary, TestTable,
 };
 use activation_request::ActivationWebhook;
 use customer_registration::RegistrationWebhook;
@@ -174,7 +174,7 @@ async fn every_sample_event_gets_its_expected_answer() {
 
     let t = TestTable::new().await;
     demo_user(&t.store).await;
-    let secrets = local_secrets();
+    let secrets = local_gate();
 
     for (file, status, body, metrics) in expected {
         let request = sample_event(file);

@@ -5,7 +5,8 @@ use lambda_http::http::StatusCode;
 use shared::activation::{
     self, ActivationRequest, ActivationStore, Answer, Decision, Outcome, Refusal,
 };
-use shared::http::{Reply, INVALID_REQUEST, STORAGE_ERROR};
+use shared::deadline::Deadline;
+use shared::http::{storage_failure_metrics, Reply, INVALID_REQUEST, STORAGE_ERROR};
 use shared::payload::PayloadError;
 use shared::pipeline::Webhook;
 use shared::store::StoreError;
@@ -17,8 +18,18 @@ use tracing::Span;
 pub const APPROVED: Metric = Metric::count("ActivationApproved");
 /// A redelivered activation got its recorded answer.
 pub const REPLAYED: Metric = Metric::count("ActivationReplayed");
+/// The approving write's answer was lost and the record read back gave the decision.
+pub const CONFIRMED: Metric = Metric::count("ActivationConfirmed");
+/// The approving write's answer was lost and its outcome could not be found out in time.
+pub const OUTCOME_UNKNOWN: Metric = Metric::count("ActivationOutcomeUnknown");
 /// The metrics particular to this function.
-pub const METRICS: [&str; 3] = [APPROVED.name, "ActivationRefused", REPLAYED.name];
+pub const METRICS: [&str; 5] = [
+    APPROVED.name,
+    "ActivationRefused",
+    REPLAYED.name,
+    CONFIRMED.name,
+    OUTCOME_UNKNOWN.name,
+];
 
 /// An activation was refused, by reason.
 pub fn refused(why: Refusal) -> Metric {
@@ -47,31 +58,47 @@ impl<S: ActivationStore> Webhook for ActivationWebhook<S> {
         &self,
         request: &ActivationRequest,
         now: OffsetDateTime,
+        deadline: Deadline,
     ) -> Result<Outcome, StoreError> {
-        activation::decide(&self.0, request, now).await
+        activation::decide(&self.0, request, now, deadline).await
     }
 
     fn answer(_: &ActivationRequest, outcome: Outcome) -> Reply {
         let reply = |kind| Reply::json(StatusCode::OK, &outcome.answer(), kind);
-        match outcome {
+        // A decision recorded before this answer: logged with its reason, if refused.
+        let recorded = |kind, metric, decision: Decision| {
+            let reply = reply(kind).counting([metric]);
+            match decision.refusal() {
+                Some(why) => reply.because(why.code()),
+                None => reply,
+            }
+        };
+        match &outcome {
             Outcome::Decided(Decision::Approved) => reply("approved").counting([APPROVED]),
             Outcome::Decided(Decision::Refused(why)) => reply("refused")
                 .because(why.code())
-                .counting([refused(why)]),
-            Outcome::Replayed(decision) => {
-                let replayed = reply("replayed").counting([REPLAYED]);
-                match decision.refusal() {
-                    Some(why) => replayed.because(why.code()),
-                    None => replayed,
-                }
-            }
+                .counting([refused(*why)]),
+            Outcome::Replayed(decision) => recorded("replayed", REPLAYED, *decision),
+            Outcome::Confirmed(decision) => recorded("confirmed", CONFIRMED, *decision),
             Outcome::ActivationIdReused => {
                 let why = Refusal::ActivationIdReused;
                 reply("refused")
                     .because(why.code())
                     .counting([refused(why)])
             }
+            Outcome::Unknown { error } => {
+                // The span carries the activation id: an operator reconciles it (README).
+                tracing::error!(error = %error, "activation outcome unknown");
+                reply("outcome_unknown")
+                    .because(error.clone())
+                    .counting([STORAGE_ERROR, OUTCOME_UNKNOWN])
+            }
         }
+    }
+
+    /// Gigastore expects 200 with `FAIL`: nothing was decided, so a retry may still succeed.
+    fn temporarily_unavailable() -> Reply {
+        Reply::json(StatusCode::OK, &Answer::unavailable(), "unavailable")
     }
 
     /// Gigastore expects 200 with `FAIL` for any request it cannot use.
@@ -83,7 +110,12 @@ impl<S: ActivationStore> Webhook for ActivationWebhook<S> {
 
     /// Fails closed: nothing was recorded, so a redelivery may still be approved. Never
     /// replayed from the log: the user is no longer waiting.
-    fn unavailable(request: &ActivationRequest, _body: &[u8], error: StoreError) -> Reply {
+    fn unavailable(
+        request: &ActivationRequest,
+        _body: &[u8],
+        _received_at: OffsetDateTime,
+        error: StoreError,
+    ) -> Reply {
         tracing::error!(
             error = %error.chain(),
             class = error.class().as_str(),
@@ -93,7 +125,7 @@ impl<S: ActivationStore> Webhook for ActivationWebhook<S> {
         );
         Reply::json(StatusCode::OK, &Answer::unavailable(), "storage_error")
             .because(error.chain())
-            .counting([STORAGE_ERROR])
+            .counting(storage_failure_metrics(&error))
     }
 }
 
@@ -101,6 +133,7 @@ impl<S: ActivationStore> Webhook for ActivationWebhook<S> {
 mod tests {
     use super::*;
     use shared::entitlement::{self, Grant};
+    use shared::http::STORAGE_PERMANENT_ERROR;
     use shared::ids::{ItemId, UserToken};
     use shared::testkit::{reply, FailingStore, Failure, InMemoryStore};
     use shared::views::ReadModels;
@@ -144,14 +177,20 @@ mod tests {
 
     #[tokio::test]
     async fn storage_failures_fail_closed_and_record_nothing() {
-        for failure in [Failure::Transient, Failure::Permanent] {
+        for (failure, metrics) in [
+            (Failure::Transient, &[STORAGE_ERROR][..]),
+            (
+                Failure::Permanent,
+                &[STORAGE_ERROR, STORAGE_PERMANENT_ERROR][..],
+            ),
+        ] {
             let reply = reply(&ActivationWebhook(FailingStore(failure)), BODY).await;
             assert_eq!(reply.status, StatusCode::OK);
             assert_eq!(
                 json(&reply),
                 serde_json::json!({"returnCode": "FAIL", "returnMessage": "temporarily unable to decide, please retry"})
             );
-            assert_eq!(reply.metrics, [STORAGE_ERROR]);
+            assert_eq!(reply.metrics, metrics);
             assert_eq!(reply.outcome, "storage_error");
         }
     }

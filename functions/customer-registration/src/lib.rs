@@ -3,6 +3,7 @@
 
 use lambda_http::http::StatusCode;
 use serde::Serialize;
+use shared::deadline::Deadline;
 use shared::http::Reply;
 use shared::pipeline::Webhook;
 use shared::registration::{self, CustomerRegistration, Registered, RegistrationStore};
@@ -39,6 +40,7 @@ impl<S: RegistrationStore> Webhook for RegistrationWebhook<S> {
         &self,
         registration: &CustomerRegistration,
         now: OffsetDateTime,
+        _deadline: Deadline,
     ) -> Result<Registered, StoreError> {
         registration::register(&self.0, registration, now).await
     }
@@ -82,7 +84,7 @@ impl<S: RegistrationStore> Webhook for RegistrationWebhook<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::http::STORAGE_ERROR;
+    use shared::http::{STORAGE_ERROR, STORAGE_PERMANENT_ERROR};
     use shared::testkit::{reply, FailingStore, Failure, InMemoryStore};
     use shared::views::ReadModels;
 
@@ -102,7 +104,13 @@ mod tests {
 
     #[tokio::test]
     async fn storage_failures_answer_503_so_gigastore_retries() {
-        for failure in [Failure::Transient, Failure::Permanent] {
+        for (failure, metrics) in [
+            (Failure::Transient, &[STORAGE_ERROR][..]),
+            (
+                Failure::Permanent,
+                &[STORAGE_ERROR, STORAGE_PERMANENT_ERROR][..],
+            ),
+        ] {
             let webhook = RegistrationWebhook(FailingStore(failure));
             let answered = reply(&webhook, BODY).await;
             assert_eq!(answered.status, StatusCode::SERVICE_UNAVAILABLE);
@@ -110,7 +118,7 @@ mod tests {
                 answered.body,
                 r#"{"error":"temporarily unavailable, please retry"}"#
             );
-            assert_eq!(answered.metrics, [STORAGE_ERROR]);
+            assert_eq!(answered.metrics, metrics);
         }
     }
 }

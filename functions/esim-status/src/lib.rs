@@ -2,6 +2,7 @@
 
 use lambda_http::http::StatusCode;
 use serde::Serialize;
+use shared::deadline::Deadline;
 use shared::esim::{self, EsimStatus, EsimStore, Recorded};
 use shared::http::Reply;
 use shared::pipeline::Webhook;
@@ -44,7 +45,12 @@ impl<S: EsimStore> Webhook for EsimStatusWebhook<S> {
         )
     }
 
-    async fn call(&self, status: &EsimStatus, now: OffsetDateTime) -> Result<Recorded, StoreError> {
+    async fn call(
+        &self,
+        status: &EsimStatus,
+        now: OffsetDateTime,
+        _deadline: Deadline,
+    ) -> Result<Recorded, StoreError> {
         esim::record(&self.0, status, now).await
     }
 
@@ -73,7 +79,7 @@ impl<S: EsimStore> Webhook for EsimStatusWebhook<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::http::STORAGE_ERROR;
+    use shared::http::{STORAGE_ERROR, STORAGE_PERMANENT_ERROR};
     use shared::pipeline::NOT_STORED;
     use shared::testkit::{reply, FailingStore, Failure, InMemoryStore, LogCapture};
 
@@ -96,13 +102,19 @@ mod tests {
 
     #[tokio::test]
     async fn storage_failures_answer_503_and_log_the_whole_payload_once() {
-        for failure in [Failure::Transient, Failure::Permanent] {
+        for (failure, metrics) in [
+            (Failure::Transient, &[STORAGE_ERROR][..]),
+            (
+                Failure::Permanent,
+                &[STORAGE_ERROR, STORAGE_PERMANENT_ERROR][..],
+            ),
+        ] {
             let logs = LogCapture::default();
             let _guard = logs.install();
             let webhook = EsimStatusWebhook(FailingStore(failure));
             let answered = reply(&webhook, BODY).await;
             assert_eq!(answered.status, StatusCode::SERVICE_UNAVAILABLE);
-            assert_eq!(answered.metrics, [STORAGE_ERROR]);
+            assert_eq!(answered.metrics, metrics);
             let lines = logs.lines();
             let not_stored: Vec<_> = lines
                 .iter()

@@ -30,8 +30,15 @@ pub use items::Item;
 /// Name of the index that finds items by another id (a user's activations, a customer id).
 pub const GSI1: &str = "gsi1";
 
-/// Attempts of one transaction when concurrent transactions on the same items conflict.
-const TRANSACTION_ATTEMPTS: u32 = 4;
+/// Attempts of one transaction when concurrent transactions on the same items conflict; the
+/// request's deadline may end them sooner.
+const TRANSACTION_ATTEMPTS: u32 = 6;
+
+/// Longest wait for a connection (TCP and TLS): a cold start's first one included.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Longest wait for one attempt; a DynamoDB write normally answers in a few milliseconds, so
+/// an attempt that takes this long is retried on a fresh connection within the time left.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Error codes after which a retry may succeed; any other 4xx is a bug or misconfiguration.
 const TRANSIENT_CODES: [&str; 7] = [
@@ -51,11 +58,37 @@ const TRANSIENT_REASONS: [&str; 3] = [
     "ProvisionedThroughputExceeded",
 ];
 
-/// A DynamoDB client from the standard AWS configuration chain; `AWS_ENDPOINT_URL_DYNAMODB`
-/// points it at a local DynamoDB-API server.
+/// A DynamoDB client from the standard AWS configuration chain, with [`tuned`] timeouts and
+/// retries; `AWS_ENDPOINT_URL_DYNAMODB` points it at a local DynamoDB-API server.
 pub async fn client_from_env() -> Client {
     let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    Client::new(&shared)
+    Client::from_conf(tuned(aws_sdk_dynamodb::config::Builder::from(&shared)).build())
+}
+
+/// Timeouts and retries for a function answering within seconds: short connect and attempt
+/// timeouts, and the SDK's standard retries (throttling, 5xx, timeouts, connection errors) with
+/// jittered backoff from 20 ms, each request's deadline ending them (`crate::deadline`).
+pub fn tuned(config: aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder {
+    use aws_sdk_dynamodb::config::retry::RetryConfig;
+    use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .build();
+    let retries = RetryConfig::standard()
+        .with_max_attempts(10)
+        .with_initial_backoff(Duration::from_millis(20))
+        .with_max_backoff(Duration::from_millis(500));
+    config.timeout_config(timeouts).retry_config(retries)
+}
+
+/// A random wait of up to `10 ms x 2^attempt` ("full jitter"), so writers that conflicted do
+/// not retry in step.
+fn jittered(attempt: u32) -> Duration {
+    use std::hash::BuildHasher;
+    let ceiling = 10u64 << attempt.min(8);
+    let random = std::collections::hash_map::RandomState::new().hash_one(attempt);
+    Duration::from_millis(random % (ceiling + 1))
 }
 
 /// The table, reached through one SDK client built at init.
@@ -138,7 +171,7 @@ impl DynamoStore {
                     .iter()
                     .any(|r| r.code().is_some_and(|c| TRANSIENT_REASONS.contains(&c)));
                 if transient && attempt < TRANSACTION_ATTEMPTS {
-                    tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
+                    tokio::time::sleep(jittered(attempt)).await;
                     attempt += 1;
                     continue;
                 }
@@ -204,25 +237,27 @@ fn failed<E>(operation: &'static str, err: SdkError<E>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let class = match &err {
+    let (class, maybe_applied) = match &err {
         SdkError::ServiceError(service) => {
             let transient_code = service
                 .err()
                 .code()
                 .is_some_and(|c| TRANSIENT_CODES.contains(&c));
-            if transient_code || service.raw().status().is_server_error() {
-                FailureClass::Transient
-            } else {
-                FailureClass::Permanent
+            // A 5xx may come after the write was applied; a 4xx says it was not.
+            let server_error = service.raw().status().is_server_error();
+            match transient_code || server_error {
+                true => (FailureClass::Transient, server_error),
+                false => (FailureClass::Permanent, false),
             }
         }
-        SdkError::ConstructionFailure(_) => FailureClass::Permanent,
-        // Timeouts, connection failures and unreadable responses.
-        _ => FailureClass::Transient,
+        SdkError::ConstructionFailure(_) => (FailureClass::Permanent, false),
+        // Timeouts, dropped connections and unreadable responses: the request may have gone out.
+        _ => (FailureClass::Transient, true),
     };
     StoreError::Request {
         operation,
         class,
+        maybe_applied,
         source: Box::new(err),
     }
 }
@@ -232,6 +267,7 @@ fn unbuildable(operation: &'static str, err: aws_sdk_dynamodb::error::BuildError
     StoreError::Request {
         operation,
         class: FailureClass::Permanent,
+        maybe_applied: false,
         source: Box::new(err),
     }
 }

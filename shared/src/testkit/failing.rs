@@ -35,6 +35,7 @@ impl FailingStore {
         Err(StoreError::Request {
             operation,
             class,
+            maybe_applied: false,
             source: message.into(),
         })
     }

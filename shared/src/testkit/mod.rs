@@ -69,6 +69,6 @@ pub async fn reply<W: crate::pipeline::Webhook>(webhook: &W, body: &str) -> crat
     if let Ok(value) = bearer.parse() {
         request.headers_mut().insert("authorization", value);
     }
-    let secrets = crate::auth::WebhookSecrets::parse(SECRET);
-    crate::pipeline::respond(webhook, &secrets, &request).await
+    let gate = crate::pipeline::Gate::open(crate::auth::WebhookSecrets::parse(SECRET));
+    crate::pipeline::respond(webhook, &gate, &request).await
 }

@@ -2,6 +2,7 @@
 //!
 //! Exit codes: 0 ok, 1 failure, 2 usage.
 
+pub mod replay;
 pub mod template;
 
 use std::future::Future;
@@ -78,6 +79,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Apply the webhooks the functions logged as not stored ("webhook could not be stored"), at
+    /// the time they were received; repeating it changes nothing
+    Replay {
+        /// Log files: the functions' JSON log lines, or the JSON `aws logs filter-log-events` prints
+        #[arg(long = "from-log", value_name = "FILE", required = true, num_args = 1..)]
+        from_log: Vec<PathBuf>,
+        /// Print what would be applied, write nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Create the table as template.yaml declares it (for a local DynamoDB-API server)
     CreateTable {
         /// The SAM template holding the table declaration
@@ -149,6 +160,8 @@ enum CliError {
     Output(#[from] std::io::Error),
     #[error("cannot encode output: {0}")]
     Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Replay(#[from] replay::ReplayError),
 }
 
 /// Runs the CLI on `args` (program name first); `connect` builds the DynamoDB client.
@@ -251,6 +264,9 @@ async fn execute(
                 .await?
                 .ok_or(CliError::UnknownEsim)?;
             show(&esim, json, print_esim, out)?;
+        }
+        Command::Replay { from_log, dry_run } => {
+            replay::replay(store, &from_log, dry_run, out).await?;
         }
         Command::CreateTable { template } => {
             let yaml = std::fs::read_to_string(&template)

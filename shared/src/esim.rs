@@ -124,6 +124,19 @@ fn without_trailing_comma(body: &[u8]) -> Option<Vec<u8>> {
     (body[comma] == b',').then(|| [&body[..comma], &body[comma + 1..]].concat())
 }
 
+impl EsimStatus {
+    /// Whether this status says nothing new after `earlier`: same state and IMSI, and the same
+    /// eid unless this one has none (a status without an eid keeps the one on file).
+    pub fn repeats(&self, earlier: &EsimStatus) -> bool {
+        self.profile_state == earlier.profile_state
+            && self.imsi == earlier.imsi
+            && self
+                .eid
+                .as_ref()
+                .is_none_or(|eid| earlier.eid.as_ref() == Some(eid))
+    }
+}
+
 /// One eSIM Status delivery as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -141,14 +154,19 @@ pub struct EsimStatusRecord {
 pub enum Recorded {
     /// A new fact: current state updated and appended to the history.
     Changed,
-    /// Identical to the current state (a redelivery): nothing written.
+    /// A fact received before the current state (e.g. replayed late): added to the history in
+    /// its place; the newer current state stays.
+    Late,
+    /// Nothing new: it repeats the state received before it (a redelivery); nothing written.
     Unchanged,
 }
 
-/// Where eSIM facts are kept.
+/// Where eSIM facts are kept: the current state is the one received last, and the history lists
+/// the changes by the time they were received.
 pub trait EsimStore: Send + Sync {
-    /// Updates the eSIM's current state and appends to its history, unless the status repeats
-    /// the current state.
+    /// Records a status: as the current state and a history entry if it is the newest and
+    /// changes something; as a history entry only if a newer one is current (a late replay)
+    /// and it repeats neither history entry next to it; not at all otherwise.
     fn record_status(
         &self,
         record: &EsimStatusRecord,

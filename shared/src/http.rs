@@ -183,3 +183,7 @@ impl From<ApiError> for Reply {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "http_tests.rs"]
+mod tests;

@@ -37,10 +37,20 @@ pub struct Gate {
 }
 
 impl Gate {
-    /// The gate `config` describes; its secrets are read here, at init.
+    /// The gate `config` describes; its secrets are read here, at init. A managed secret that
+    /// cannot be read is logged, not fatal: requests are refused (503) until a retry reads it.
     pub async fn from_config(config: &crate::config::Config) -> Self {
+        use crate::config::SecretsConfig;
+        use crate::secrets::{client_from_env, RefreshPolicy};
+        let secrets = match &config.secrets {
+            SecretsConfig::Fixed(secrets) => SecretSource::fixed(secrets.clone()),
+            SecretsConfig::Managed { arn } => {
+                let client = client_from_env().await;
+                SecretSource::managed(client, arn.clone(), RefreshPolicy::default()).await
+            }
+        };
         Self {
-            secrets: SecretSource::fixed(config.secrets.clone()),
+            secrets,
             sources: config.allowed_sources.clone(),
         }
     }

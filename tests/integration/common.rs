@@ -177,16 +177,24 @@ pub fn unused_placeholders(request: &Value) -> Vec<String> {
     unused
 }
 
-/// A DynamoDB client for the moto server, with its request log.
+/// A DynamoDB client for the moto server, with its request log, and the functions' own timeouts
+/// and retries.
 pub fn client() -> (Client, RequestLog) {
+    client_with(|config| config)
+}
+
+/// The same, with `adjust` applied to its configuration (e.g. another HTTP client).
+pub fn client_with(
+    adjust: impl FnOnce(aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder,
+) -> (Client, RequestLog) {
     let log = RequestLog::default();
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
         .endpoint_url(endpoint())
-        .interceptor(Inspect(log.clone()))
-        .build();
+        .interceptor(Inspect(log.clone()));
+    let config = adjust(shared::dynamo::tuned(config)).build();
     (Client::from_conf(config), log)
 }
 

@@ -62,6 +62,8 @@ contract!(
     registrations_find_their_user_both_ways,
     esim_statuses_are_recorded_once_with_history,
     summaries_order_entitlements_and_activations,
+    late_statuses_take_their_place_in_time,
+    an_older_registration_never_replaces_a_newer_one,
 );
 
 fn user(token: &str) -> UserToken {
@@ -420,4 +422,100 @@ async fn summaries_order_entitlements_and_activations<S: Store>(store: Arc<S>) {
         .collect();
     assert_eq!(newest_first, [("a2", "FAIL"), ("a1", "SUCCESS")]);
     assert_eq!(summary.activations[0].reason, Some(Refusal::NoUnitsLeft));
+}
+
+async fn late_statuses_take_their_place_in_time<S: Store>(store: Arc<S>) {
+    let store = &*store;
+    let iccid = Iccid::parse("89361123300836129514").unwrap();
+    let t0 = now();
+    let at = |ms: i64, state: &str| EsimStatusRecord {
+        status: EsimStatus {
+            iccid: iccid.clone(),
+            imsi: Imsi::parse("260216611193634").unwrap(),
+            profile_state: ProfileState::parse(state).unwrap(),
+            eid: None,
+        },
+        received_at: t0 + Duration::milliseconds(ms),
+    };
+    let states = |h: &shared::views::EsimHistory| -> Vec<(String, i64)> {
+        let ms = |r: &EsimStatusRecord| (r.received_at - t0).whole_milliseconds() as i64;
+        let entries = h.history.iter();
+        entries
+            .map(|r| (r.status.profile_state.as_str().to_owned(), ms(r)))
+            .collect()
+    };
+    assert_eq!(
+        store.record_status(&at(0, "INSTALLED")).await.unwrap(),
+        Recorded::Changed
+    );
+    assert_eq!(
+        store.record_status(&at(3000, "DISABLED")).await.unwrap(),
+        Recorded::Changed
+    );
+    // Older than the current state: into the history, the current state stays.
+    assert_eq!(
+        store.record_status(&at(1000, "RELEASED")).await.unwrap(),
+        Recorded::Late
+    );
+    assert_eq!(
+        store.record_status(&at(1000, "RELEASED")).await.unwrap(),
+        Recorded::Unchanged
+    );
+    let late = |ms, state| async move { store.record_status(&at(ms, state)).await.unwrap() };
+    // It repeats the entry before it: a redelivery, as it was when first received.
+    assert_eq!(late(500, "INSTALLED").await, Recorded::Unchanged);
+    // It repeats the entry after it: the twin of a redelivery received a moment later.
+    assert_eq!(late(2000, "DISABLED").await, Recorded::Unchanged);
+    assert_eq!(late(2500, "ERROR").await, Recorded::Late);
+    let esim = store.esim_history(&iccid).await.unwrap().unwrap();
+    assert_eq!(esim.current.status.profile_state, ProfileState::Disabled);
+    assert_eq!(esim.current.received_at, t0 + Duration::milliseconds(3000));
+    let expected = [
+        ("DISABLED", 3000),
+        ("ERROR", 2500),
+        ("RELEASED", 1000),
+        ("INSTALLED", 0),
+    ];
+    assert_eq!(states(&esim), expected.map(|(s, ms)| (s.to_owned(), ms)));
+}
+
+async fn an_older_registration_never_replaces_a_newer_one<S: Store>(store: Arc<S>) {
+    let store = &*store;
+    let with_email = Grant {
+        email: Some(Email::parse("u1@example.com").unwrap()),
+        ..grant("u1", "1_GB", 1)
+    };
+    entitlement::grant(store, &with_email, now()).await.unwrap();
+    let registration = |uid: &str| CustomerRegistration {
+        user_token: user("u1"),
+        customer_uid: CustomerUid::parse(uid).unwrap(),
+    };
+    let t1 = now();
+    let known = |replaced: Option<&str>| {
+        Some(Registered::KnownUser {
+            email: Some("u1@example.com".to_owned()),
+            replaced: replaced.map(|uid| CustomerUid::parse(uid).unwrap()),
+        })
+    };
+    let newer = registration("c-new");
+    assert_eq!(
+        store.register_customer(&newer, t1).await.unwrap(),
+        known(None)
+    );
+    let older = registration("c-old");
+    let earlier = t1 - Duration::seconds(5);
+    assert_eq!(
+        store.register_customer(&older, earlier).await.unwrap(),
+        known(None)
+    );
+    let summary = store.user_summary(&user("u1")).await.unwrap();
+    assert_eq!(
+        summary.customer_uid,
+        Some(CustomerUid::parse("c-new").unwrap())
+    );
+    // The same registration again (a replay at its own time) is taken as it is.
+    assert_eq!(
+        store.register_customer(&newer, t1).await.unwrap(),
+        known(None)
+    );
 }

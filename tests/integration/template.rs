@@ -146,38 +146,110 @@ fn functions_are_arm64_rust_with_tracing_and_json_logs() {
     }
 }
 
+/// The one webhook secret the stack creates, by logical name.
+fn webhook_secret(t: &Value) -> (String, &Value) {
+    let secrets = of_type(t, "AWS::SecretsManager::Secret");
+    assert_eq!(secrets.len(), 1, "one webhook secret");
+    secrets.into_iter().next().unwrap()
+}
+
 #[test]
-fn each_function_may_only_call_dynamodb_on_the_table() {
+fn each_function_may_only_call_dynamodb_on_the_table_and_read_the_secret() {
     let t = template();
+    let secret = format!("Ref {}", webhook_secret(&t).0);
     for (name, function) in of_type(&t, "AWS::Serverless::Function") {
         let policies = function["Properties"]["Policies"].as_sequence().unwrap();
         assert_eq!(policies.len(), 1, "{name}");
+        let mut reads_secret = 0;
         for statement in policies[0]["Statement"].as_sequence().unwrap() {
             assert_eq!(statement["Effect"], "Allow");
-            assert_eq!(
-                tag(&statement["Resource"]),
-                "GetAtt EntitlementTable.Arn",
-                "{name}"
-            );
-            for action in statement["Action"].as_sequence().unwrap() {
-                let action = action.as_str().unwrap();
-                assert!(
-                    action.starts_with("dynamodb:") && !action.contains('*'),
-                    "{name}: {action}"
-                );
+            let actions: Vec<&str> = statement["Action"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+                .collect();
+            match tag(&statement["Resource"]).as_str() {
+                "GetAtt EntitlementTable.Arn" => {
+                    for action in actions {
+                        assert!(
+                            action.starts_with("dynamodb:") && !action.contains('*'),
+                            "{name}: {action}"
+                        );
+                    }
+                }
+                resource if resource == secret => {
+                    assert_eq!(actions, ["secretsmanager:GetSecretValue"], "{name}");
+                    reads_secret += 1;
+                }
+                other => panic!("{name}: a statement on {other}"),
             }
         }
+        assert_eq!(reads_secret, 1, "{name} may read the webhook secret");
     }
 }
 
 #[test]
-fn the_secret_stays_out_of_defaults_outputs_and_access_logs() {
+fn functions_get_the_secret_arn_and_the_allowed_sources() {
     let t = template();
-    let secret = &t["Parameters"]["WebhookSecrets"];
-    assert_eq!(secret["NoEcho"], true);
-    assert!(secret.get("Default").is_none());
-    let outputs = serde_yaml::to_string(&t["Outputs"]).unwrap();
-    assert!(!outputs.contains("!Ref WebhookSecrets") && !outputs.contains("${WebhookSecrets}"));
+    let env = &t["Globals"]["Function"]["Environment"]["Variables"];
+    let secret = webhook_secret(&t).0;
+    assert_eq!(tag(&env["WEBHOOK_SECRET_ARN"]), format!("Ref {secret}"));
+    assert!(
+        env.get("WEBHOOK_SECRETS").is_none(),
+        "no secret value in the environment"
+    );
+    assert_eq!(tag(&env["ALLOWED_SOURCE_CIDRS"]), "Ref AllowedSourceCidrs");
+    let cidrs = &t["Parameters"]["AllowedSourceCidrs"];
+    assert_eq!(cidrs["Type"], "String");
+    assert_eq!(cidrs["Default"], "", "empty allows all");
+    for (name, function) in of_type(&t, "AWS::Serverless::Function") {
+        assert!(
+            function["Properties"].get("Environment").is_none(),
+            "{name}: the global environment applies as is"
+        );
+    }
+}
+
+#[test]
+fn the_secret_stays_out_of_the_template_outputs_and_access_logs() {
+    let t = template();
+    let (name, secret) = webhook_secret(&t);
+    let generated = &secret["Properties"]["GenerateSecretString"];
+    assert_eq!(generated["PasswordLength"], 48);
+    assert_eq!(generated["ExcludePunctuation"], true, "URL-safe");
+    assert!(
+        secret["Properties"].get("SecretString").is_none(),
+        "generated, never written in the template"
+    );
+    assert!(
+        t["Parameters"]
+            .as_mapping()
+            .unwrap()
+            .values()
+            .all(|p| p.get("NoEcho").is_none()),
+        "no secret passes through sam deploy"
+    );
+    let text =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("template.yaml"))
+            .unwrap();
+    assert!(
+        !text.contains("resolve:secretsmanager"),
+        "no dynamic reference puts the value anywhere"
+    );
+    // Any output value that mentions the secret (`!Ref`, `!GetAtt`, `!Sub`) must be its ARN.
+    let exposed: Vec<&Value> = t["Outputs"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter(|o| tag(&o["Value"]).contains(&name))
+        .collect();
+    assert_eq!(exposed.len(), 1, "one output names the secret");
+    assert_eq!(
+        tag(&exposed[0]["Value"]),
+        format!("Ref {name}"),
+        "its ARN only"
+    );
     let api = &of_type(&t, "AWS::Serverless::HttpApi")[0].1["Properties"];
     let format = api["AccessLogSettings"]["Format"].as_str().unwrap();
     for leak in ["$context.path", "queryString", "$context.requestOverride"] {
@@ -248,12 +320,16 @@ fn alarms_and_dashboard_use_only_metric_names_the_functions_emit() {
         "ActivationRefused",
         "AuthRejected",
         "StorageError",
+        "StoragePermanentError",
+        "SecretUnavailable",
+        "ActivationOutcomeUnknown",
     ] {
         assert!(used.contains(required), "{required} has no alarm or widget");
     }
     let alarms = of_type(&t, "AWS::CloudWatch::Alarm").len();
     assert_eq!(
-        alarms, 7,
-        "errors, throttles, 5xx, auth burst, storage, refusal rate, DynamoDB throttling"
+        alarms, 10,
+        "errors, throttles, 5xx, auth burst, storage, permanent storage errors, secret \
+         unavailable, activation outcome unknown, refusal rate, DynamoDB throttling"
     );
 }

@@ -63,7 +63,7 @@ impl<S: ActivationStore> Webhook for ActivationWebhook<S> {
         activation::decide(&self.0, request, now, deadline).await
     }
 
-    fn answer(_: &ActivationRequest, outcome: Outcome) -> Reply {
+    fn answer(request: &ActivationRequest, outcome: Outcome) -> Reply {
         let reply = |kind| Reply::json(StatusCode::OK, &outcome.answer(), kind);
         // A decision recorded before this answer: logged with its reason, if refused.
         let recorded = |kind, metric, decision: Decision| {
@@ -87,8 +87,12 @@ impl<S: ActivationStore> Webhook for ActivationWebhook<S> {
                     .counting([refused(why)])
             }
             Outcome::Unknown { error } => {
-                // The span carries the activation id: an operator reconciles it (README).
-                tracing::error!(error = %error, "activation outcome unknown");
+                // With the span's activation id and item: what an operator reconciles (README).
+                tracing::error!(
+                    error = %error,
+                    user_token = %request.user_token,
+                    "activation outcome unknown"
+                );
                 reply("outcome_unknown")
                     .because(error.clone())
                     .counting([STORAGE_ERROR, OUTCOME_UNKNOWN])
@@ -208,3 +212,6 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod proptests;

@@ -65,14 +65,16 @@ impl<S: EsimStore> Webhook for EsimStatusWebhook<S> {
             tracing::warn!("undocumented eSIM profile state received; kept verbatim");
             metrics.push(UNKNOWN_STATE);
         }
-        let outcome = match outcome {
-            Recorded::Changed => "recorded",
+        // (answer, outcome logged): a late fact is recorded like any other, logged apart.
+        let (status, outcome) = match outcome {
+            Recorded::Changed => ("recorded", "recorded"),
+            Recorded::Late => ("recorded", "late"),
             Recorded::Unchanged => {
                 metrics.push(UNCHANGED);
-                "unchanged"
+                ("unchanged", "unchanged")
             }
         };
-        Reply::json(StatusCode::OK, &Stored { status: outcome }, outcome).counting(metrics)
+        Reply::json(StatusCode::OK, &Stored { status }, outcome).counting(metrics)
     }
 }
 
@@ -126,3 +128,6 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod proptests;

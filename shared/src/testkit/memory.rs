@@ -19,6 +19,7 @@ use crate::views::{ActivationView, EsimHistory, ReadModels, UserSummary};
 struct Profile {
     email: Option<String>,
     customer_uid: Option<CustomerUid>,
+    registered_at: Option<OffsetDateTime>,
 }
 
 #[derive(Debug)]
@@ -167,12 +168,21 @@ impl RegistrationStore for InMemoryStore {
     async fn register_customer(
         &self,
         registration: &CustomerRegistration,
-        _now: OffsetDateTime,
+        now: OffsetDateTime,
     ) -> Result<Option<Registered>, StoreError> {
         let mut t = self.tables();
         let Some(profile) = t.profiles.get_mut(&registration.user_token) else {
             return Ok(None);
         };
+        let now = to_millis(now);
+        if profile.registered_at.is_some_and(|at| at > now) {
+            // Older than the registration on file: changes nothing.
+            return Ok(Some(Registered::KnownUser {
+                email: profile.email.clone(),
+                replaced: None,
+            }));
+        }
+        profile.registered_at = Some(now);
         let previous = profile
             .customer_uid
             .replace(registration.customer_uid.clone());
@@ -201,30 +211,41 @@ impl EsimStore for InMemoryStore {
         let mut t = self.tables();
         let new = &record.status;
         let entry = (record.received_at, new.profile_state.as_str().to_owned());
-        if let Some(esim) = t.esims.get_mut(&new.iccid) {
-            let current = &esim.current.status;
-            let same = current.profile_state == new.profile_state
-                && current.imsi == new.imsi
-                && new
-                    .eid
-                    .as_ref()
-                    .is_none_or(|eid| current.eid.as_ref() == Some(eid));
-            if same || esim.history.contains_key(&entry) {
-                return Ok(Recorded::Unchanged);
-            }
-            // Like the adapter's update, a status without an eid keeps the one on file.
-            let eid = new.eid.clone().or_else(|| current.eid.clone());
-            esim.current = record.clone();
-            esim.current.status.eid = eid;
-            esim.history.insert(entry, record.clone());
-        } else {
+        let Some(esim) = t.esims.get_mut(&new.iccid) else {
             let esim = Esim {
                 current: record.clone(),
                 history: BTreeMap::from([(entry, record.clone())]),
             };
             t.esims.insert(new.iccid.clone(), esim);
+            return Ok(Recorded::Changed);
+        };
+        if esim.history.contains_key(&entry) {
+            return Ok(Recorded::Unchanged);
         }
-        Ok(Recorded::Changed)
+        if esim.current.received_at < record.received_at {
+            if new.repeats(&esim.current.status) {
+                return Ok(Recorded::Unchanged);
+            }
+            // Like the adapter's update, a status without an eid keeps the one on file.
+            let eid = new.eid.clone().or_else(|| esim.current.status.eid.clone());
+            esim.current = record.clone();
+            esim.current.status.eid = eid;
+            esim.history.insert(entry, record.clone());
+            return Ok(Recorded::Changed);
+        }
+        // Older than the current state: placed in the history by its time, unless it repeats
+        // the entry before or after it.
+        let before = esim.history.range(..entry.clone()).next_back();
+        let after = esim.history.range(entry.clone()..).next();
+        if before
+            .into_iter()
+            .chain(after)
+            .any(|(_, n)| new.repeats(&n.status))
+        {
+            return Ok(Recorded::Unchanged);
+        }
+        esim.history.insert(entry, record.clone());
+        Ok(Recorded::Late)
     }
 }
 
@@ -290,5 +311,48 @@ impl ReadModels for InMemoryStore {
             current: esim.current.clone(),
             history: esim.history.values().rev().cloned().collect(),
         }))
+    }
+}
+
+/// Everything an [`InMemoryStore`] holds at one moment, to compare before and after a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot(String);
+
+impl InMemoryStore {
+    /// What the store holds now. Cheap for the few records a test writes: its `Debug` text,
+    /// which lists every table in key order, so equal snapshots mean equal contents.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot(format!("{:?}", *self.tables()))
+    }
+}
+
+#[cfg(test)]
+mod snapshot_tests {
+    use super::*;
+    use crate::ids::{ItemId, UserToken};
+
+    #[tokio::test]
+    async fn a_snapshot_changes_with_a_write_and_not_with_a_read() {
+        let store = InMemoryStore::new();
+        let empty = store.snapshot();
+        assert_eq!(store.snapshot(), empty);
+        let user = UserToken::parse("u1").unwrap();
+        let item = ItemId::parse("1_GB").unwrap();
+        // A read writes nothing.
+        store.entitlement(&user, &item).await.unwrap();
+        assert_eq!(store.snapshot(), empty);
+        let grant = Grant {
+            user_token: user,
+            item,
+            quantity: std::num::NonZeroU32::MIN,
+            email: None,
+            expires_at: None,
+            purchase_id: None,
+        };
+        store
+            .apply_grant(&grant, OffsetDateTime::now_utc())
+            .await
+            .unwrap();
+        assert_ne!(store.snapshot(), empty);
     }
 }

@@ -2,6 +2,7 @@
 //! (conditional, atomic writes), and [`FailingStore`] fails every request in one chosen way.
 //! [`LogCapture`] collects what the production log subscriber writes.
 
+pub mod bodies;
 mod failing;
 mod memory;
 
@@ -9,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 pub use failing::{FailingStore, Failure};
 pub use memory::InMemoryStore;
+pub use memory::Snapshot;
 
 /// Collects the lines the production log subscriber writes, for assertions.
 #[derive(Debug, Clone, Default)]
@@ -71,4 +73,122 @@ pub async fn reply<W: crate::pipeline::Webhook>(webhook: &W, body: &str) -> crat
     }
     let gate = crate::pipeline::Gate::open(crate::auth::WebhookSecrets::parse(SECRET));
     crate::pipeline::respond(webhook, &gate, &request).await
+}
+
+/// The gate [`reply_to`] checks requests against: [`SECRET`], from any address (as [`reply`]).
+pub fn gate() -> crate::pipeline::Gate {
+    crate::pipeline::Gate::open(crate::auth::WebhookSecrets::parse(SECRET))
+}
+
+/// An API Gateway HTTP API (payload 2.0) event POSTing `body` to `path` with [`SECRET`] as a
+/// bearer token, parsed the way Lambda parses it. With `base64` the event carries the body
+/// base64-encoded, as API Gateway sends a body without a text content type, and the request
+/// holds it decoded; without, the event carries it as text, so it must be UTF-8 (bytes that are
+/// not are sent base64-encoded all the same, as API Gateway would).
+pub fn api_gateway_request(path: &str, body: &[u8], base64: bool) -> lambda_http::Request {
+    let text = std::str::from_utf8(body).ok().filter(|_| !base64);
+    let event = serde_json::json!({
+        "version": "2.0",
+        "routeKey": format!("POST {path}"),
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {
+            "host": "api.example.com",
+            "authorization": format!("Bearer {SECRET}"),
+        },
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": "api.example.com",
+            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.10"},
+            "requestId": "testkit-request",
+            "routeKey": format!("POST {path}"),
+            "stage": "$default",
+            "time": "23/Nov/2026:17:00:00 +0000",
+            "timeEpoch": 1_795_453_200_000_u64
+        },
+        "body": text.map_or_else(|| base64_encode(body), str::to_owned),
+        "isBase64Encoded": text.is_none(),
+    });
+    lambda_http::request::from_str(&event.to_string())
+        .unwrap_or_else(|e| panic!("the testkit built an invalid API Gateway event: {e}"))
+}
+
+/// The reply `webhook` gives `request`, checked against [`gate`]; nothing logged or counted.
+pub async fn reply_to<W: crate::pipeline::Webhook>(
+    webhook: &W,
+    request: &lambda_http::Request,
+) -> crate::http::Reply {
+    crate::pipeline::respond(webhook, &gate(), request).await
+}
+
+/// Runs `future` to its end on this thread's own runtime, for synchronous test bodies
+/// (proptest's); one runtime per thread, so that cases do not pay for building one.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    thread_local! {
+        static RUNTIME: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a test runtime");
+    }
+    RUNTIME.with(|runtime| runtime.block_on(future))
+}
+
+/// Standard base64 with padding, as API Gateway encodes bodies (a few lines rather than a
+/// dependency for tests).
+pub fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod request_tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_the_standard_alphabet() {
+        assert_eq!(base64_encode(b""), "");
+        assert_eq!(base64_encode(b"f"), "Zg==");
+        assert_eq!(base64_encode(b"fo"), "Zm8=");
+        assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
+        assert_eq!(base64_encode(&[0xff, 0xfe, 0x00]), "//4A");
+    }
+
+    #[test]
+    fn api_gateway_requests_arrive_decoded_and_authenticated() {
+        let bytes = [b'{', 0xff, 0x00, b'}'];
+        for (body, base64) in [
+            (&b"{\"a\":1}"[..], false),
+            (b"{\"a\":1}", true),
+            (&bytes, false),
+        ] {
+            let request = api_gateway_request("/p", body, base64);
+            assert_eq!(request.body().as_ref(), body);
+            // Text bodies stay text; base64-encoded ones arrive as decoded bytes.
+            let sent_encoded = base64 || std::str::from_utf8(body).is_err();
+            assert_eq!(
+                matches!(request.body(), lambda_http::Body::Binary(_)),
+                sent_encoded
+            );
+            assert_eq!(request.uri().path(), "/p");
+            let secrets = crate::auth::WebhookSecrets::parse(SECRET);
+            assert_eq!(crate::http::authenticate(&request, &secrets), Ok(()));
+        }
+    }
 }

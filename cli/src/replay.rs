@@ -1,0 +1,225 @@
+//! `entitlements replay`: applies the webhooks the functions logged as not stored, through the
+//! same webhook code, at the time they were received. Idempotent: a second replay of the same
+//! log changes nothing.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use customer_registration::RegistrationWebhook;
+use esim_status::EsimStatusWebhook;
+use serde_json::Value;
+use shared::deadline::Deadline;
+use shared::dynamo::DynamoStore;
+use shared::payload::FromBody;
+use shared::pipeline::{Webhook, NOT_STORED};
+use shared::store::StoreError;
+use time::OffsetDateTime;
+
+/// Time one replayed webhook may take.
+const BUDGET: Duration = Duration::from_secs(30);
+
+/// One payload a function could not store, as its log line tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotStored {
+    /// The route it came in on.
+    pub route: String,
+    /// When the function received it.
+    pub received_at: OffsetDateTime,
+    /// The body, whole.
+    pub payload: String,
+}
+
+/// A log line that should hold a payload but cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: a not-stored line without a usable {field}")]
+pub struct UnusableLine {
+    /// The file it is in.
+    pub file: PathBuf,
+    /// The missing or malformed field.
+    pub field: &'static str,
+}
+
+/// Why a replay failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// A log file could not be read.
+    #[error("cannot read {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    /// A payload could not be stored (again).
+    #[error("{route} received {received_at}: {error}")]
+    Store {
+        /// Its route.
+        route: String,
+        /// When it was received.
+        received_at: String,
+        /// Why.
+        error: String,
+    },
+    /// The report could not be written.
+    #[error("cannot write output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+/// The log lines of `text`: one per line, or the `message` of each event when `text` is the JSON
+/// that `aws logs filter-log-events` prints.
+fn log_lines(text: &str) -> Vec<Value> {
+    if let Ok(Value::Object(doc)) = serde_json::from_str::<Value>(text) {
+        if let Some(Value::Array(events)) = doc.get("events") {
+            let messages = events.iter().filter_map(|e| e["message"].as_str());
+            return messages
+                .filter_map(|m| serde_json::from_str(m).ok())
+                .collect();
+        }
+    }
+    // A line may carry a prefix (e.g. `aws logs tail` prints time and stream first).
+    let json = |line: &str| {
+        line.find('{')
+            .and_then(|at| serde_json::from_str(&line[at..]).ok())
+    };
+    text.lines().filter_map(json).collect()
+}
+
+/// The not-stored payloads in `file`, in order.
+pub fn not_stored_in(file: &Path) -> Result<Vec<Result<NotStored, UnusableLine>>, ReplayError> {
+    let text = std::fs::read_to_string(file).map_err(|e| ReplayError::Read(file.to_owned(), e))?;
+    let unusable = |field| UnusableLine {
+        file: file.to_owned(),
+        field,
+    };
+    let entries = log_lines(&text)
+        .into_iter()
+        .filter(|line| line["message"] == NOT_STORED)
+        .map(|line| {
+            let text = |field| line[field].as_str().ok_or_else(|| unusable(field));
+            Ok(NotStored {
+                route: text("route")?.to_owned(),
+                received_at: shared::clock::parse(text("received_at")?)
+                    .map_err(|_| unusable("received_at"))?,
+                payload: text("payload")?.to_owned(),
+            })
+        })
+        .collect();
+    Ok(entries)
+}
+
+/// What replaying one payload did: the webhook's own outcome word, or why it was skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replayed {
+    /// Stored now; the outcome as the function logs it (`recorded`, `known_user`…).
+    Applied(&'static str),
+    /// Nothing to do: already stored, or not something any webhook accepts.
+    Skipped(String),
+}
+
+/// Parses and applies one payload through webhook `W`, at the time it was received.
+async fn apply<W: Webhook>(
+    webhook: &W,
+    entry: &NotStored,
+    dry_run: bool,
+) -> Result<Replayed, StoreError> {
+    let payload = match W::Payload::from_body(entry.payload.as_bytes()) {
+        Ok(payload) => payload,
+        Err(invalid) => return Ok(Replayed::Skipped(format!("invalid payload: {invalid}"))),
+    };
+    if dry_run {
+        return Ok(Replayed::Applied("would apply"));
+    }
+    let deadline = Deadline::after(BUDGET);
+    let outcome = deadline
+        .run(webhook.call(&payload, entry.received_at, deadline))
+        .await?;
+    Ok(match W::answer(&payload, outcome).outcome {
+        "unchanged" => Replayed::Skipped("already stored".to_owned()),
+        outcome => Replayed::Applied(outcome),
+    })
+}
+
+/// Replays one payload on the webhook its route names.
+pub async fn replay_one(
+    store: &DynamoStore,
+    entry: &NotStored,
+    dry_run: bool,
+) -> Result<Replayed, StoreError> {
+    let store = store.clone();
+    match entry.route.as_str() {
+        EsimStatusWebhook::<DynamoStore>::ROUTE => {
+            apply(&EsimStatusWebhook(store), entry, dry_run).await
+        }
+        RegistrationWebhook::<DynamoStore>::ROUTE => {
+            apply(&RegistrationWebhook(store), entry, dry_run).await
+        }
+        other => Ok(Replayed::Skipped(format!("no webhook serves {other}"))),
+    }
+}
+
+/// Replays every not-stored payload in `files`, printing one line each; errs if any could
+/// not be read or applied (after trying all of them).
+pub async fn replay(
+    store: &DynamoStore,
+    files: &[PathBuf],
+    dry_run: bool,
+    out: &mut impl Write,
+) -> Result<(), ReplayError> {
+    let (mut applied, mut skipped, mut first_failure) = (0, 0, None);
+    for file in files {
+        for entry in not_stored_in(file)? {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(unusable) => {
+                    writeln!(out, "skipped  {unusable}")?;
+                    skipped += 1;
+                    continue;
+                }
+            };
+            let at = shared::clock::format(entry.received_at);
+            match replay_one(store, &entry, dry_run).await {
+                Ok(Replayed::Applied(outcome)) => {
+                    writeln!(out, "applied  {} received {at}: {outcome}", entry.route)?;
+                    applied += 1;
+                }
+                Ok(Replayed::Skipped(why)) => {
+                    writeln!(out, "skipped  {} received {at}: {why}", entry.route)?;
+                    skipped += 1;
+                }
+                Err(error) => {
+                    writeln!(
+                        out,
+                        "failed   {} received {at}: {}",
+                        entry.route,
+                        error.chain()
+                    )?;
+                    first_failure.get_or_insert(ReplayError::Store {
+                        route: entry.route.clone(),
+                        received_at: at,
+                        error: error.chain(),
+                    });
+                }
+            }
+        }
+    }
+    let verb = if dry_run { "would apply" } else { "applied" };
+    writeln!(out, "{verb} {applied}, skipped {skipped}")?;
+    first_failure.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_function_log_lines_and_filter_log_events_output() {
+        let line = serde_json::json!({
+            "message": NOT_STORED, "route": "POST /webhooks/esim-status",
+            "received_at": "2026-11-24T00:00:00.123Z", "payload": "{\"iccid\":\"1\"}"
+        })
+        .to_string();
+        let lines =
+            format!("{line}\nnot json\n{{\"message\":\"request\"}}\n2026-11-24 stream {line}\n");
+        assert_eq!(log_lines(&lines).len(), 3);
+        let events = serde_json::json!({"events": [{"message": line, "timestamp": 1}], "searchedLogStreams": []});
+        let parsed = log_lines(&events.to_string());
+        assert_eq!(parsed.len(), 1);
+        assert_eq!(parsed[0]["route"], "POST /webhooks/esim-status");
+    }
+}

@@ -1,0 +1,198 @@
+//! The credential rules of [`authenticate`]: the header name and the `Bearer` scheme in any
+//! case, white space around the secret ignored, more than one `Authorization` header or more
+//! than one `token` parameter refused as ambiguous (401), and with one of each, either may match.
+
+use std::collections::HashMap;
+
+use lambda_http::{Body, Request, RequestExt};
+
+use super::*;
+
+/// The one configured secret.
+const SECRET: &str = "s3cret-Value_1";
+
+/// The configured secrets: [`SECRET`] only.
+fn secrets() -> WebhookSecrets {
+    WebhookSecrets::parse(SECRET)
+}
+
+/// A request with `authorization` as its `Authorization` header values, in order, and `tokens`
+/// as the values of its `token` query parameter, set the way lambda_http sets parsed ones.
+fn request(authorization: &[&str], tokens: &[&str]) -> Request {
+    let mut request = Request::new(Body::Empty);
+    for value in authorization {
+        let value = HeaderValue::from_str(value).expect("a valid header value");
+        request.headers_mut().append(header::AUTHORIZATION, value);
+    }
+    if tokens.is_empty() {
+        return request;
+    }
+    let values: Vec<String> = tokens.iter().map(|t| (*t).to_owned()).collect();
+    request.with_query_string_parameters(HashMap::from([("token".to_owned(), values)]))
+}
+
+/// An API Gateway HTTP API (payload 2.0) event with `headers` and `raw_query`, parsed the way
+/// Lambda parses it: header names and repeated parameters as API Gateway passes them on.
+fn event(headers: serde_json::Value, raw_query: &str) -> Request {
+    let event = serde_json::json!({
+        "version": "2.0",
+        "routeKey": "POST /p",
+        "rawPath": "/p",
+        "rawQueryString": raw_query,
+        "headers": headers,
+        "requestContext": {
+            "http": {"method": "POST", "path": "/p", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.10"},
+            "requestId": "r",
+            "routeKey": "POST /p",
+            "stage": "$default",
+            "time": "23/Nov/2026:17:00:00 +0000",
+            "timeEpoch": 1_795_453_200_000_u64
+        },
+        "isBase64Encoded": false
+    });
+    lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway event")
+}
+
+#[test]
+fn the_header_name_is_read_in_any_case() {
+    let bearer = format!("Bearer {SECRET}");
+    for name in [
+        "authorization",
+        "Authorization",
+        "AUTHORIZATION",
+        "aUtHoRiZaTiOn",
+    ] {
+        let request = event(serde_json::json!({ name: bearer }), "");
+        assert_eq!(authenticate(&request, &secrets()), Ok(()), "{name}");
+    }
+}
+
+#[test]
+fn the_bearer_scheme_is_read_in_any_case_and_no_other_scheme() {
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let header = format!("{scheme} {SECRET}");
+        assert_eq!(
+            authenticate(&request(&[&header], &[]), &secrets()),
+            Ok(()),
+            "{header}"
+        );
+    }
+    // Without the scheme, the secret is not read from the header at all.
+    for header in [
+        format!("Basic {SECRET}"),
+        format!("Token {SECRET}"),
+        format!("Bearer{SECRET}"),
+        SECRET.to_owned(),
+    ] {
+        assert_eq!(
+            authenticate(&request(&[&header], &[]), &secrets()),
+            Err(AuthError::Missing),
+            "{header}"
+        );
+    }
+}
+
+#[test]
+fn white_space_around_the_secret_is_ignored_and_inside_it_is_not() {
+    for header in [
+        format!("Bearer   {SECRET}"),
+        format!("Bearer {SECRET}  "),
+        format!("Bearer\t{SECRET}\t"),
+        format!("  Bearer \t {SECRET} "),
+    ] {
+        assert_eq!(
+            authenticate(&request(&[&header], &[]), &secrets()),
+            Ok(()),
+            "{header:?}"
+        );
+    }
+    let (head, tail) = SECRET.split_at(4);
+    for header in [format!("Bearer {head} {tail}"), format!("Bearer {SECRET}x")] {
+        assert_eq!(
+            authenticate(&request(&[&header], &[]), &secrets()),
+            Err(AuthError::Invalid),
+            "{header:?}"
+        );
+    }
+}
+
+#[test]
+fn two_authorization_headers_are_ambiguous_whatever_they_hold() {
+    let good = format!("Bearer {SECRET}");
+    for pair in [
+        [&good[..], &good[..]],
+        [&good, "Bearer wrong"],
+        ["Bearer wrong", &good],
+    ] {
+        assert_eq!(
+            authenticate(&request(&pair, &[]), &secrets()),
+            Err(AuthError::Ambiguous),
+            "{pair:?}"
+        );
+    }
+    // Even beside one valid token.
+    assert_eq!(
+        authenticate(&request(&[&good, &good], &[SECRET]), &secrets()),
+        Err(AuthError::Ambiguous)
+    );
+}
+
+#[test]
+fn two_token_parameters_are_ambiguous_whatever_they_hold() {
+    for pair in [[SECRET, SECRET], [SECRET, "wrong"], ["wrong", SECRET]] {
+        assert_eq!(
+            authenticate(&request(&[], &pair), &secrets()),
+            Err(AuthError::Ambiguous),
+            "{pair:?}"
+        );
+    }
+    // Even beside one valid header.
+    let good = format!("Bearer {SECRET}");
+    assert_eq!(
+        authenticate(&request(&[&good], &[SECRET, SECRET]), &secrets()),
+        Err(AuthError::Ambiguous)
+    );
+    // As API Gateway passes a repeated parameter on: both values, not the first or the last.
+    let repeated = event(
+        serde_json::json!({}),
+        &format!("token={SECRET}&token={SECRET}"),
+    );
+    assert_eq!(
+        authenticate(&repeated, &secrets()),
+        Err(AuthError::Ambiguous)
+    );
+    let once = event(serde_json::json!({}), &format!("token={SECRET}"));
+    assert_eq!(authenticate(&once, &secrets()), Ok(()));
+}
+
+#[test]
+fn with_one_header_and_one_token_either_may_match() {
+    let good = format!("Bearer {SECRET}");
+    let cases = [
+        (&good[..], SECRET, Ok(())),
+        (&good, "wrong", Ok(())),
+        ("Bearer wrong", SECRET, Ok(())),
+        (&format!("Basic {SECRET}"), SECRET, Ok(())),
+        ("Bearer wrong", "wrong", Err(AuthError::Invalid)),
+    ];
+    for (header, token, expected) in cases {
+        assert_eq!(
+            authenticate(&request(&[header], &[token]), &secrets()),
+            expected,
+            "{header} / {token}"
+        );
+    }
+    assert_eq!(
+        authenticate(&request(&[], &[]), &secrets()),
+        Err(AuthError::Missing)
+    );
+}
+
+#[test]
+fn ambiguous_credentials_are_answered_401_like_any_other_refusal() {
+    let reply = Reply::from(ApiError::from(AuthError::Ambiguous));
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.body, r#"{"error":"unauthorized"}"#);
+    assert_eq!(reply.reason.as_deref(), Some("ambiguous credentials"));
+    assert_eq!(reply.metric_names(), [AUTH_REJECTED.name]);
+}

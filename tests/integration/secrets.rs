@@ -1,0 +1,444 @@
+//! The webhook secret in Secrets Manager (moto's, on the same local server as the table): read at
+//! init, re-read after the refresh interval, kept through failed re-reads, and every request
+//! refused while none could ever be read.
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use activation_request::ActivationWebhook;
+use esim_status::EsimStatusWebhook;
+use serde_json::{json, Value};
+use shared::auth::{AuthError, SourceAllowList};
+use shared::dynamo::DynamoStore;
+use shared::pipeline::Gate;
+use shared::secrets::sdk;
+use shared::secrets::sdk::config::interceptors::BeforeTransmitInterceptorContextRef;
+use shared::secrets::sdk::config::{
+    BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
+};
+use shared::secrets::{RefreshPolicy, SecretSource};
+use shared::testkit::LogCapture;
+
+use crate::common::{self, concurrently, http_event, path, read_response, Auth, TestTable};
+
+const OLD: &str = "oldSecretOldSecretOldSecret0123456789abcdefghij";
+const NEW: &str = "newSecretNewSecretNewSecret0123456789abcdefghij";
+const ESIM_STATUS: &str =
+    r#"{"iccid":"89361123300836129514","imsi":"260216611193634","profileState":"INSTALLED"}"#;
+const ACTIVATION: &str = r#"{"inventoryItemId":"1_GB","userToken":"USER_TOKEN_1234567","metaTag":"order-1","activationId":"secret-1"}"#;
+
+/// Counts the GetSecretValue requests a client sends.
+#[derive(Debug, Clone, Default)]
+struct Reads(Arc<AtomicUsize>);
+
+impl Reads {
+    fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Intercept for Reads {
+    fn name(&self) -> &'static str {
+        "Reads"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), sdk::error::BoxError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// A Secrets Manager client for `endpoint`, counting its requests.
+fn client_for(endpoint: &str, reads: &Reads) -> sdk::Client {
+    let config = sdk::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .endpoint_url(endpoint)
+        .interceptor(reads.clone())
+        .build();
+    sdk::Client::from_conf(config)
+}
+
+/// A Secrets Manager client for the moto server.
+fn client() -> sdk::Client {
+    client_for(common::endpoint(), &Reads::default())
+}
+
+/// A secret name no other test uses.
+fn unique_name() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "webhook-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// Creates a secret holding `value`; returns its ARN.
+async fn create_secret(name: &str, value: &str) -> String {
+    let created = client()
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+        .unwrap();
+    created.arn().unwrap().to_owned()
+}
+
+async fn put_value(secret_id: &str, value: &str) {
+    client()
+        .put_secret_value()
+        .secret_id(secret_id)
+        .secret_string(value)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Re-reads every `every`; retries after a failure as soon.
+fn policy(every: Duration) -> RefreshPolicy {
+    RefreshPolicy {
+        refresh_every: every,
+        retry_every: every,
+        read_timeout: Duration::from_secs(1),
+    }
+}
+
+fn gate(secrets: SecretSource) -> Gate {
+    Gate {
+        secrets,
+        sources: SourceAllowList::default(),
+    }
+}
+
+/// Whether `source` accepts `secret` now.
+async fn accepts(source: &SecretSource, secret: &str) -> Result<bool, AuthError> {
+    match source.current().await.unwrap().verify([secret]) {
+        Ok(()) => Ok(true),
+        Err(AuthError::Invalid) => Ok(false),
+        Err(other) => Err(other),
+    }
+}
+
+/// An eSIM Status through the production handler, presenting `secret`.
+async fn esim_status(store: &DynamoStore, gate: &Gate, secret: &str) -> (u16, Value) {
+    let webhook = EsimStatusWebhook(store.clone());
+    let request = http_event(
+        path::<EsimStatusWebhook<DynamoStore>>(),
+        Some(ESIM_STATUS),
+        false,
+        Auth::Query(secret),
+    );
+    read_response(shared::pipeline::handle(&webhook, gate, request).await)
+}
+
+/// An Activation Request through the production handler, presenting `secret`.
+async fn activation(store: &DynamoStore, gate: &Gate, secret: &str) -> (u16, Value) {
+    let webhook = ActivationWebhook(store.clone());
+    let request = http_event(
+        path::<ActivationWebhook<DynamoStore>>(),
+        Some(ACTIVATION),
+        false,
+        Auth::Bearer(secret),
+    );
+    read_response(shared::pipeline::handle(&webhook, gate, request).await)
+}
+
+#[tokio::test]
+async fn the_secret_read_at_init_authenticates_webhooks() {
+    let t = TestTable::new().await;
+    let arn = create_secret(&unique_name(), NEW).await;
+    let reads = Reads::default();
+    let source = SecretSource::managed(
+        client_for(common::endpoint(), &reads),
+        arn,
+        RefreshPolicy::default(),
+    )
+    .await;
+    assert_eq!(reads.count(), 1, "read once, at init");
+    assert_eq!(source.current().await.unwrap().len(), 1);
+    let gate = gate(source);
+    assert_eq!(
+        esim_status(&t.store, &gate, NEW).await,
+        (200, json!({"status": "recorded"}))
+    );
+    assert_eq!(esim_status(&t.store, &gate, OLD).await.0, 401);
+    assert_eq!(
+        reads.count(),
+        1,
+        "fresh for five minutes: no read per request"
+    );
+}
+
+#[tokio::test]
+async fn a_rotation_applies_after_the_refresh_interval_without_a_restart() {
+    let t = TestTable::new().await;
+    let name = unique_name();
+    create_secret(&name, OLD).await;
+    let every = Duration::from_millis(300);
+    let source = SecretSource::managed(client(), name.clone(), policy(every)).await;
+    let gate = gate(source.clone());
+    assert_eq!(esim_status(&t.store, &gate, OLD).await.0, 200);
+
+    // Step 1: new,old. Until the interval is past, the cached value still applies.
+    put_value(&name, &format!("{NEW},{OLD}")).await;
+    assert_eq!(accepts(&source, NEW).await, Ok(false));
+    tokio::time::sleep(every + Duration::from_millis(50)).await;
+    assert_eq!(esim_status(&t.store, &gate, NEW).await.0, 200);
+    assert_eq!(esim_status(&t.store, &gate, OLD).await.0, 200);
+
+    // Step 2: new only.
+    put_value(&name, NEW).await;
+    tokio::time::sleep(every + Duration::from_millis(50)).await;
+    assert_eq!(esim_status(&t.store, &gate, NEW).await.0, 200);
+    assert_eq!(esim_status(&t.store, &gate, OLD).await.0, 401);
+}
+
+#[tokio::test]
+async fn without_a_readable_secret_nothing_is_accepted_or_written_until_it_can_be_read() {
+    let t = TestTable::new().await;
+    common::demo_user(&t.store).await;
+    t.log.clear();
+    let name = unique_name();
+    let every = Duration::from_millis(300);
+    let logs = LogCapture::default();
+    let guard = logs.install();
+    // The secret does not exist yet: init logs the failure and does not crash.
+    let source = SecretSource::managed(client(), name.clone(), policy(every)).await;
+    let unavailable = source.current().await.unwrap_err();
+    let cause = format!("{:?}", std::error::Error::source(&unavailable));
+    assert!(cause.contains("ResourceNotFound"), "{cause}");
+    let gate = gate(source.clone());
+
+    assert_eq!(
+        esim_status(&t.store, &gate, NEW).await,
+        (
+            503,
+            json!({"error": "temporarily unavailable, please retry"})
+        )
+    );
+    let (status, body) = activation(&t.store, &gate, NEW).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["returnCode"], "FAIL", "{body}");
+    assert!(t.log.operations().is_empty(), "{:?}", t.log.operations());
+    assert!(
+        logs.lines().iter().any(|l| l["level"] == "ERROR"
+            && l["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("could not be read"))),
+        "{}",
+        logs.text()
+    );
+    drop(guard);
+
+    // Once the secret exists, the next read after the retry interval recovers.
+    create_secret(&name, NEW).await;
+    tokio::time::sleep(every + Duration::from_millis(50)).await;
+    assert_eq!(
+        esim_status(&t.store, &gate, NEW).await,
+        (200, json!({"status": "recorded"}))
+    );
+    let (status, body) = activation(&t.store, &gate, NEW).await;
+    assert_eq!((status, &body["returnCode"]), (200, &json!("SUCCESS")));
+}
+
+#[tokio::test]
+async fn a_failed_re_read_keeps_the_secrets_read_before() {
+    let name = unique_name();
+    create_secret(&name, NEW).await;
+    let every = Duration::from_millis(200);
+    let source = SecretSource::managed(client(), name.clone(), policy(every)).await;
+    client()
+        .delete_secret()
+        .secret_id(&name)
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(every + Duration::from_millis(50)).await;
+    let logs = LogCapture::default();
+    let guard = logs.install();
+    assert_eq!(accepts(&source, NEW).await, Ok(true));
+    drop(guard);
+    let warned = logs.lines();
+    assert!(
+        warned
+            .iter()
+            .any(|l| l["level"] == "WARN" && l["error"].as_str().is_some()),
+        "{}",
+        logs.text()
+    );
+    assert!(!logs.text().contains(NEW), "a secret value was logged");
+}
+
+#[tokio::test]
+async fn a_read_that_does_not_answer_is_cut_off_and_retried_later() {
+    // Accepts connections (the kernel's backlog) and never answers.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", silent.local_addr().unwrap());
+    let reads = Reads::default();
+    let policy = RefreshPolicy {
+        refresh_every: Duration::from_secs(300),
+        retry_every: Duration::from_secs(60),
+        read_timeout: Duration::from_millis(300),
+    };
+    let started = Instant::now();
+    let source = SecretSource::managed(client_for(&endpoint, &reads), "webhook", policy).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "init waited too long"
+    );
+    let unavailable = source.current().await.unwrap_err();
+    let cause = format!("{:?}", std::error::Error::source(&unavailable));
+    assert!(cause.contains("TimedOut"), "{cause}");
+    let attempts = reads.count();
+    // Within the retry interval, requests are refused at once, without another read.
+    let started = Instant::now();
+    for _ in 0..5 {
+        assert!(source.current().await.is_err());
+    }
+    assert!(started.elapsed() < Duration::from_millis(100));
+    assert_eq!(reads.count(), attempts);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_share_one_read() {
+    let name = unique_name();
+    create_secret(&name, NEW).await;
+    let reads = Reads::default();
+    let every = Duration::from_millis(200);
+    let source = SecretSource::managed(
+        client_for(common::endpoint(), &reads),
+        name.clone(),
+        policy(every),
+    )
+    .await;
+    tokio::time::sleep(every + Duration::from_millis(50)).await;
+    let before = reads.count();
+    let results = concurrently(50, |_| {
+        let source = source.clone();
+        async move { source.current().await.map(|s| s.len()) }
+    })
+    .await;
+    assert!(results.iter().all(|r| matches!(r, Ok(1))));
+    assert_eq!(
+        reads.count() - before,
+        1,
+        "one re-read for 50 stale requests"
+    );
+
+    // Nothing cached: concurrent requests wait for the one read, not each its own.
+    let missing = unique_name();
+    let reads = Reads::default();
+    let source = SecretSource::managed(
+        client_for(common::endpoint(), &reads),
+        missing,
+        policy(every),
+    )
+    .await;
+    tokio::time::sleep(every + Duration::from_millis(50)).await;
+    let before = reads.count();
+    let results = concurrently(50, |_| {
+        let source = source.clone();
+        async move { source.current().await.is_err() }
+    })
+    .await;
+    assert!(results.iter().all(|refused| *refused));
+    assert_eq!(
+        reads.count() - before,
+        1,
+        "one re-read for 50 refused requests"
+    );
+}
+
+#[tokio::test]
+async fn a_value_without_a_secret_is_not_accepted() {
+    let blank = unique_name();
+    create_secret(&blank, " , ").await;
+    let source = SecretSource::managed(client(), blank, RefreshPolicy::default()).await;
+    let cause = format!(
+        "{:?}",
+        std::error::Error::source(&source.current().await.unwrap_err())
+    );
+    assert!(cause.contains("Empty"), "{cause}");
+
+    let binary = unique_name();
+    client()
+        .create_secret()
+        .name(&binary)
+        .secret_binary(sdk::primitives::Blob::new(NEW.as_bytes()))
+        .send()
+        .await
+        .unwrap();
+    let source = SecretSource::managed(client(), binary, RefreshPolicy::default()).await;
+    let cause = format!(
+        "{:?}",
+        std::error::Error::source(&source.current().await.unwrap_err())
+    );
+    assert!(cause.contains("NotAString"), "{cause}");
+}
+
+/// What reading the secret adds to a cold start: `Gate::from_config` with `WEBHOOK_SECRET_ARN`
+/// (the SDK configuration loaded from the environment, one GetSecretValue on loopback) against
+/// `WEBHOOK_SECRETS`, median of 20. Sets process environment variables, so it runs alone:
+/// `./scripts/test --test integration secrets::init_time -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement; sets environment variables"]
+async fn init_time() {
+    let arn = create_secret(&unique_name(), NEW).await;
+    for (name, value) in [
+        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", common::endpoint()),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ] {
+        std::env::set_var(name, value);
+    }
+    let managed = shared::config::Config::from_lookup(|name| match name {
+        "TABLE_NAME" => Some("t".into()),
+        "WEBHOOK_SECRET_ARN" => Some(arn.clone()),
+        _ => None,
+    })
+    .unwrap();
+    let fixed = shared::config::Config::from_lookup(|name| match name {
+        "TABLE_NAME" => Some("t".into()),
+        "WEBHOOK_SECRETS" => Some(NEW.into()),
+        _ => None,
+    })
+    .unwrap();
+    async fn median(config: &shared::config::Config) -> Duration {
+        let mut runs = Vec::new();
+        for _ in 0..20 {
+            let started = Instant::now();
+            let gate = Gate::from_config(config).await;
+            runs.push(started.elapsed());
+            assert!(gate.secrets.current().await.is_ok());
+        }
+        runs.sort();
+        runs[runs.len() / 2]
+    }
+    let (managed, fixed) = (median(&managed).await, median(&fixed).await);
+    // Of which loading the SDK configuration and building the client, without a request.
+    let mut loads = Vec::new();
+    for _ in 0..20 {
+        let started = Instant::now();
+        let _client = shared::secrets::client_from_env().await;
+        loads.push(started.elapsed());
+    }
+    loads.sort();
+    println!(
+        "Gate::from_config, median of 20: WEBHOOK_SECRET_ARN {managed:?} (SDK config and \
+         client {:?}), WEBHOOK_SECRETS {fixed:?}",
+        loads[loads.len() / 2]
+    );
+}

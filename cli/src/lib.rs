@@ -323,43 +323,51 @@ fn print_summary(s: &UserSummary, out: &mut impl Write) -> std::io::Result<()> {
         "customer id: {}",
         s.customer_uid.as_ref().map_or("-", CustomerUid::as_str)
     )?;
-    writeln!(out, "\nentitlements:")?;
-    writeln!(
+    table(
         out,
-        "  {:<24} {:>6} {:>6} {:>8}  {:<25} {:<25}",
-        "ITEM", "LEFT", "USED", "GRANTED", "EXPIRES", "REVOKED"
+        "entitlements:",
+        |[item, left, used, granted, expires, revoked]| {
+            format!("  {item:<24} {left:>6} {used:>6} {granted:>8}  {expires:<25} {revoked:<25}")
+        },
+        ["ITEM", "LEFT", "USED", "GRANTED", "EXPIRES", "REVOKED"],
+        s.entitlements.iter().map(|e| {
+            [
+                e.item.as_str().to_owned(),
+                e.units_left().to_string(),
+                e.units_used.to_string(),
+                e.units_granted.to_string(),
+                when(e.expires_at),
+                when(e.revoked_at),
+            ]
+        }),
     )?;
-    for e in &s.entitlements {
-        writeln!(
-            out,
-            "  {:<24} {:>6} {:>6} {:>8}  {:<25} {:<25}",
-            e.item.as_str(),
-            e.units_left(),
-            e.units_used,
-            e.units_granted,
-            when(e.expires_at),
-            when(e.revoked_at)
-        )?;
-    }
-    writeln!(out, "\nactivations (newest first):")?;
-    writeln!(
+    table(
         out,
-        "  {:<25} {:<24} {:<16} {:<8} {:<16} META TAG",
-        "DECIDED", "ACTIVATION", "ITEM", "DECISION", "REASON"
-    )?;
-    for a in &s.activations {
-        writeln!(
-            out,
-            "  {:<25} {:<24} {:<16} {:<8} {:<16} {}",
-            when(Some(a.decided_at)),
-            a.activation_id.as_str(),
-            a.item.as_str(),
-            a.decision.as_str(),
-            a.reason.map_or("-", |r| r.code()),
-            a.meta_tag.as_ref().map_or("-", |m| m.as_str())
-        )?;
-    }
-    Ok(())
+        "activations (newest first):",
+        |[decided, activation, item, decision, reason, meta_tag]| {
+            format!(
+                "  {decided:<25} {activation:<24} {item:<16} {decision:<8} {reason:<16} {meta_tag}"
+            )
+        },
+        [
+            "DECIDED",
+            "ACTIVATION",
+            "ITEM",
+            "DECISION",
+            "REASON",
+            "META TAG",
+        ],
+        s.activations.iter().map(|a| {
+            [
+                when(Some(a.decided_at)),
+                a.activation_id.as_str().to_owned(),
+                a.item.as_str().to_owned(),
+                a.decision.as_str().to_owned(),
+                a.reason.map_or("-", |r| r.code()).to_owned(),
+                a.meta_tag.as_ref().map_or("-", |m| m.as_str()).to_owned(),
+            ]
+        }),
+    )
 }
 
 fn print_esim(e: &EsimHistory, out: &mut impl Write) -> std::io::Result<()> {
@@ -373,21 +381,39 @@ fn print_esim(e: &EsimHistory, out: &mut impl Write) -> std::io::Result<()> {
         c.eid.as_ref().map_or("-", |eid| eid.as_str())
     )?;
     writeln!(out, "received: {}", when(Some(e.current.received_at)))?;
-    writeln!(out, "\nhistory (newest first):")?;
-    writeln!(
+    table(
         out,
-        "  {:<25} {:<12} {:<16} EID",
-        "RECEIVED", "STATE", "IMSI"
-    )?;
-    for h in &e.history {
-        writeln!(
-            out,
-            "  {:<25} {:<12} {:<16} {}",
-            when(Some(h.received_at)),
-            h.status.profile_state.as_str(),
-            h.status.imsi.as_str(),
-            h.status.eid.as_ref().map_or("-", |eid| eid.as_str())
-        )?;
+        "history (newest first):",
+        |[received, state, imsi, eid]| format!("  {received:<25} {state:<12} {imsi:<16} {eid}"),
+        ["RECEIVED", "STATE", "IMSI", "EID"],
+        e.history.iter().map(|h| {
+            [
+                when(Some(h.received_at)),
+                h.status.profile_state.as_str().to_owned(),
+                h.status.imsi.as_str().to_owned(),
+                h.status
+                    .eid
+                    .as_ref()
+                    .map_or("-", |eid| eid.as_str())
+                    .to_owned(),
+            ]
+        }),
+    )
+}
+
+/// Writes `title` after a blank line, then `headings` and each of `rows` laid out by `layout`,
+/// one line each: the headings and the rows share one layout.
+fn table<const N: usize>(
+    out: &mut impl Write,
+    title: &str,
+    layout: impl Fn([&str; N]) -> String,
+    headings: [&str; N],
+    rows: impl IntoIterator<Item = [String; N]>,
+) -> std::io::Result<()> {
+    writeln!(out, "\n{title}")?;
+    writeln!(out, "{}", layout(headings))?;
+    for row in rows {
+        writeln!(out, "{}", layout(row.each_ref().map(String::as_str)))?;
     }
     Ok(())
 }

@@ -31,6 +31,12 @@ fn request(authorization: &[&str], tokens: &[&str]) -> Request {
     request.with_query_string_parameters(HashMap::from([("token".to_owned(), values)]))
 }
 
+/// What [`authenticate`] says of a [`request`] with `authorization` and `tokens`, against the
+/// configured [`secrets`].
+fn check(authorization: &[&str], tokens: &[&str]) -> Result<(), AuthError> {
+    authenticate(&request(authorization, tokens), &secrets())
+}
+
 /// An API Gateway HTTP API (payload 2.0) event with `headers` and `raw_query`, parsed the way
 /// Lambda parses it: header names and repeated parameters as API Gateway passes them on.
 fn event(headers: serde_json::Value, raw_query: &str) -> Request {
@@ -71,11 +77,7 @@ fn the_header_name_is_read_in_any_case() {
 fn the_bearer_scheme_is_read_in_any_case_and_no_other_scheme() {
     for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
         let header = format!("{scheme} {SECRET}");
-        assert_eq!(
-            authenticate(&request(&[&header], &[]), &secrets()),
-            Ok(()),
-            "{header}"
-        );
+        assert_eq!(check(&[&header], &[]), Ok(()), "{header}");
     }
     // Without the scheme, the secret is not read from the header at all.
     for header in [
@@ -84,35 +86,23 @@ fn the_bearer_scheme_is_read_in_any_case_and_no_other_scheme() {
         format!("Bearer{SECRET}"),
         SECRET.to_owned(),
     ] {
-        assert_eq!(
-            authenticate(&request(&[&header], &[]), &secrets()),
-            Err(AuthError::Missing),
-            "{header}"
-        );
+        assert_eq!(check(&[&header], &[]), Err(AuthError::Missing), "{header}");
     }
 }
 
 #[test]
 fn white_space_around_the_secret_is_ignored_and_inside_it_is_not() {
-    for header in [
-        format!("Bearer   {SECRET}"),
-        format!("Bearer {SECRET}  "),
-        format!("Bearer\t{SECRET}\t"),
-        format!("  Bearer \t {SECRET} "),
-    ] {
-        assert_eq!(
-            authenticate(&request(&[&header], &[]), &secrets()),
-            Ok(()),
-            "{header:?}"
-        );
-    }
     let (head, tail) = SECRET.split_at(4);
-    for header in [format!("Bearer {head} {tail}"), format!("Bearer {SECRET}x")] {
-        assert_eq!(
-            authenticate(&request(&[&header], &[]), &secrets()),
-            Err(AuthError::Invalid),
-            "{header:?}"
-        );
+    let cases = [
+        (format!("Bearer   {SECRET}"), Ok(())),
+        (format!("Bearer {SECRET}  "), Ok(())),
+        (format!("Bearer\t{SECRET}\t"), Ok(())),
+        (format!("  Bearer \t {SECRET} "), Ok(())),
+        (format!("Bearer {head} {tail}"), Err(AuthError::Invalid)),
+        (format!("Bearer {SECRET}x"), Err(AuthError::Invalid)),
+    ];
+    for (header, expected) in cases {
+        assert_eq!(check(&[&header], &[]), expected, "{header:?}");
     }
 }
 
@@ -124,32 +114,21 @@ fn two_authorization_headers_are_ambiguous_whatever_they_hold() {
         [&good, "Bearer wrong"],
         ["Bearer wrong", &good],
     ] {
-        assert_eq!(
-            authenticate(&request(&pair, &[]), &secrets()),
-            Err(AuthError::Ambiguous),
-            "{pair:?}"
-        );
+        assert_eq!(check(&pair, &[]), Err(AuthError::Ambiguous), "{pair:?}");
     }
     // Even beside one valid token.
-    assert_eq!(
-        authenticate(&request(&[&good, &good], &[SECRET]), &secrets()),
-        Err(AuthError::Ambiguous)
-    );
+    assert_eq!(check(&[&good, &good], &[SECRET]), Err(AuthError::Ambiguous));
 }
 
 #[test]
 fn two_token_parameters_are_ambiguous_whatever_they_hold() {
     for pair in [[SECRET, SECRET], [SECRET, "wrong"], ["wrong", SECRET]] {
-        assert_eq!(
-            authenticate(&request(&[], &pair), &secrets()),
-            Err(AuthError::Ambiguous),
-            "{pair:?}"
-        );
+        assert_eq!(check(&[], &pair), Err(AuthError::Ambiguous), "{pair:?}");
     }
     // Even beside one valid header.
     let good = format!("Bearer {SECRET}");
     assert_eq!(
-        authenticate(&request(&[&good], &[SECRET, SECRET]), &secrets()),
+        check(&[&good], &[SECRET, SECRET]),
         Err(AuthError::Ambiguous)
     );
     // As API Gateway passes a repeated parameter on: both values, not the first or the last.
@@ -176,16 +155,9 @@ fn with_one_header_and_one_token_either_may_match() {
         ("Bearer wrong", "wrong", Err(AuthError::Invalid)),
     ];
     for (header, token, expected) in cases {
-        assert_eq!(
-            authenticate(&request(&[header], &[token]), &secrets()),
-            expected,
-            "{header} / {token}"
-        );
+        assert_eq!(check(&[header], &[token]), expected, "{header} / {token}");
     }
-    assert_eq!(
-        authenticate(&request(&[], &[]), &secrets()),
-        Err(AuthError::Missing)
-    );
+    assert_eq!(check(&[], &[]), Err(AuthError::Missing));
 }
 
 #[test]

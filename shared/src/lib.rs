@@ -11,6 +11,7 @@
 
 pub mod activation;
 pub mod auth;
+pub mod aws;
 pub mod clock;
 pub mod config;
 pub mod deadline;
@@ -19,6 +20,7 @@ pub mod entitlement;
 pub mod esim;
 pub mod http;
 pub mod ids;
+pub mod lambda;
 pub mod payload;
 pub mod pipeline;
 pub mod registration;

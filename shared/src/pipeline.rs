@@ -39,14 +39,13 @@ pub struct Gate {
 impl Gate {
     /// The gate `config` describes; its secrets are read here, at init. A managed secret that
     /// cannot be read is logged, not fatal: requests are refused (503) until a retry reads it.
-    pub async fn from_config(config: &crate::config::Config) -> Self {
+    pub async fn from_config(config: &crate::config::Config, aws: &aws_config::SdkConfig) -> Self {
         use crate::config::SecretsConfig;
-        use crate::secrets::{client_from_env, RefreshPolicy};
+        use crate::secrets::{client, RefreshPolicy};
         let secrets = match &config.secrets {
             SecretsConfig::Fixed(secrets) => SecretSource::fixed(secrets.clone()),
             SecretsConfig::Managed { arn } => {
-                let client = client_from_env().await;
-                SecretSource::managed(client, arn.clone(), RefreshPolicy::default()).await
+                SecretSource::managed(client(aws), arn.clone(), RefreshPolicy::default()).await
             }
         };
         Self {
@@ -227,11 +226,13 @@ pub async fn handle<W: Webhook>(webhook: &W, gate: &Gate, request: Request) -> R
     reply.into_response()
 }
 
-/// Serves `webhook` on the Lambda runtime until the process ends.
-pub async fn run<W: Webhook>(webhook: W, gate: Gate) -> Result<(), lambda_http::Error> {
-    let (webhook, gate) = (&webhook, &gate);
-    lambda_http::run(service_fn(move |request| async move {
-        Ok::<_, Infallible>(handle(webhook, gate, request).await)
+/// Serves `webhook` on the Lambda runtime until the process ends: one invocation at a time, or
+/// as many at once as `AWS_LAMBDA_MAX_CONCURRENCY` allows (Lambda Managed Instances).
+pub async fn run<W: Webhook + 'static>(webhook: W, gate: Gate) -> Result<(), lambda_http::Error> {
+    let shared = std::sync::Arc::new((webhook, gate));
+    lambda_http::run_concurrent(service_fn(move |request| {
+        let shared = std::sync::Arc::clone(&shared);
+        async move { Ok::<_, Infallible>(handle(&shared.0, &shared.1, request).await) }
     }))
     .await
 }

@@ -4,7 +4,6 @@
 //! The managed secret's string value is read like `WEBHOOK_SECRETS` (comma-separated), so an
 //! operator rotates it with `put-secret-value` alone: `new,old`, then `new`. No deploy.
 
-use std::error::Error;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +16,7 @@ use tokio::sync::{Mutex, RwLock};
 use tokio::time::Instant;
 
 use crate::auth::WebhookSecrets;
+use crate::store::chain;
 
 /// The Secrets Manager SDK, so callers can build a [`Client`] without depending on it.
 pub use aws_sdk_secretsmanager as sdk;
@@ -69,7 +69,11 @@ impl Default for RefreshPolicy {
 /// retries that fit in [`RefreshPolicy::read_timeout`]; `AWS_ENDPOINT_URL_SECRETS_MANAGER`
 /// points it at a local server.
 pub async fn client_from_env() -> Client {
-    let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    client(&crate::aws::load().await)
+}
+
+/// A Secrets Manager client over the shared configuration.
+pub fn client(shared: &aws_config::SdkConfig) -> Client {
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(Duration::from_millis(500))
         .operation_attempt_timeout(Duration::from_millis(500))
@@ -78,7 +82,7 @@ pub async fn client_from_env() -> Client {
         .with_max_attempts(3)
         .with_initial_backoff(Duration::from_millis(20))
         .with_max_backoff(Duration::from_millis(200));
-    let config = aws_sdk_secretsmanager::config::Builder::from(&shared)
+    let config = aws_sdk_secretsmanager::config::Builder::from(shared)
         .timeout_config(timeouts)
         .retry_config(retries)
         .build();
@@ -219,6 +223,7 @@ impl ManagedSecret {
                 state.next_read = Instant::now() + self.policy.refresh_every;
             }
             Err(error) => {
+                // Logged with its sources (`chain`): read errors never carry the secret's value.
                 let error = Arc::new(error);
                 if let Known::Value(_) = state.known {
                     tracing::warn!(
@@ -258,19 +263,6 @@ impl ManagedSecret {
         }
         Ok(secrets)
     }
-}
-
-/// `error` and its sources, for one log field. Never holds the secret's value: read errors
-/// carry none.
-fn chain(error: &(dyn Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

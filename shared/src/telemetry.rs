@@ -2,29 +2,25 @@
 
 use serde_json::{json, Map, Value};
 use tracing::Subscriber;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::EnvFilter;
 
 /// CloudWatch namespace of every metric the functions emit.
 pub const NAMESPACE: &str = "GigastoreReseller";
 
-/// The level filter: `AWS_LAMBDA_LOG_LEVEL` (Lambda's application log level, as the runtime's
-/// own subscriber reads it), else `RUST_LOG`, else `info`.
-fn filter(lookup: impl Fn(&str) -> Option<String>) -> EnvFilter {
-    let info = || EnvFilter::new("info");
-    if let Some(level) = lookup("AWS_LAMBDA_LOG_LEVEL").filter(|l| !l.trim().is_empty()) {
+/// The level: `AWS_LAMBDA_LOG_LEVEL` (Lambda's application log level, as the runtime's own
+/// subscriber reads it), else `RUST_LOG` (a level, such as `debug`), else `info`. Levels only,
+/// no per-module directives: that keeps a regex engine out of the binary.
+fn filter(lookup: impl Fn(&str) -> Option<String>) -> LevelFilter {
+    let level = |name| lookup(name).filter(|l: &String| !l.trim().is_empty());
+    let parsed = match level("AWS_LAMBDA_LOG_LEVEL").or_else(|| level("RUST_LOG")) {
         // Lambda's levels are TRACE..FATAL; tracing's stop at ERROR.
-        let level = match level.trim() {
-            l if l.eq_ignore_ascii_case("fatal") => Ok(tracing::Level::ERROR),
-            l => l.parse::<tracing::Level>(),
-        };
-        return level.map_or_else(|_| info(), |l| EnvFilter::new(l.as_str()));
-    }
-    match lookup("RUST_LOG").filter(|l| !l.trim().is_empty()) {
-        Some(directives) => EnvFilter::try_new(directives).unwrap_or_else(|_| info()),
-        None => info(),
-    }
+        Some(l) if l.trim().eq_ignore_ascii_case("fatal") => Some(LevelFilter::ERROR),
+        Some(l) => l.trim().parse::<LevelFilter>().ok(),
+        None => None,
+    };
+    parsed.unwrap_or(LevelFilter::INFO)
 }
 
 /// The JSON log subscriber writing to `writer`: one object per line, event fields and the
@@ -176,7 +172,7 @@ mod tests {
                 _ => None,
             }
         };
-        let shown = |f: EnvFilter| f.max_level_hint().map(|l| l.to_string());
+        let shown = |f: LevelFilter| Some(f.to_string());
         assert_eq!(
             shown(filter(env(Some("WARN"), Some("debug")))).as_deref(),
             Some("warn")

@@ -16,12 +16,14 @@ use aws_sdk_dynamodb::config::{
 };
 use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::Client;
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use entitlements::template::TableDeclaration;
 use serde_json::Value;
 use shared::auth::WebhookSecrets;
 use shared::dynamo::DynamoStore;
 use shared::pipeline::Gate;
 use shared::pipeline::Webhook;
+use shared::testkit;
 use shared::views::{ReadModels, UserSummary};
 use tokio::sync::Barrier;
 
@@ -30,59 +32,121 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-struct Moto {
+/// A moto server (`scripts/moto_server.py`, DynamoDB and Secrets Manager APIs) on a free
+/// loopback port; stopped when dropped, and in any case when this process ends.
+pub struct MotoServer {
     endpoint: String,
-    _child: Child,
+    child: Child,
 }
 
-fn start_moto() -> Moto {
-    let python = std::env::var_os("MOTO_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".venv/bin/python"));
-    assert!(
-        python.exists(),
-        "moto is not installed at {}: run the tests with scripts/test, which installs it",
-        python.display()
-    );
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port();
-    let child = Command::new(&python)
-        .arg(root().join("scripts/moto_server.py"))
-        .args([
-            "-H",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "--exit-with-parent",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("moto server starts");
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+impl MotoServer {
+    /// Starts one and waits until it listens.
+    pub fn start() -> Self {
+        let python = std::env::var_os("MOTO_PYTHON")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root().join(".venv/bin/python"));
         assert!(
-            Instant::now() < deadline,
-            "moto server did not listen on {addr} within 60 s"
+            python.exists(),
+            "moto is not installed at {}: run the tests with scripts/test, which installs it",
+            python.display()
         );
-        std::thread::sleep(Duration::from_millis(100));
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let child = Command::new(&python)
+            .arg(root().join("scripts/moto_server.py"))
+            .args([
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "--exit-with-parent",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{} does not start moto: {e}", python.display()));
+        // Built before waiting, so that a server which never listens is stopped on the panic.
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let server = Self {
+            endpoint: format!("http://{addr}"),
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto server did not listen on {addr} within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server
     }
-    Moto {
-        endpoint: format!("http://{addr}"),
-        _child: child,
+
+    /// Its endpoint URL.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
     }
+
+    /// A DynamoDB client for it, with its request log, and the functions' own timeouts and
+    /// retries.
+    pub fn client(&self) -> (Client, RequestLog) {
+        self.client_with(|config| config)
+    }
+
+    /// The same, with `adjust` applied to its configuration (e.g. another HTTP client).
+    pub fn client_with(
+        &self,
+        adjust: impl FnOnce(aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder,
+    ) -> (Client, RequestLog) {
+        let log = RequestLog::default();
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+            .endpoint_url(self.endpoint())
+            .http_client(shared::aws::https_client())
+            .interceptor(log.clone());
+        let config = adjust(shared::dynamo::tuned(config)).build();
+        (Client::from_conf(config), log)
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        // Only this server, by its own handle.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// This test binary's moto server, started on first use and never stopped before the process
+/// ends (a static is never dropped).
+fn moto() -> &'static MotoServer {
+    static MOTO: OnceLock<MotoServer> = OnceLock::new();
+    MOTO.get_or_init(MotoServer::start)
 }
 
 /// The endpoint of this test binary's moto server, started on first use.
 pub fn endpoint() -> &'static str {
-    static MOTO: OnceLock<Moto> = OnceLock::new();
-    &MOTO.get_or_init(start_moto).endpoint
+    moto().endpoint()
 }
 
-/// Every request a client sent, by operation (`x-amz-target` without the version prefix).
+/// The operation an AWS JSON-protocol request calls: its `x-amz-target` without the service
+/// and version prefix (`DynamoDB_20120810.PutItem`: `PutItem`).
+pub fn operation(request: &HttpRequest) -> String {
+    request
+        .headers()
+        .get("x-amz-target")
+        .and_then(|t| t.split('.').nth(1))
+        .unwrap_or("unknown")
+        .to_owned()
+}
+
+/// Every request a client sent, by [`operation`]. As an interceptor of any AWS client, it
+/// records each attempt, and rejects any whose expression placeholders are not all used:
+/// moto accepts unused placeholders, DynamoDB rejects them (other services' requests have none).
 #[derive(Debug, Default, Clone)]
 pub struct RequestLog(Arc<Mutex<Vec<String>>>);
 
@@ -90,6 +154,11 @@ impl RequestLog {
     /// Operations sent so far.
     pub fn operations(&self) -> Vec<String> {
         self.0.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    /// How many requests were sent so far.
+    pub fn count(&self) -> usize {
+        self.0.lock().map(|v| v.len()).unwrap_or_default()
     }
 
     /// Forgets what was sent so far.
@@ -100,14 +169,9 @@ impl RequestLog {
     }
 }
 
-/// Records each request and rejects any whose expression placeholders are not all used:
-/// moto accepts unused placeholders, DynamoDB rejects them.
-#[derive(Debug)]
-struct Inspect(RequestLog);
-
-impl Intercept for Inspect {
+impl Intercept for RequestLog {
     fn name(&self) -> &'static str {
-        "Inspect"
+        "RequestLog"
     }
 
     fn read_before_transmit(
@@ -117,14 +181,8 @@ impl Intercept for Inspect {
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let request = context.request();
-        let operation = request
-            .headers()
-            .get("x-amz-target")
-            .and_then(|t| t.split('.').nth(1))
-            .unwrap_or("unknown")
-            .to_owned();
-        if let Ok(mut log) = (self.0).0.lock() {
-            log.push(operation);
+        if let Ok(mut log) = self.0.lock() {
+            log.push(operation(request));
         }
         let body: Value = serde_json::from_slice(request.body().bytes().unwrap_or(b"{}"))?;
         match unused_placeholders(&body) {
@@ -177,25 +235,27 @@ pub fn unused_placeholders(request: &Value) -> Vec<String> {
     unused
 }
 
-/// A DynamoDB client for the moto server, with its request log, and the functions' own timeouts
-/// and retries.
+/// A DynamoDB client for this test binary's moto server, with its request log, and the
+/// functions' own timeouts and retries.
 pub fn client() -> (Client, RequestLog) {
-    client_with(|config| config)
+    moto().client()
 }
 
 /// The same, with `adjust` applied to its configuration (e.g. another HTTP client).
 pub fn client_with(
     adjust: impl FnOnce(aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder,
 ) -> (Client, RequestLog) {
-    let log = RequestLog::default();
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-        .endpoint_url(endpoint())
-        .interceptor(Inspect(log.clone()));
-    let config = adjust(shared::dynamo::tuned(config)).build();
-    (Client::from_conf(config), log)
+    moto().client_with(adjust)
+}
+
+/// Creates the table `name` as `template.yaml` declares it.
+pub async fn create_table(client: &Client, name: &str) {
+    let yaml = std::fs::read_to_string(root().join("template.yaml")).expect("template.yaml");
+    let declaration = TableDeclaration::from_template(&yaml).expect("table declaration");
+    declaration
+        .create(client, name)
+        .await
+        .expect("table created");
 }
 
 /// A fresh table, created from `template.yaml`, only this test's.
@@ -217,13 +277,8 @@ impl TestTable {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::SeqCst)
         );
-        let yaml = std::fs::read_to_string(root().join("template.yaml")).expect("template.yaml");
-        let declaration = TableDeclaration::from_template(&yaml).expect("table declaration");
         let (client, log) = client();
-        declaration
-            .create(&client, &name)
-            .await
-            .expect("table created");
+        create_table(&client, &name).await;
         log.clear();
         Self {
             store: DynamoStore::new(client, name.clone()),
@@ -253,37 +308,15 @@ pub enum Auth<'a> {
     None,
 }
 
-/// An API Gateway HTTP API (payload 2.0) event, parsed the way Lambda parses it.
+/// An API Gateway HTTP API (payload 2.0) event (the testkit's) presenting the secret as `auth`
+/// says, parsed the way Lambda parses it.
 pub fn http_event(
     path: &str,
     body: Option<&str>,
     base64: bool,
     auth: Auth<'_>,
 ) -> lambda_http::Request {
-    let mut headers = serde_json::json!({"host": "api.example.com", "user-agent": "Gigastore"});
-    if !base64 {
-        headers["content-type"] = "application/json".into();
-    }
-    let mut event = serde_json::json!({
-        "version": "2.0",
-        "routeKey": format!("POST {path}"),
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": headers,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "local",
-            "domainName": "api.example.com",
-            "domainPrefix": "api",
-            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.10", "userAgent": "Gigastore"},
-            "requestId": "test-request",
-            "routeKey": format!("POST {path}"),
-            "stage": "$default",
-            "time": "23/Nov/2026:17:00:00 +0000",
-            "timeEpoch": 1_795_453_200_000_u64
-        },
-        "isBase64Encoded": base64
-    });
+    let mut event = testkit::api_gateway_event(path, body.map(str::as_bytes), base64);
     match auth {
         Auth::Bearer(secret) => {
             event["headers"]["authorization"] = format!("Bearer {secret}").into()
@@ -294,35 +327,7 @@ pub fn http_event(
         }
         Auth::None => {}
     }
-    if let Some(body) = body {
-        event["body"] = if base64 {
-            base64_encode(body.as_bytes()).into()
-        } else {
-            body.into()
-        };
-    }
-    lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway event")
-}
-
-fn base64_encode(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    testkit::parse_event(&event)
 }
 
 /// A response's status and JSON body.
@@ -364,8 +369,18 @@ pub fn path<W: Webhook>() -> &'static str {
 /// Sends `body` as JSON to `webhook`'s route, presenting the secret as `auth` says, to
 /// functions configured with [`local_gate`]; returns (status, JSON body).
 pub async fn call<W: Webhook>(webhook: &W, body: Option<&str>, auth: Auth<'_>) -> (u16, Value) {
+    call_through(webhook, &local_gate(), body, auth).await
+}
+
+/// The same, to functions configured with `gate`.
+pub async fn call_through<W: Webhook>(
+    webhook: &W,
+    gate: &Gate,
+    body: Option<&str>,
+    auth: Auth<'_>,
+) -> (u16, Value) {
     let request = http_event(path::<W>(), body, false, auth);
-    send(webhook, &local_gate(), request).await
+    send(webhook, gate, request).await
 }
 
 /// Sends `body` to `webhook` the way the configured sender does: with the local secret as a
@@ -420,14 +435,6 @@ pub async fn user_summary(store: &DynamoStore, user: &str) -> UserSummary {
 }
 
 #[test]
-fn base64_matches_the_standard_alphabet() {
-    assert_eq!(base64_encode(b""), "");
-    assert_eq!(base64_encode(b"f"), "Zg==");
-    assert_eq!(base64_encode(b"fo"), "Zm8=");
-    assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
-}
-
-#[test]
 fn placeholder_check_finds_unused_names_and_values() {
     let ok = serde_json::json!({
         "UpdateExpression": "SET a = :a1, #n = :a",
@@ -446,32 +453,6 @@ fn placeholder_check_finds_unused_names_and_values() {
     assert_eq!(unused_placeholders(&bad), ["#unused", ":a"]);
 }
 
-/// Grants `quantity` units of `item` to `user`, with `email` on the profile.
-pub async fn grant_with_email(
-    store: &DynamoStore,
-    user: &str,
-    item: &str,
-    quantity: u32,
-    email: Option<&str>,
-    expires_at: Option<time::OffsetDateTime>,
-) {
-    let grant = shared::entitlement::Grant {
-        user_token: shared::ids::UserToken::parse(user).unwrap(),
-        item: shared::ids::ItemId::parse(item).unwrap(),
-        quantity: std::num::NonZeroU32::new(quantity).unwrap(),
-        email: email.map(|e| shared::ids::Email::parse(e).unwrap()),
-        expires_at,
-        purchase_id: None,
-    };
-    let outcome = shared::entitlement::grant(store, &grant, time::OffsetDateTime::now_utc())
-        .await
-        .unwrap();
-    assert!(matches!(
-        outcome,
-        shared::entitlement::GrantOutcome::Granted(_)
-    ));
-}
-
 /// Grants `quantity` units of `item` to `user`, as a purchase system would.
 pub async fn grant(
     store: &DynamoStore,
@@ -480,27 +461,27 @@ pub async fn grant(
     quantity: u32,
     expires_at: Option<time::OffsetDateTime>,
 ) {
-    grant_with_email(
-        store,
-        user,
-        item,
-        quantity,
-        Some("user@example.com"),
-        expires_at,
-    )
-    .await;
+    let email = Some("user@example.com");
+    testkit::grant_units(store, user, item, quantity, email, expires_at).await;
 }
 
 /// The user the sample events in `events/` are about: two units of `1_GB`, with the email the
 /// registration samples expect back.
 pub async fn demo_user(store: &DynamoStore) {
-    grant_with_email(
-        store,
-        "USER_TOKEN_1234567",
-        "1_GB",
-        2,
-        Some("email@domain.com"),
-        None,
-    )
-    .await;
+    let email = Some("email@domain.com");
+    testkit::grant_units(store, "USER_TOKEN_1234567", "1_GB", 2, email, None).await;
+}
+
+/// `request` as one Lambda invocation whose deadline is `budget` from now.
+pub fn with_budget(
+    request: lambda_http::Request,
+    budget: std::time::Duration,
+) -> lambda_http::Request {
+    use lambda_http::RequestExt;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let mut context = lambda_http::Context::default();
+    context.deadline = u64::try_from(now_ms + budget.as_millis()).unwrap_or(u64::MAX);
+    request.with_lambda_context(context)
 }

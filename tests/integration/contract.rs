@@ -444,29 +444,22 @@ async fn late_statuses_take_their_place_in_time<S: Store>(store: Arc<S>) {
             .map(|r| (r.status.profile_state.as_str().to_owned(), ms(r)))
             .collect()
     };
-    assert_eq!(
-        store.record_status(&at(0, "INSTALLED")).await.unwrap(),
-        Recorded::Changed
-    );
-    assert_eq!(
-        store.record_status(&at(3000, "DISABLED")).await.unwrap(),
-        Recorded::Changed
-    );
-    // Older than the current state: into the history, the current state stays.
-    assert_eq!(
-        store.record_status(&at(1000, "RELEASED")).await.unwrap(),
-        Recorded::Late
-    );
-    assert_eq!(
-        store.record_status(&at(1000, "RELEASED")).await.unwrap(),
-        Recorded::Unchanged
-    );
-    let late = |ms, state| async move { store.record_status(&at(ms, state)).await.unwrap() };
-    // It repeats the entry before it: a redelivery, as it was when first received.
-    assert_eq!(late(500, "INSTALLED").await, Recorded::Unchanged);
-    // It repeats the entry after it: the twin of a redelivery received a moment later.
-    assert_eq!(late(2000, "DISABLED").await, Recorded::Unchanged);
-    assert_eq!(late(2500, "ERROR").await, Recorded::Late);
+    let record = |ms, state| async move { store.record_status(&at(ms, state)).await.unwrap() };
+    for (ms, state, recorded) in [
+        (0, "INSTALLED", Recorded::Changed),
+        (3000, "DISABLED", Recorded::Changed),
+        // Older than the current state: into the history, the current state stays.
+        (1000, "RELEASED", Recorded::Late),
+        (1000, "RELEASED", Recorded::Unchanged),
+        // Late, and it repeats the entry before it: a redelivery, as it was when first received.
+        (500, "INSTALLED", Recorded::Unchanged),
+        // Late, and it repeats the entry after it: the twin of a redelivery received a moment
+        // later.
+        (2000, "DISABLED", Recorded::Unchanged),
+        (2500, "ERROR", Recorded::Late),
+    ] {
+        assert_eq!(record(ms, state).await, recorded, "{state} at {ms} ms");
+    }
     let esim = store.esim_history(&iccid).await.unwrap().unwrap();
     assert_eq!(esim.current.status.profile_state, ProfileState::Disabled);
     assert_eq!(esim.current.received_at, t0 + Duration::milliseconds(3000));

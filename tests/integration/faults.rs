@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use activation_request::{ActivationWebhook, CONFIRMED, OUTCOME_UNKNOWN};
 use aws_smithy_runtime_api::client::http::{
@@ -15,14 +15,15 @@ use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_types::body::SdkBody;
 use esim_status::EsimStatusWebhook;
-use lambda_http::RequestExt;
 use serde_json::Value;
 use shared::dynamo::DynamoStore;
 use shared::http::{Reply, STORAGE_ERROR, STORAGE_PERMANENT_ERROR};
 use shared::pipeline::{respond, Webhook, NOT_STORED};
 use shared::testkit::LogCapture;
 
-use crate::common::{grant, http_event, local_gate, user_summary, Auth, TestTable, LOCAL_SECRET};
+use crate::common::{
+    grant, http_event, local_gate, operation, user_summary, Auth, TestTable, LOCAL_SECRET,
+};
 
 /// What the connector does with one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,12 +142,7 @@ struct FaultyConnector {
 
 impl HttpConnector for FaultyConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let operation = request
-            .headers()
-            .get("x-amz-target")
-            .and_then(|t| t.split('.').nth(1))
-            .unwrap_or("unknown")
-            .to_owned();
+        let operation = operation(&request);
         let prefix = "com.amazonaws.dynamodb.v20120810#";
         match self.faults.decide(&operation) {
             Fault::Pass => self.inner.call(request),
@@ -203,12 +199,7 @@ pub fn faulty_store(table: &TestTable, faults: &Faults) -> DynamoStore {
 pub fn invocation<W: Webhook>(body: &str, budget: Duration) -> lambda_http::Request {
     let path = W::ROUTE.trim_start_matches("POST ");
     let request = http_event(path, Some(body), false, Auth::Bearer(LOCAL_SECRET));
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    let mut context = lambda_http::Context::default();
-    context.deadline = u64::try_from(now_ms + budget.as_millis()).unwrap_or(u64::MAX);
-    request.with_lambda_context(context)
+    crate::common::with_budget(request, budget)
 }
 
 /// The reply `webhook` gives `body` within an invocation of `budget`, and how long it took.
@@ -218,6 +209,7 @@ pub async fn timed<W: Webhook>(webhook: &W, body: &str, budget: Duration) -> (Re
     (reply, started.elapsed())
 }
 
+/// The Activation Request `id`: `u1` asks for `1_GB`.
 fn activation(id: &str) -> String {
     serde_json::json!({"inventoryItemId": "1_GB", "userToken": "u1", "activationId": id})
         .to_string()
@@ -241,41 +233,85 @@ fn unable() -> Value {
     serde_json::json!({"returnCode": "FAIL", "returnMessage": "temporarily unable to decide, please retry"})
 }
 
-async fn units_used(table: &TestTable) -> u32 {
-    let summary = user_summary(&table.store, "u1").await;
-    summary.entitlements.first().map_or(0, |e| e.units_used)
+/// A fresh table on which `u1` holds units of `1_GB`, and the plan of faults that the stores
+/// of its webhooks follow.
+struct Setup {
+    table: TestTable,
+    faults: Faults,
+}
+
+impl Setup {
+    /// `u1` holds `units`; no faults planned yet. With the plan, for the test to change as it
+    /// goes.
+    async fn new(units: u32) -> (Self, Faults) {
+        let table = TestTable::new().await;
+        grant(&table.store, "u1", "1_GB", units, None).await;
+        let faults = Faults::default();
+        let plan = faults.clone();
+        (Self { table, faults }, plan)
+    }
+
+    /// The Activation Request function, over a store of its own following the plan.
+    fn activations(&self) -> ActivationWebhook<DynamoStore> {
+        ActivationWebhook(faulty_store(&self.table, &self.faults))
+    }
+
+    /// The eSIM Status function, over a store of its own following the plan.
+    fn esims(&self) -> EsimStatusWebhook<DynamoStore> {
+        EsimStatusWebhook(faulty_store(&self.table, &self.faults))
+    }
+
+    /// The units of `1_GB` `u1` used, as stored (read without faults).
+    async fn units_used(&self) -> u32 {
+        let summary = user_summary(&self.table.store, "u1").await;
+        summary.entitlements.first().map_or(0, |e| e.units_used)
+    }
+}
+
+/// The reply to the Activation Request `id` within an invocation of [`BUDGET`], and how long
+/// it took.
+async fn activate<W: Webhook>(webhook: &W, id: &str) -> (Reply, Duration) {
+    timed(webhook, &activation(id), BUDGET).await
+}
+
+/// The reply to the Activation Request `id`, checked to be an approval, and how long it took.
+async fn approved<W: Webhook>(webhook: &W, id: &str) -> (Reply, Duration) {
+    let (reply, took) = activate(webhook, id).await;
+    assert_eq!(json(&reply), success(), "{id}");
+    (reply, took)
+}
+
+/// The reply to [`STATUS`] within an invocation of [`BUDGET`], checked to be 503 in time.
+async fn status_not_stored<W: Webhook>(webhook: &W) -> Reply {
+    let (reply, took) = timed(webhook, STATUS, BUDGET).await;
+    assert_eq!(reply.status, 503);
+    assert!(took < BUDGET, "answered after {took:?}");
+    reply
 }
 
 #[tokio::test]
 async fn conflicts_for_the_first_attempts_then_approved_exactly_once() {
-    let t = TestTable::new().await;
-    grant(&t.store, "u1", "1_GB", 1, None).await;
-    let faults = Faults::default();
+    let (setup, faults) = Setup::new(1).await;
     faults.next("TransactWriteItems", &[Fault::Conflict, Fault::Conflict]);
-    let webhook = ActivationWebhook(faulty_store(&t, &faults));
-    let (reply, _) = timed(&webhook, &activation("a1"), BUDGET).await;
-    assert_eq!(json(&reply), success());
+    let webhook = setup.activations();
+    approved(&webhook, "a1").await;
     assert_eq!(
         faults.seen("TransactWriteItems"),
         [Fault::Conflict, Fault::Conflict, Fault::Pass]
     );
-    assert_eq!(units_used(&t).await, 1);
-    let (again, _) = timed(&webhook, &activation("a1"), BUDGET).await;
-    assert_eq!(json(&again), success());
-    assert_eq!(units_used(&t).await, 1);
+    assert_eq!(setup.units_used().await, 1);
+    approved(&webhook, "a1").await;
+    assert_eq!(setup.units_used().await, 1);
 }
 
 #[tokio::test]
 async fn throttling_throughout_is_answered_in_time_with_nothing_recorded() {
-    let t = TestTable::new().await;
-    grant(&t.store, "u1", "1_GB", 1, None).await;
-    let faults = Faults::default();
+    let (setup, faults) = Setup::new(1).await;
     faults.otherwise(Fault::Throttle);
     let logs = LogCapture::default();
     let _guard = logs.install();
 
-    let activations = ActivationWebhook(faulty_store(&t, &faults));
-    let (reply, took) = timed(&activations, &activation("a1"), BUDGET).await;
+    let (reply, took) = activate(&setup.activations(), "a1").await;
     assert_eq!(json(&reply), unable());
     assert!(took < BUDGET, "answered after {took:?}");
     assert!(
@@ -283,10 +319,7 @@ async fn throttling_throughout_is_answered_in_time_with_nothing_recorded() {
         "throttling is retried"
     );
 
-    let esims = EsimStatusWebhook(faulty_store(&t, &faults));
-    let (reply, took) = timed(&esims, STATUS, BUDGET).await;
-    assert_eq!(reply.status, 503);
-    assert!(took < BUDGET, "answered after {took:?}");
+    status_not_stored(&setup.esims()).await;
     let lost: Vec<Value> = logs
         .lines()
         .into_iter()
@@ -297,66 +330,55 @@ async fn throttling_throughout_is_answered_in_time_with_nothing_recorded() {
     assert_eq!(lost[0]["route"], "POST /webhooks/esim-status");
 
     faults.heal();
-    assert_eq!(units_used(&t).await, 0);
+    assert_eq!(setup.units_used().await, 0);
     let iccid = shared::ids::Iccid::parse("89361123300836129514").unwrap();
     use shared::views::ReadModels;
-    assert_eq!(t.store.esim_history(&iccid).await.unwrap(), None);
+    let store = &setup.table.store;
+    assert_eq!(store.esim_history(&iccid).await.unwrap(), None);
     let a1 = shared::ids::ActivationId::parse("a1").unwrap();
     use shared::activation::ActivationStore;
-    assert_eq!(t.store.activation(&a1).await.unwrap(), None);
+    assert_eq!(store.activation(&a1).await.unwrap(), None);
 }
 
 #[tokio::test]
 async fn one_internal_error_then_success() {
-    let t = TestTable::new().await;
-    grant(&t.store, "u1", "1_GB", 1, None).await;
-    let faults = Faults::default();
+    let (setup, faults) = Setup::new(1).await;
     faults.next("TransactWriteItems", &[Fault::InternalError]);
-    let webhook = ActivationWebhook(faulty_store(&t, &faults));
-    let (reply, _) = timed(&webhook, &activation("a1"), BUDGET).await;
-    assert_eq!(json(&reply), success());
+    approved(&setup.activations(), "a1").await;
     assert_eq!(
         faults.seen("TransactWriteItems"),
         [Fault::InternalError, Fault::Pass]
     );
-    assert_eq!(units_used(&t).await, 1);
+    assert_eq!(setup.units_used().await, 1);
 }
 
 #[tokio::test]
 async fn a_validation_error_is_not_retried_and_counted_as_permanent() {
-    let t = TestTable::new().await;
-    grant(&t.store, "u1", "1_GB", 1, None).await;
-    let faults = Faults::default();
+    let (setup, faults) = Setup::new(1).await;
     faults.otherwise(Fault::Validation);
-    let activations = ActivationWebhook(faulty_store(&t, &faults));
-    let (reply, _) = timed(&activations, &activation("a1"), BUDGET).await;
+    let (reply, _) = activate(&setup.activations(), "a1").await;
     assert_eq!(json(&reply), unable());
     assert_eq!(reply.metrics, [STORAGE_ERROR, STORAGE_PERMANENT_ERROR]);
     assert_eq!(faults.seen("TransactWriteItems"), [Fault::Validation]);
 
-    let esims = EsimStatusWebhook(faulty_store(&t, &faults));
-    let (reply, _) = timed(&esims, STATUS, BUDGET).await;
-    assert_eq!(reply.status, 503);
+    let reply = status_not_stored(&setup.esims()).await;
     assert_eq!(reply.metrics, [STORAGE_ERROR, STORAGE_PERMANENT_ERROR]);
     assert_eq!(faults.seen("TransactWriteItems").len(), 2);
     faults.heal();
-    assert_eq!(units_used(&t).await, 0);
+    assert_eq!(setup.units_used().await, 0);
 }
 
 #[tokio::test]
 async fn a_database_that_stops_answering_mid_run_costs_at_most_the_time_left() {
-    let t = TestTable::new().await;
-    grant(&t.store, "u1", "1_GB", 2, None).await;
-    let faults = Faults::default();
-    let activations = ActivationWebhook(faulty_store(&t, &faults));
-    let esims = EsimStatusWebhook(faulty_store(&t, &faults));
-    let (reply, _) = timed(&activations, &activation("a1"), BUDGET).await;
-    assert_eq!(json(&reply), success());
+    let (setup, faults) = Setup::new(2).await;
+    let activations = setup.activations();
+    let esims = setup.esims();
+    approved(&activations, "a1").await;
 
     faults.otherwise(Fault::Hang);
     let logs = LogCapture::default();
     let _guard = logs.install();
-    let (reply, took) = timed(&activations, &activation("a2"), BUDGET).await;
+    let (reply, took) = activate(&activations, "a2").await;
     // Nothing could be read back either: the approval's outcome is unknown, answered FAIL.
     assert_eq!(json(&reply), unable());
     assert_eq!(reply.outcome, "outcome_unknown");
@@ -366,9 +388,7 @@ async fn a_database_that_stops_answering_mid_run_costs_at_most_the_time_left() {
         reply.metrics
     );
     assert!(took < BUDGET, "answered after {took:?}");
-    let (reply, took) = timed(&esims, STATUS, BUDGET).await;
-    assert_eq!(reply.status, 503);
-    assert!(took < BUDGET, "answered after {took:?}");
+    status_not_stored(&esims).await;
     let lines = logs.lines();
     assert!(lines
         .iter()
@@ -382,25 +402,20 @@ async fn a_database_that_stops_answering_mid_run_costs_at_most_the_time_left() {
 
     // The database comes back: a redelivery gets the decision, one unit per activation.
     faults.heal();
-    let (reply, _) = timed(&activations, &activation("a2"), BUDGET).await;
-    assert_eq!(json(&reply), success());
-    assert_eq!(units_used(&t).await, 2);
+    approved(&activations, "a2").await;
+    assert_eq!(setup.units_used().await, 2);
 }
 
 #[tokio::test]
 async fn an_approval_whose_answer_was_lost_is_read_back_and_approved() {
-    let t = TestTable::new().await;
-    grant(&t.store, "u1", "1_GB", 1, None).await;
-    let faults = Faults::default();
+    let (setup, faults) = Setup::new(1).await;
     // The write is applied, its answer lost, and every retry of it hangs; the read works.
     faults.next("TransactWriteItems", &[Fault::LoseAnswer]);
     faults.then("TransactWriteItems", Fault::Hang);
-    let webhook = ActivationWebhook(faulty_store(&t, &faults));
-    let (reply, took) = timed(&webhook, &activation("a1"), BUDGET).await;
-    assert_eq!(json(&reply), success());
+    let (reply, took) = approved(&setup.activations(), "a1").await;
     assert_eq!(reply.metrics, [CONFIRMED]);
     assert!(took < BUDGET, "answered after {took:?}");
     assert_eq!(faults.seen("GetItem"), [Fault::Pass]);
     faults.heal();
-    assert_eq!(units_used(&t).await, 1);
+    assert_eq!(setup.units_used().await, 1);
 }

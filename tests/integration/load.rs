@@ -8,15 +8,10 @@
 //! deadlines.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use activation_request::ActivationWebhook;
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_dynamodb::Client;
 use customer_registration::RegistrationWebhook;
-use entitlements::template::TableDeclaration;
 use esim_status::EsimStatusWebhook;
 use serde_json::{json, Value};
 use shared::activation::ActivationStore;
@@ -27,7 +22,8 @@ use shared::pipeline::Webhook;
 use shared::views::ReadModels;
 
 use crate::common::{
-    concurrently, grant, http_event, local_gate, path, root, send, user_summary, Auth, LOCAL_SECRET,
+    concurrently, create_table, grant, http_event, local_gate, path, send, user_summary, Auth,
+    MotoServer, LOCAL_SECRET,
 };
 
 /// The one table, alone on its server.
@@ -57,76 +53,6 @@ const STATES: [&str; 5] = [
 ];
 /// Senders stop sending after this, so a slow machine fails the test instead of hanging it.
 const SEND_BUDGET: Duration = Duration::from_secs(90);
-
-/// A moto server for this test alone, on a free loopback port; stopped when dropped.
-struct OwnServer {
-    endpoint: String,
-    child: Child,
-}
-
-impl OwnServer {
-    /// Starts it as the shared one is started (`scripts/moto_server.py`), and waits until it
-    /// listens.
-    fn start() -> Self {
-        let python = std::env::var_os("MOTO_PYTHON")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| root().join(".venv/bin/python"));
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port")
-            .port();
-        let child = Command::new(&python)
-            .arg(root().join("scripts/moto_server.py"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .arg("--exit-with-parent")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{} does not start moto: {e}", python.display()));
-        let server = Self {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            child,
-        };
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            assert!(Instant::now() < deadline, "moto did not listen on {addr}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        server
-    }
-
-    /// A client for it, with the functions' own timeouts and retries, like another Lambda
-    /// execution environment.
-    fn client(&self) -> Client {
-        let config = aws_sdk_dynamodb::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "load"))
-            .endpoint_url(&self.endpoint);
-        Client::from_conf(shared::dynamo::tuned(config).build())
-    }
-
-    /// A store over a new table [`TABLE`] on it, as `template.yaml` declares the table.
-    async fn table(&self) -> DynamoStore {
-        let yaml = std::fs::read_to_string(root().join("template.yaml")).expect("template.yaml");
-        let declaration = TableDeclaration::from_template(&yaml).expect("table declaration");
-        let client = self.client();
-        declaration
-            .create(&client, TABLE)
-            .await
-            .expect("table created");
-        DynamoStore::new(client, TABLE)
-    }
-}
-
-impl Drop for OwnServer {
-    fn drop(&mut self) {
-        // Only this test's own server, by its handle; it also exits with this process.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A small deterministic generator (splitmix64): the same plan every run, so a failure repeats.
 struct Rng(u64);
@@ -305,6 +231,9 @@ async fn deliver<W: Webhook>(webhook: &W, body: &str, n: usize) -> (u16, Value) 
         Auth::Query(LOCAL_SECRET)
     };
     let request = http_event(path::<W>(), Some(body), n.is_multiple_of(5), auth);
+    // This test is about correctness under concurrency, not latency: the local server answers
+    // one request at a time, so queues here can outlast a real invocation's few seconds.
+    let request = crate::common::with_budget(request, std::time::Duration::from_secs(60));
     send(webhook, &local_gate(), request).await
 }
 
@@ -326,8 +255,21 @@ async fn deliver_call(store: &DynamoStore, call: &Call, n: usize) -> (u16, Value
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn thousands_of_concurrent_requests_keep_every_promise() {
-    let server = OwnServer::start();
-    let store = server.table().await;
+    // A server of this test's own, stopped at its end.
+    let server = MotoServer::start();
+    // Each client like another Lambda execution environment. The local server answers one
+    // request at a time, so with every task queueing on it an attempt can wait longer than
+    // the functions' 1 s attempt timeout, and timed-out retries would drain the SDK's retry
+    // quota: this test is about correctness under concurrency, so attempts may take longer.
+    let patient = |config: aws_sdk_dynamodb::config::Builder| {
+        let timeouts = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+            .operation_attempt_timeout(Duration::from_secs(30))
+            .build();
+        config.timeout_config(timeouts)
+    };
+    let client = || server.client_with(patient).0;
+    let store = DynamoStore::new(client(), TABLE);
+    create_table(store.client(), TABLE).await;
     for u in 0..USERS {
         for (item, name) in ITEMS.iter().enumerate() {
             if units_granted(u, item) > 0 {
@@ -343,7 +285,7 @@ async fn thousands_of_concurrent_requests_keep_every_promise() {
     let calls = plan();
     let started = Instant::now();
     let answered: Vec<(usize, (u16, Value))> = concurrently(TASKS, |task| {
-        let store = DynamoStore::new(server.client(), TABLE);
+        let store = DynamoStore::new(client(), TABLE);
         let mine: Vec<(usize, Call)> = calls
             .iter()
             .cloned()

@@ -8,7 +8,7 @@ use shared::ids::CustomerUid;
 use shared::views::ReadModels;
 
 async fn user(store: &DynamoStore, token: &str, email: Option<&str>) {
-    crate::common::grant_with_email(store, token, "1_GB", 1, email, None).await;
+    shared::testkit::grant_units(store, token, "1_GB", 1, email, None).await;
 }
 
 /// Registers through the function over `store`, presenting the secret as `auth` says.

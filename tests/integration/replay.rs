@@ -16,8 +16,9 @@ use shared::pipeline::{respond, Webhook};
 use shared::testkit::LogCapture;
 use shared::views::ReadModels;
 
-use crate::common::{client, grant_with_email, local_gate, TestTable};
+use crate::common::{client, local_gate, TestTable};
 use crate::faults::{faulty_store, invocation, Fault, Faults};
+use shared::testkit::grant_units;
 
 const USERS: usize = 8;
 const ICCIDS: usize = 12;
@@ -73,7 +74,7 @@ async fn seeded() -> TestTable {
     let t = TestTable::new().await;
     for user in 0..USERS {
         let email = format!("user-{user}@example.com");
-        grant_with_email(
+        grant_units(
             &t.store,
             &format!("user-{user}"),
             "1_GB",

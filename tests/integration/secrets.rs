@@ -4,7 +4,6 @@
 
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use activation_request::ActivationWebhook;
@@ -14,14 +13,11 @@ use shared::auth::{AuthError, SourceAllowList};
 use shared::dynamo::DynamoStore;
 use shared::pipeline::Gate;
 use shared::secrets::sdk;
-use shared::secrets::sdk::config::interceptors::BeforeTransmitInterceptorContextRef;
-use shared::secrets::sdk::config::{
-    BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
-};
-use shared::secrets::{RefreshPolicy, SecretSource};
+use shared::secrets::sdk::config::{BehaviorVersion, Credentials, Region};
+use shared::secrets::{RefreshPolicy, SecretSource, SecretUnavailable};
 use shared::testkit::LogCapture;
 
-use crate::common::{self, concurrently, http_event, path, read_response, Auth, TestTable};
+use crate::common::{self, call_through, concurrently, Auth, RequestLog, TestTable};
 
 const OLD: &str = "oldSecretOldSecretOldSecret0123456789abcdefghij";
 const NEW: &str = "newSecretNewSecretNewSecret0123456789abcdefghij";
@@ -29,39 +25,15 @@ const ESIM_STATUS: &str =
     r#"{"iccid":"89361123300836129514","imsi":"260216611193634","profileState":"INSTALLED"}"#;
 const ACTIVATION: &str = r#"{"inventoryItemId":"1_GB","userToken":"USER_TOKEN_1234567","metaTag":"order-1","activationId":"secret-1"}"#;
 
-/// Counts the GetSecretValue requests a client sends.
-#[derive(Debug, Clone, Default)]
-struct Reads(Arc<AtomicUsize>);
-
-impl Reads {
-    fn count(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-impl Intercept for Reads {
-    fn name(&self) -> &'static str {
-        "Reads"
-    }
-
-    fn read_before_transmit(
-        &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
-        _components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), sdk::error::BoxError> {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
-}
-
-/// A Secrets Manager client for `endpoint`, counting its requests.
-fn client_for(endpoint: &str, reads: &Reads) -> sdk::Client {
+/// A Secrets Manager client for `endpoint`, its requests (GetSecretValue, once created)
+/// recorded in `reads`.
+fn client_for(endpoint: &str, reads: &RequestLog) -> sdk::Client {
     let config = sdk::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
         .endpoint_url(endpoint)
+        .http_client(shared::aws::https_client())
         .interceptor(reads.clone())
         .build();
     sdk::Client::from_conf(config)
@@ -69,7 +41,7 @@ fn client_for(endpoint: &str, reads: &Reads) -> sdk::Client {
 
 /// A Secrets Manager client for the moto server.
 fn client() -> sdk::Client {
-    client_for(common::endpoint(), &Reads::default())
+    client_for(common::endpoint(), &RequestLog::default())
 }
 
 /// A secret name no other test uses.
@@ -129,35 +101,43 @@ async fn accepts(source: &SecretSource, secret: &str) -> Result<bool, AuthError>
     }
 }
 
-/// An eSIM Status through the production handler, presenting `secret`.
+/// An eSIM Status through the production handler, presenting `secret` in the query string.
 async fn esim_status(store: &DynamoStore, gate: &Gate, secret: &str) -> (u16, Value) {
     let webhook = EsimStatusWebhook(store.clone());
-    let request = http_event(
-        path::<EsimStatusWebhook<DynamoStore>>(),
-        Some(ESIM_STATUS),
-        false,
-        Auth::Query(secret),
-    );
-    read_response(shared::pipeline::handle(&webhook, gate, request).await)
+    call_through(&webhook, gate, Some(ESIM_STATUS), Auth::Query(secret)).await
 }
 
-/// An Activation Request through the production handler, presenting `secret`.
+/// An Activation Request through the production handler, presenting `secret` as a bearer token.
 async fn activation(store: &DynamoStore, gate: &Gate, secret: &str) -> (u16, Value) {
     let webhook = ActivationWebhook(store.clone());
-    let request = http_event(
-        path::<ActivationWebhook<DynamoStore>>(),
-        Some(ACTIVATION),
-        false,
-        Auth::Bearer(secret),
-    );
-    read_response(shared::pipeline::handle(&webhook, gate, request).await)
+    call_through(&webhook, gate, Some(ACTIVATION), Auth::Bearer(secret)).await
+}
+
+/// 50 concurrent requests for the secrets of a source of the secret `name` (re-read every
+/// `every`), once what it read at init is stale: what each got (how many secrets), and how
+/// many reads they made.
+async fn fifty_stale_requests(
+    name: String,
+    every: Duration,
+) -> (Vec<Result<usize, SecretUnavailable>>, usize) {
+    let reads = RequestLog::default();
+    let source =
+        SecretSource::managed(client_for(common::endpoint(), &reads), name, policy(every)).await;
+    tokio::time::sleep(every + Duration::from_millis(50)).await;
+    let before = reads.count();
+    let results = concurrently(50, |_| {
+        let source = source.clone();
+        async move { source.current().await.map(|s| s.len()) }
+    })
+    .await;
+    (results, reads.count() - before)
 }
 
 #[tokio::test]
 async fn the_secret_read_at_init_authenticates_webhooks() {
     let t = TestTable::new().await;
     let arn = create_secret(&unique_name(), NEW).await;
-    let reads = Reads::default();
+    let reads = RequestLog::default();
     let source = SecretSource::managed(
         client_for(common::endpoint(), &reads),
         arn,
@@ -285,7 +265,7 @@ async fn a_read_that_does_not_answer_is_cut_off_and_retried_later() {
     // Accepts connections (the kernel's backlog) and never answers.
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}", silent.local_addr().unwrap());
-    let reads = Reads::default();
+    let reads = RequestLog::default();
     let policy = RefreshPolicy {
         refresh_every: Duration::from_secs(300),
         retry_every: Duration::from_secs(60),
@@ -312,52 +292,17 @@ async fn a_read_that_does_not_answer_is_cut_off_and_retried_later() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_requests_share_one_read() {
+    let every = Duration::from_millis(200);
     let name = unique_name();
     create_secret(&name, NEW).await;
-    let reads = Reads::default();
-    let every = Duration::from_millis(200);
-    let source = SecretSource::managed(
-        client_for(common::endpoint(), &reads),
-        name.clone(),
-        policy(every),
-    )
-    .await;
-    tokio::time::sleep(every + Duration::from_millis(50)).await;
-    let before = reads.count();
-    let results = concurrently(50, |_| {
-        let source = source.clone();
-        async move { source.current().await.map(|s| s.len()) }
-    })
-    .await;
+    let (results, reads) = fifty_stale_requests(name, every).await;
     assert!(results.iter().all(|r| matches!(r, Ok(1))));
-    assert_eq!(
-        reads.count() - before,
-        1,
-        "one re-read for 50 stale requests"
-    );
+    assert_eq!(reads, 1, "one re-read for 50 stale requests");
 
     // Nothing cached: concurrent requests wait for the one read, not each its own.
-    let missing = unique_name();
-    let reads = Reads::default();
-    let source = SecretSource::managed(
-        client_for(common::endpoint(), &reads),
-        missing,
-        policy(every),
-    )
-    .await;
-    tokio::time::sleep(every + Duration::from_millis(50)).await;
-    let before = reads.count();
-    let results = concurrently(50, |_| {
-        let source = source.clone();
-        async move { source.current().await.is_err() }
-    })
-    .await;
-    assert!(results.iter().all(|refused| *refused));
-    assert_eq!(
-        reads.count() - before,
-        1,
-        "one re-read for 50 refused requests"
-    );
+    let (results, reads) = fifty_stale_requests(unique_name(), every).await;
+    assert!(results.iter().all(|refused| refused.is_err()));
+    assert_eq!(reads, 1, "one re-read for 50 refused requests");
 }
 
 #[tokio::test]
@@ -385,60 +330,4 @@ async fn a_value_without_a_secret_is_not_accepted() {
         std::error::Error::source(&source.current().await.unwrap_err())
     );
     assert!(cause.contains("NotAString"), "{cause}");
-}
-
-/// What reading the secret adds to a cold start: `Gate::from_config` with `WEBHOOK_SECRET_ARN`
-/// (the SDK configuration loaded from the environment, one GetSecretValue on loopback) against
-/// `WEBHOOK_SECRETS`, median of 20. Sets process environment variables, so it runs alone:
-/// `./scripts/test --test integration secrets::init_time -- --ignored --nocapture`.
-#[tokio::test]
-#[ignore = "a measurement; sets environment variables"]
-async fn init_time() {
-    let arn = create_secret(&unique_name(), NEW).await;
-    for (name, value) in [
-        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", common::endpoint()),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-    ] {
-        std::env::set_var(name, value);
-    }
-    let managed = shared::config::Config::from_lookup(|name| match name {
-        "TABLE_NAME" => Some("t".into()),
-        "WEBHOOK_SECRET_ARN" => Some(arn.clone()),
-        _ => None,
-    })
-    .unwrap();
-    let fixed = shared::config::Config::from_lookup(|name| match name {
-        "TABLE_NAME" => Some("t".into()),
-        "WEBHOOK_SECRETS" => Some(NEW.into()),
-        _ => None,
-    })
-    .unwrap();
-    async fn median(config: &shared::config::Config) -> Duration {
-        let mut runs = Vec::new();
-        for _ in 0..20 {
-            let started = Instant::now();
-            let gate = Gate::from_config(config).await;
-            runs.push(started.elapsed());
-            assert!(gate.secrets.current().await.is_ok());
-        }
-        runs.sort();
-        runs[runs.len() / 2]
-    }
-    let (managed, fixed) = (median(&managed).await, median(&fixed).await);
-    // Of which loading the SDK configuration and building the client, without a request.
-    let mut loads = Vec::new();
-    for _ in 0..20 {
-        let started = Instant::now();
-        let _client = shared::secrets::client_from_env().await;
-        loads.push(started.elapsed());
-    }
-    loads.sort();
-    println!(
-        "Gate::from_config, median of 20: WEBHOOK_SECRET_ARN {managed:?} (SDK config and \
-         client {:?}), WEBHOOK_SECRETS {fixed:?}",
-        loads[loads.len() / 2]
-    );
 }

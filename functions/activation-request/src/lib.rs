@@ -136,10 +136,9 @@ impl<S: ActivationStore> Webhook for ActivationWebhook<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::entitlement::{self, Grant};
     use shared::http::STORAGE_PERMANENT_ERROR;
-    use shared::ids::{ItemId, UserToken};
-    use shared::testkit::{reply, FailingStore, Failure, InMemoryStore};
+    use shared::ids::UserToken;
+    use shared::testkit::{grant_units, reply, FailingStore, Failure, InMemoryStore};
     use shared::views::ReadModels;
 
     const BODY: &str =
@@ -153,17 +152,7 @@ mod tests {
     #[tokio::test]
     async fn approves_from_the_in_memory_store_once() {
         let store = InMemoryStore::new();
-        let grant = Grant {
-            user_token: UserToken::parse("u1").unwrap(),
-            item: ItemId::parse("1_GB").unwrap(),
-            quantity: std::num::NonZeroU32::MIN,
-            email: None,
-            expires_at: None,
-            purchase_id: None,
-        };
-        entitlement::grant(&store, &grant, OffsetDateTime::now_utc())
-            .await
-            .unwrap();
+        grant_units(&store, "u1", "1_GB", 1, None, None).await;
         let webhook = ActivationWebhook(store);
         let first = reply(&webhook, BODY).await;
         assert_eq!(

@@ -2,41 +2,29 @@
 //! whole pipeline. The answer is 200 (known user), 404 (unknown user), 400 (invalid) or 413
 //! (over the cap, and only then), and a body refused as invalid changes nothing in the store.
 
-use proptest::collection::{btree_map, vec};
-use proptest::option;
 use proptest::prelude::*;
-use proptest::sample::select;
 use serde_json::{json, Value};
-use shared::entitlement::{self, Grant};
-use shared::ids::{Email, ItemId, UserToken};
-use shared::payload::{FromBody, MAX_BODY_BYTES};
-use shared::testkit::bodies::{self, Mutation, Replacement, AWKWARD_TEXT};
-use shared::testkit::{api_gateway_request, block_on, reply_to, InMemoryStore};
+use shared::testkit::properties::send;
+use shared::testkit::strategies::Payload;
+use shared::testkit::{block_on, InMemoryStore};
 use shared::views::ReadModels;
 
 use super::*;
 
-/// A registration of the seeded user.
-const VALID: &str = r#"{"userToken":"u1","customerUid":"c-1"}"#;
-/// The payload's fields (`uid` is `customerUid`'s alias), and one it does not know.
-const FIELDS: [&str; 4] = ["userToken", "customerUid", "uid", "extra"];
-/// Values close to the valid ones, so that mutated bodies are often valid, known user or not.
-const PLAUSIBLE: [&str; 6] = ["u1", "u2", "c-1", "c-2", " u1", "c-1 "];
+/// The payload: its valid body (a registration of the seeded user), its fields (`uid` is
+/// `customerUid`'s alias) and one it does not know, and values close to the valid ones, so
+/// that mutated bodies are often valid, known user or not.
+const PAYLOAD: Payload = Payload {
+    valid: r#"{"userToken":"u1","customerUid":"c-1"}"#,
+    fields: &["userToken", "customerUid", "uid", "extra"],
+    plausible: &["u1", "u2", "c-1", "c-2", " u1", "c-1 "],
+};
 
 /// A fresh store in which `u1` has a profile with an email and no customer id yet.
 async fn seeded() -> InMemoryStore {
     let store = InMemoryStore::new();
-    let grant = Grant {
-        user_token: UserToken::parse("u1").unwrap(),
-        item: ItemId::parse("1_GB").unwrap(),
-        quantity: std::num::NonZeroU32::MIN,
-        email: Some(Email::parse("user@example.com").unwrap()),
-        expires_at: None,
-        purchase_id: None,
-    };
-    entitlement::grant(&store, &grant, OffsetDateTime::now_utc())
-        .await
-        .unwrap();
+    let email = Some("user@example.com");
+    shared::testkit::grant_units(&store, "u1", "1_GB", 1, email, None).await;
     store
 }
 
@@ -45,153 +33,28 @@ async fn seeded() -> InMemoryStore {
 fn check(body: &[u8], base64: bool) -> Result<(u16, Value), TestCaseError> {
     block_on(async {
         let webhook = RegistrationWebhook(seeded().await);
-        let before = webhook.0.snapshot();
-        let path =
-            <RegistrationWebhook<InMemoryStore> as Webhook>::ROUTE.trim_start_matches("POST ");
-        let reply = reply_to(&webhook, &api_gateway_request(path, body, base64)).await;
-        let changed = webhook.0.snapshot() != before;
-
-        let status = reply.status.as_u16();
+        let sent = send(&webhook, &webhook.0, body, base64).await?;
+        let status = sent.status;
         prop_assert!([200, 400, 404, 413].contains(&status), "status {}", status);
-        let answer: Value = serde_json::from_str(&reply.body)
-            .map_err(|e| TestCaseError::fail(format!("answer is not JSON: {e}")))?;
-
-        let too_large = body.len() > MAX_BODY_BYTES;
-        let parsed = CustomerRegistration::from_body(body);
-        let invalid = too_large || parsed.is_err();
-        prop_assert_eq!(status == 413, too_large);
-        prop_assert_eq!(status == 400 || status == 413, invalid);
-        // An invalid body writes nothing; a valid one records the customer id somewhere.
-        prop_assert_eq!(changed, !invalid);
-        if invalid {
-            let error = answer["error"].as_str().unwrap_or_default();
-            prop_assert!(error.starts_with("invalid request: "), "{}", answer);
-        } else if let Ok(registration) = parsed {
+        sent.check_default_refusal()?;
+        // A valid body records the customer id somewhere.
+        if let Some(registration) = sent.payload {
             let expected = if registration.user_token == "u1" {
                 (200, json!({"email": "user@example.com"}))
             } else {
                 (404, json!({"error": "unknown user"}))
             };
-            prop_assert_eq!((status, &answer), (expected.0, &expected.1));
+            prop_assert_eq!((status, &sent.answer), (expected.0, &expected.1));
             let owner = webhook
                 .0
                 .user_for_customer(&registration.customer_uid)
                 .await;
             prop_assert_eq!(owner.unwrap(), Some(registration.user_token));
         }
-        Ok((status, answer))
+        Ok((status, sent.answer))
     })
 }
 
-// The generators below are the same in each function's proptests.rs: `shared` does not depend
-// on proptest, so only their plain parts (testkit::bodies) are shared.
-
-/// Any text, the awkward kinds more often than chance would give them.
-fn text() -> impl Strategy<Value = String> {
-    prop_oneof![
-        ".*",
-        select(&AWKWARD_TEXT[..]).prop_map(String::from),
-        select(&PLAUSIBLE[..]).prop_map(String::from),
-    ]
-}
-
-/// Any JSON value, nested a few levels, with object keys that are often the payload's.
-fn json() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::from),
-        any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_map(Value::from),
-        text().prop_map(Value::from),
-    ];
-    leaf.prop_recursive(3, 24, 6, |inner| {
-        let key = prop_oneof![select(&FIELDS[..]).prop_map(String::from), text()];
-        prop_oneof![
-            vec(inner.clone(), 0..6).prop_map(Value::from),
-            btree_map(key, inner, 0..6).prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
-}
-
-/// What a field's value may become: another type, empty, awkward, huge, or other text.
-fn replacement() -> impl Strategy<Value = Replacement> {
-    prop_oneof![
-        Just(Replacement::Null),
-        any::<bool>().prop_map(Replacement::Bool),
-        any::<i64>().prop_map(Replacement::Integer),
-        any::<f64>().prop_map(Replacement::Float),
-        Just(Replacement::Array),
-        Just(Replacement::Object),
-        Just(Replacement::Empty),
-        Just(Replacement::Blank),
-        any::<usize>().prop_map(Replacement::Awkward),
-        // Small, and around the cap once the rest of the body is added.
-        prop_oneof![0..=300usize, MAX_BODY_BYTES - 300..=MAX_BODY_BYTES + 300]
-            .prop_map(Replacement::Huge),
-        text().prop_map(Replacement::Text),
-    ]
-}
-
-/// The valid body with one to three fields removed or replaced, compact or pretty, sometimes
-/// padded with white space to just under, at or just over the cap.
-fn mutated() -> impl Strategy<Value = Vec<u8>> {
-    let field = || select(&FIELDS[..]).prop_map(String::from);
-    let mutation = prop_oneof![
-        field().prop_map(Mutation::Remove),
-        (field(), replacement()).prop_map(|(f, r)| Mutation::Replace(f, r)),
-    ];
-    let valid: Value = serde_json::from_str(VALID).unwrap();
-    (
-        vec(mutation, 1..4),
-        any::<bool>(),
-        option::weighted(0.2, bodies::sizes_around_the_cap()),
-    )
-        .prop_map(move |(mutations, pretty, pad)| {
-            let value = bodies::mutate(&valid, &mutations);
-            let body = if pretty {
-                serde_json::to_vec_pretty(&value)
-            } else {
-                serde_json::to_vec(&value)
-            };
-            bodies::padded(body.unwrap(), pad.unwrap_or(0))
-        })
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
-
-    #[test]
-    fn arbitrary_bytes_get_a_documented_status(
-        body in prop_oneof![
-            7 => vec(any::<u8>(), 0..512),
-            1 => vec(any::<u8>(), bodies::sizes_around_the_cap()),
-        ],
-        base64 in any::<bool>(),
-    ) {
-        check(&body, base64)?;
-    }
-
-    #[test]
-    fn arbitrary_json_gets_a_documented_status(value in json(), base64 in any::<bool>()) {
-        check(value.to_string().as_bytes(), base64)?;
-    }
-
-    #[test]
-    fn mutated_payloads_get_a_documented_status(body in mutated(), base64 in any::<bool>()) {
-        check(&body, base64)?;
-    }
-
-    #[test]
-    fn unknown_fields_and_white_space_do_not_change_the_answer(
-        extra in btree_map("x-[a-z]{1,8}", json(), 0..4),
-        pad in option::of(prop_oneof![0..=4096usize, MAX_BODY_BYTES - 64..=MAX_BODY_BYTES]),
-        base64 in any::<bool>(),
-    ) {
-        let mut value: Value = serde_json::from_str(VALID).unwrap();
-        value.as_object_mut().unwrap().extend(extra);
-        let body = bodies::padded(value.to_string().into_bytes(), pad.unwrap_or(0));
-        prop_assume!(body.len() <= MAX_BODY_BYTES);
-        let answered = check(&body, base64)?;
-        prop_assert_eq!(answered, (200, json!({"email": "user@example.com"})));
-    }
-}
+// Any body gets 200 (known user), 404 (unknown user), 400 (invalid) or 413 (over the cap);
+// unknown fields and white space do not change the answer.
+shared::body_properties!(PAYLOAD, check, (200, json!({"email": "user@example.com"})));

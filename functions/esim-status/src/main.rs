@@ -1,15 +1,7 @@
-//! Lambda entry point: wires logging, configuration and the DynamoDB store to the webhook.
+//! Lambda entry point: serves the webhook over the table; everything is set up once, at init.
 
 use esim_status::EsimStatusWebhook;
-use shared::config::Config;
-use shared::dynamo::{client_from_env, DynamoStore};
-use shared::pipeline::Gate;
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    shared::telemetry::init(std::io::stdout);
-    let config = Config::from_env()?;
-    let gate = Gate::from_config(&config).await;
-    let store = DynamoStore::new(client_from_env().await, config.table_name);
-    shared::pipeline::run(EsimStatusWebhook(store), gate).await
+fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::serve(EsimStatusWebhook)
 }

@@ -3,179 +3,53 @@
 //! then), a body refused as invalid changes nothing in the store, and an accepted one is in
 //! its eSIM's history.
 
-use proptest::collection::{btree_map, vec};
-use proptest::option;
 use proptest::prelude::*;
-use proptest::sample::select;
 use serde_json::{json, Value};
-use shared::payload::{FromBody, MAX_BODY_BYTES};
-use shared::testkit::bodies::{self, Mutation, Replacement, AWKWARD_TEXT};
-use shared::testkit::{api_gateway_request, block_on, reply_to, InMemoryStore};
+use shared::testkit::properties::send;
+use shared::testkit::strategies::Payload;
+use shared::testkit::{block_on, InMemoryStore};
 use shared::views::ReadModels;
 
 use super::*;
 
-/// Gigastore's sample status, without its trailing comma.
-const VALID: &str = r#"{"iccid":"89361123300836129514","imsi":"260216611193634","profileState":"INSTALLED","eid":"74088234238931452"}"#;
-/// The payload's fields, and one it does not know.
-const FIELDS: [&str; 5] = ["iccid", "imsi", "profileState", "eid", "extra"];
-/// Values close to the valid ones (and just outside them), so that mutated bodies are often
-/// valid.
-const PLAUSIBLE: [&str; 7] = [
-    "894000000000000000",
-    "89400000000000000",
-    "12345678901234567890123",
-    "1",
-    "RELEASED",
-    "SUSPENDED_bySupport",
-    " 1",
-];
+/// The payload: its valid body (Gigastore's sample status, without its trailing comma), its
+/// fields and one it does not know, and values close to the valid ones (and just outside them),
+/// so that mutated bodies are often valid.
+const PAYLOAD: Payload = Payload {
+    valid: r#"{"iccid":"89361123300836129514","imsi":"260216611193634","profileState":"INSTALLED","eid":"74088234238931452"}"#,
+    fields: &["iccid", "imsi", "profileState", "eid", "extra"],
+    plausible: &[
+        "894000000000000000",
+        "89400000000000000",
+        "12345678901234567890123",
+        "1",
+        "RELEASED",
+        "SUSPENDED_bySupport",
+        " 1",
+    ],
+};
 
 /// Sends `body` through the pipeline to a webhook over an empty store, checks every property
 /// of the answer and of what was stored, and returns the status and the answer.
 fn check(body: &[u8], base64: bool) -> Result<(u16, Value), TestCaseError> {
     block_on(async {
         let webhook = EsimStatusWebhook(InMemoryStore::new());
-        let before = webhook.0.snapshot();
-        let path = <EsimStatusWebhook<InMemoryStore> as Webhook>::ROUTE.trim_start_matches("POST ");
-        let reply = reply_to(&webhook, &api_gateway_request(path, body, base64)).await;
-        let changed = webhook.0.snapshot() != before;
-
-        let status = reply.status.as_u16();
+        let sent = send(&webhook, &webhook.0, body, base64).await?;
+        let status = sent.status;
         prop_assert!([200, 400, 413].contains(&status), "status {}", status);
-        let answer: Value = serde_json::from_str(&reply.body)
-            .map_err(|e| TestCaseError::fail(format!("answer is not JSON: {e}")))?;
-
-        let too_large = body.len() > MAX_BODY_BYTES;
-        let parsed = EsimStatus::from_body(body);
-        let invalid = too_large || parsed.is_err();
-        prop_assert_eq!(status == 413, too_large);
-        prop_assert_eq!(status == 400 || status == 413, invalid);
-        // An invalid body writes nothing; a valid one is a new fact in an empty store.
-        prop_assert_eq!(changed, !invalid);
-        if invalid {
-            let error = answer["error"].as_str().unwrap_or_default();
-            prop_assert!(error.starts_with("invalid request: "), "{}", answer);
-        } else if let Ok(esim) = parsed {
-            prop_assert_eq!(&answer, &json!({"status": "recorded"}));
+        sent.check_default_refusal()?;
+        // A valid body is a new fact in an empty store.
+        if let Some(esim) = sent.payload {
+            prop_assert_eq!(&sent.answer, &json!({"status": "recorded"}));
             let history = webhook.0.esim_history(&esim.iccid).await.unwrap();
             let history: Vec<_> = history.into_iter().flat_map(|h| h.history).collect();
             prop_assert_eq!(history.len(), 1);
             prop_assert_eq!(&history[0].status, &esim);
         }
-        Ok((status, answer))
+        Ok((status, sent.answer))
     })
 }
 
-// The generators below are the same in each function's proptests.rs: `shared` does not depend
-// on proptest, so only their plain parts (testkit::bodies) are shared.
-
-/// Any text, the awkward kinds more often than chance would give them.
-fn text() -> impl Strategy<Value = String> {
-    prop_oneof![
-        ".*",
-        select(&AWKWARD_TEXT[..]).prop_map(String::from),
-        select(&PLAUSIBLE[..]).prop_map(String::from),
-    ]
-}
-
-/// Any JSON value, nested a few levels, with object keys that are often the payload's.
-fn json() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::from),
-        any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_map(Value::from),
-        text().prop_map(Value::from),
-    ];
-    leaf.prop_recursive(3, 24, 6, |inner| {
-        let key = prop_oneof![select(&FIELDS[..]).prop_map(String::from), text()];
-        prop_oneof![
-            vec(inner.clone(), 0..6).prop_map(Value::from),
-            btree_map(key, inner, 0..6).prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
-}
-
-/// What a field's value may become: another type, empty, awkward, huge, or other text.
-fn replacement() -> impl Strategy<Value = Replacement> {
-    prop_oneof![
-        Just(Replacement::Null),
-        any::<bool>().prop_map(Replacement::Bool),
-        any::<i64>().prop_map(Replacement::Integer),
-        any::<f64>().prop_map(Replacement::Float),
-        Just(Replacement::Array),
-        Just(Replacement::Object),
-        Just(Replacement::Empty),
-        Just(Replacement::Blank),
-        any::<usize>().prop_map(Replacement::Awkward),
-        // Small, and around the cap once the rest of the body is added.
-        prop_oneof![0..=300usize, MAX_BODY_BYTES - 300..=MAX_BODY_BYTES + 300]
-            .prop_map(Replacement::Huge),
-        text().prop_map(Replacement::Text),
-    ]
-}
-
-/// The valid body with one to three fields removed or replaced, compact or pretty, sometimes
-/// padded with white space to just under, at or just over the cap.
-fn mutated() -> impl Strategy<Value = Vec<u8>> {
-    let field = || select(&FIELDS[..]).prop_map(String::from);
-    let mutation = prop_oneof![
-        field().prop_map(Mutation::Remove),
-        (field(), replacement()).prop_map(|(f, r)| Mutation::Replace(f, r)),
-    ];
-    let valid: Value = serde_json::from_str(VALID).unwrap();
-    (
-        vec(mutation, 1..4),
-        any::<bool>(),
-        option::weighted(0.2, bodies::sizes_around_the_cap()),
-    )
-        .prop_map(move |(mutations, pretty, pad)| {
-            let value = bodies::mutate(&valid, &mutations);
-            let body = if pretty {
-                serde_json::to_vec_pretty(&value)
-            } else {
-                serde_json::to_vec(&value)
-            };
-            bodies::padded(body.unwrap(), pad.unwrap_or(0))
-        })
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
-
-    #[test]
-    fn arbitrary_bytes_get_a_documented_status(
-        body in prop_oneof![
-            7 => vec(any::<u8>(), 0..512),
-            1 => vec(any::<u8>(), bodies::sizes_around_the_cap()),
-        ],
-        base64 in any::<bool>(),
-    ) {
-        check(&body, base64)?;
-    }
-
-    #[test]
-    fn arbitrary_json_gets_a_documented_status(value in json(), base64 in any::<bool>()) {
-        check(value.to_string().as_bytes(), base64)?;
-    }
-
-    #[test]
-    fn mutated_payloads_get_a_documented_status(body in mutated(), base64 in any::<bool>()) {
-        check(&body, base64)?;
-    }
-
-    #[test]
-    fn unknown_fields_and_white_space_do_not_change_the_answer(
-        extra in btree_map("x-[a-z]{1,8}", json(), 0..4),
-        pad in option::of(prop_oneof![0..=4096usize, MAX_BODY_BYTES - 64..=MAX_BODY_BYTES]),
-        base64 in any::<bool>(),
-    ) {
-        let mut value: Value = serde_json::from_str(VALID).unwrap();
-        value.as_object_mut().unwrap().extend(extra);
-        let body = bodies::padded(value.to_string().into_bytes(), pad.unwrap_or(0));
-        prop_assume!(body.len() <= MAX_BODY_BYTES);
-        let answered = check(&body, base64)?;
-        prop_assert_eq!(answered, (200, json!({"status": "recorded"})));
-    }
-}
+// Any body gets 200 (recorded), 400 (invalid) or 413 (over the cap); unknown fields and white
+// space do not change the answer.
+shared::body_properties!(PAYLOAD, check, (200, json!({"status": "recorded"})));

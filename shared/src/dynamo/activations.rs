@@ -1,9 +1,7 @@
 //! Activation decisions: approve (record + consume, one transaction), refuse, read back.
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{
-    Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, Update};
 
 use super::items::{ActivationItem, EntitlementItem, Item};
 use super::{failed, n, s, unbuildable, DynamoStore, Transacted, Transaction};
@@ -59,11 +57,8 @@ impl ActivationStore for DynamoStore {
             .build()
             .map_err(unbuildable)?;
         let writes = Transaction::default()
-            .with(RECORD, TransactWriteItem::builder().put(record).build())
-            .with(
-                CONSUME,
-                TransactWriteItem::builder().update(consume).build(),
-            );
+            .put(RECORD, record)
+            .update(CONSUME, consume);
         let cancelled = match self.transact(writes).await? {
             Transacted::Committed => return Ok(ApproveOutcome::Approved),
             Transacted::ConditionFailed(cancelled) => cancelled,

@@ -1,8 +1,6 @@
 //! Entitlements and grants: one transaction per grant, marked once per purchase.
 
-use aws_sdk_dynamodb::types::{
-    Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{Put, ReturnValue, ReturnValuesOnConditionCheckFailure, Update};
 use time::OffsetDateTime;
 
 use super::items::{self, EntitlementItem, ProfileItem, PurchaseItem};
@@ -59,24 +57,10 @@ impl EntitlementStore for DynamoStore {
             "{entitlement_set} ADD units_granted :quantity REMOVE revoked_at"
         ));
 
+        let profile = profile.update_expression(profile_set);
         let mut writes = Transaction::default()
-            .with(
-                PROFILE,
-                TransactWriteItem::builder()
-                    .update(
-                        profile
-                            .update_expression(profile_set)
-                            .build()
-                            .map_err(unbuildable)?,
-                    )
-                    .build(),
-            )
-            .with(
-                ENTITLEMENT,
-                TransactWriteItem::builder()
-                    .update(entitlement.build().map_err(unbuildable)?)
-                    .build(),
-            );
+            .update(PROFILE, profile.build().map_err(unbuildable)?)
+            .update(ENTITLEMENT, entitlement.build().map_err(unbuildable)?);
         if let Some(purchase_id) = &grant.purchase_id {
             let marker = PurchaseItem::new(
                 Purchase {
@@ -96,7 +80,7 @@ impl EntitlementStore for DynamoStore {
                 )
                 .build()
                 .map_err(unbuildable)?;
-            writes = writes.with(PURCHASE, TransactWriteItem::builder().put(put).build());
+            writes = writes.put(PURCHASE, put);
         }
 
         match self.transact(writes).await? {

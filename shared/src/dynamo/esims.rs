@@ -3,9 +3,7 @@
 //! the history by its time.
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{
-    Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, Update};
 
 use super::items::{self, EsimItem, ESIM_HISTORY_SK_PREFIX};
 use super::{failed, s, unbuildable, DynamoStore, Transacted, Transaction};
@@ -119,13 +117,8 @@ impl EsimStore for DynamoStore {
             .build()
             .map_err(unbuildable)?;
         let writes = Transaction::default()
-            .with(
-                CURRENT,
-                TransactWriteItem::builder()
-                    .update(current.build().map_err(unbuildable)?)
-                    .build(),
-            )
-            .with(HISTORY, TransactWriteItem::builder().put(append).build());
+            .update(CURRENT, current.build().map_err(unbuildable)?)
+            .put(HISTORY, append);
         let cancelled = match self.transact(writes).await? {
             Transacted::Committed => return Ok(Recorded::Changed),
             Transacted::ConditionFailed(cancelled) => cancelled,

@@ -51,6 +51,11 @@ fn key(pk: String, sk: String) -> Item {
     ])
 }
 
+/// The key the warm-up read asks for: never written, so the read finds nothing.
+pub fn warm_up_key() -> Item {
+    key("WARM_UP".to_owned(), "WARM_UP".to_owned())
+}
+
 /// Reads an item written by this code into its type.
 pub fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, StoreError> {
     serde_dynamo::from_item(item).map_err(StoreError::malformed)

@@ -20,7 +20,7 @@ use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 
 use crate::store::{FailureClass, StoreError};
@@ -33,6 +33,9 @@ pub const GSI1: &str = "gsi1";
 /// Attempts of one transaction when concurrent transactions on the same items conflict; the
 /// request's deadline may end them sooner.
 const TRANSACTION_ATTEMPTS: u32 = 6;
+
+/// Longest the warm-up read at init may take.
+const WARM_UP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Longest wait for a connection (TCP and TLS): a cold start's first one included.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -61,8 +64,12 @@ const TRANSIENT_REASONS: [&str; 3] = [
 /// A DynamoDB client from the standard AWS configuration chain, with [`tuned`] timeouts and
 /// retries; `AWS_ENDPOINT_URL_DYNAMODB` points it at a local DynamoDB-API server.
 pub async fn client_from_env() -> Client {
-    let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    Client::from_conf(tuned(aws_sdk_dynamodb::config::Builder::from(&shared)).build())
+    client(&crate::aws::load().await)
+}
+
+/// A DynamoDB client over the shared configuration, with [`tuned`] timeouts and retries.
+pub fn client(aws: &aws_config::SdkConfig) -> Client {
+    Client::from_conf(tuned(aws_sdk_dynamodb::config::Builder::from(aws)).build())
 }
 
 /// Timeouts and retries for a function answering within seconds: short connect and attempt
@@ -104,6 +111,28 @@ impl DynamoStore {
         Self {
             client,
             table: table.into(),
+        }
+    }
+
+    /// A store over `table` whose connection is open: at init, so the first request does not
+    /// pay for DNS, TCP, TLS, credentials and endpoint resolution while a user waits.
+    pub async fn connect(aws: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        let store = Self::new(client(aws), table);
+        store.warm_up().await;
+        store
+    }
+
+    /// One cheap read of a key that never exists. Its failure is only logged: the first
+    /// request then opens the connection itself.
+    pub async fn warm_up(&self) {
+        let key = items::warm_up_key();
+        let read = self.get(key).send();
+        match tokio::time::timeout(WARM_UP_TIMEOUT, read).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %failed("DynamoDB GetItem", e).chain(), "warm-up read failed")
+            }
+            Err(_) => tracing::warn!("warm-up read timed out"),
         }
     }
 
@@ -195,6 +224,16 @@ struct Transaction {
 }
 
 impl Transaction {
+    /// The same transaction with the put `write` added under `name`.
+    fn put(self, name: &'static str, write: Put) -> Self {
+        self.with(name, TransactWriteItem::builder().put(write).build())
+    }
+
+    /// The same transaction with the update `write` added under `name`.
+    fn update(self, name: &'static str, write: Update) -> Self {
+        self.with(name, TransactWriteItem::builder().update(write).build())
+    }
+
     /// The same transaction with `write` added under `name`.
     fn with(mut self, name: &'static str, write: TransactWriteItem) -> Self {
         self.names.push(name);

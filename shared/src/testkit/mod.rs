@@ -5,6 +5,8 @@
 pub mod bodies;
 mod failing;
 mod memory;
+pub mod properties;
+pub mod strategies;
 
 use std::sync::{Arc, Mutex};
 
@@ -80,38 +82,89 @@ pub fn gate() -> crate::pipeline::Gate {
     crate::pipeline::Gate::open(crate::auth::WebhookSecrets::parse(SECRET))
 }
 
-/// An API Gateway HTTP API (payload 2.0) event POSTing `body` to `path` with [`SECRET`] as a
-/// bearer token, parsed the way Lambda parses it. With `base64` the event carries the body
-/// base64-encoded, as API Gateway sends a body without a text content type, and the request
-/// holds it decoded; without, the event carries it as text, so it must be UTF-8 (bytes that are
-/// not are sent base64-encoded all the same, as API Gateway would).
-pub fn api_gateway_request(path: &str, body: &[u8], base64: bool) -> lambda_http::Request {
-    let text = std::str::from_utf8(body).ok().filter(|_| !base64);
-    let event = serde_json::json!({
+/// An API Gateway HTTP API (payload 2.0) event POSTing `body` (none: no body) to `path`, from
+/// a Gigastore user agent, without credentials. With `base64` the event carries the body
+/// base64-encoded, as API Gateway sends a body without a text content type; without, it
+/// carries it as text with a JSON content type, so it must be UTF-8 (bytes that are not are
+/// sent base64-encoded all the same, as API Gateway would).
+pub fn api_gateway_event(path: &str, body: Option<&[u8]>, base64: bool) -> serde_json::Value {
+    // The body as text, unless it is sent base64-encoded: when asked, or when it is not UTF-8.
+    let text = body
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .filter(|_| !base64);
+    let encoded = base64 || (body.is_some() && text.is_none());
+    let mut headers = serde_json::json!({"host": "api.example.com", "user-agent": "Gigastore"});
+    if !encoded {
+        headers["content-type"] = "application/json".into();
+    }
+    let mut event = serde_json::json!({
         "version": "2.0",
         "routeKey": format!("POST {path}"),
         "rawPath": path,
         "rawQueryString": "",
-        "headers": {
-            "host": "api.example.com",
-            "authorization": format!("Bearer {SECRET}"),
-        },
+        "headers": headers,
         "requestContext": {
             "accountId": "123456789012",
             "apiId": "local",
             "domainName": "api.example.com",
-            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.10"},
-            "requestId": "testkit-request",
+            "domainPrefix": "api",
+            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.10", "userAgent": "Gigastore"},
+            "requestId": "test-request",
             "routeKey": format!("POST {path}"),
             "stage": "$default",
             "time": "23/Nov/2026:17:00:00 +0000",
             "timeEpoch": 1_795_453_200_000_u64
         },
-        "body": text.map_or_else(|| base64_encode(body), str::to_owned),
-        "isBase64Encoded": text.is_none(),
+        "isBase64Encoded": encoded,
     });
+    if let Some(body) = body {
+        event["body"] = text
+            .map_or_else(|| base64_encode(body), str::to_owned)
+            .into();
+    }
+    event
+}
+
+/// `event` parsed the way Lambda parses it (an event it cannot parse is a test failure).
+pub fn parse_event(event: &serde_json::Value) -> lambda_http::Request {
     lambda_http::request::from_str(&event.to_string())
-        .unwrap_or_else(|e| panic!("the testkit built an invalid API Gateway event: {e}"))
+        .unwrap_or_else(|e| panic!("not a valid API Gateway event ({e}): {event}"))
+}
+
+/// An [`api_gateway_event`] POSTing `body` to `path` with [`SECRET`] as a bearer token, parsed
+/// the way Lambda parses it: the request holds the body decoded, whichever way it was sent.
+pub fn api_gateway_request(path: &str, body: &[u8], base64: bool) -> lambda_http::Request {
+    let mut event = api_gateway_event(path, Some(body), base64);
+    event["headers"]["authorization"] = format!("Bearer {SECRET}").into();
+    parse_event(&event)
+}
+
+/// Grants `quantity` units of `item` to `user`, with `email` on the profile, as a purchase
+/// system would (anything but a new grant is a test failure).
+pub async fn grant_units<S: crate::entitlement::EntitlementStore>(
+    store: &S,
+    user: &str,
+    item: &str,
+    quantity: u32,
+    email: Option<&str>,
+    expires_at: Option<time::OffsetDateTime>,
+) {
+    use crate::ids::{Email, ItemId, UserToken};
+    let grant = crate::entitlement::Grant {
+        user_token: UserToken::parse(user).unwrap(),
+        item: ItemId::parse(item).unwrap(),
+        quantity: std::num::NonZeroU32::new(quantity).expect("a positive quantity"),
+        email: email.map(|e| Email::parse(e).unwrap()),
+        expires_at,
+        purchase_id: None,
+    };
+    let outcome = crate::entitlement::grant(store, &grant, time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, crate::entitlement::GrantOutcome::Granted(_)),
+        "{outcome:?}"
+    );
 }
 
 /// The reply `webhook` gives `request`, checked against [`gate`]; nothing logged or counted.

@@ -1,0 +1,43 @@
+//! The composition root every function's `main` calls: configuration, the AWS clients, the gate
+//! and the store, set up once at init, then the webhook served on the Lambda runtime.
+
+use crate::config::Config;
+use crate::dynamo::DynamoStore;
+use crate::pipeline::{self, Gate, Webhook};
+
+/// Invocations one process may serve at once (Lambda Managed Instances set it).
+fn max_concurrency() -> usize {
+    std::env::var("AWS_LAMBDA_MAX_CONCURRENCY")
+        .ok()
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(1)
+}
+
+/// One invocation at a time (classic Lambda): one thread, no work stealing. Several at once
+/// (Managed Instances): a thread per core.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = match max_concurrency() {
+        0 | 1 => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    builder.enable_all().build()
+}
+
+/// Serves the webhook `make` builds over the table, until the process ends. Everything that can
+/// be set up once is set up here, before the first invocation: logging, configuration, the SDK
+/// configuration, the secrets (read), and the table's connection (opened).
+pub fn serve<W: Webhook + 'static>(
+    make: impl FnOnce(DynamoStore) -> W,
+) -> Result<(), lambda_http::Error> {
+    runtime()?.block_on(async {
+        crate::telemetry::init(std::io::stdout);
+        let config = Config::from_env()?;
+        let aws = crate::aws::load().await;
+        let table = config.table_name.clone();
+        let (gate, store) = tokio::join!(
+            Gate::from_config(&config, &aws),
+            DynamoStore::connect(&aws, table)
+        );
+        pipeline::run(make(store), gate).await
+    })
+}

@@ -1,9 +1,10 @@
 //! The composition root every function's `main` calls: configuration, the AWS clients, the gate
 //! and the store, set up once at init, then the webhook served on the Lambda runtime.
 
-use crate::config::Config;
+use crate::config::{Config, SecretsConfig};
 use crate::dynamo::DynamoStore;
 use crate::pipeline::{self, Gate, Webhook};
+use crate::secrets::{self, RefreshPolicy, SecretSource};
 
 /// Invocations one process may serve at once (Lambda Managed Instances set it).
 fn max_concurrency() -> usize {
@@ -23,6 +24,22 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     builder.enable_all().build()
 }
 
+/// The gate `config` describes; its secrets are read here, at init. A managed secret that
+/// cannot be read is logged, not fatal: requests are refused (503) until a retry reads it.
+async fn gate(config: &Config, aws: &aws_config::SdkConfig) -> Gate {
+    let secrets = match &config.secrets {
+        SecretsConfig::Fixed(secrets) => SecretSource::fixed(secrets.clone()),
+        SecretsConfig::Managed { arn } => {
+            let client = secrets::client(aws);
+            SecretSource::managed(client, arn.clone(), RefreshPolicy::default()).await
+        }
+    };
+    Gate {
+        secrets,
+        sources: config.allowed_sources.clone(),
+    }
+}
+
 /// Serves the webhook `make` builds over the table, until the process ends. Everything that can
 /// be set up once is set up here, before the first invocation: logging, configuration, the SDK
 /// configuration, the secrets (read), and the table's connection (opened).
@@ -34,10 +51,7 @@ pub fn serve<W: Webhook + 'static>(
         let config = Config::from_env()?;
         let aws = crate::aws::load().await;
         let table = config.table_name.clone();
-        let (gate, store) = tokio::join!(
-            Gate::from_config(&config, &aws),
-            DynamoStore::connect(&aws, table)
-        );
+        let (gate, store) = tokio::join!(gate(&config, &aws), DynamoStore::connect(&aws, table));
         pipeline::run(make(store), gate).await
     })
 }

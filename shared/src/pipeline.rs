@@ -37,23 +37,6 @@ pub struct Gate {
 }
 
 impl Gate {
-    /// The gate `config` describes; its secrets are read here, at init. A managed secret that
-    /// cannot be read is logged, not fatal: requests are refused (503) until a retry reads it.
-    pub async fn from_config(config: &crate::config::Config, aws: &aws_config::SdkConfig) -> Self {
-        use crate::config::SecretsConfig;
-        use crate::secrets::{client, RefreshPolicy};
-        let secrets = match &config.secrets {
-            SecretsConfig::Fixed(secrets) => SecretSource::fixed(secrets.clone()),
-            SecretsConfig::Managed { arn } => {
-                SecretSource::managed(client(aws), arn.clone(), RefreshPolicy::default()).await
-            }
-        };
-        Self {
-            secrets,
-            sources: config.allowed_sources.clone(),
-        }
-    }
-
     /// A gate accepting `secrets` from any address.
     pub fn open(secrets: crate::auth::WebhookSecrets) -> Self {
         Self {

@@ -65,14 +65,9 @@ impl Default for RefreshPolicy {
     }
 }
 
-/// A Secrets Manager client from the standard AWS configuration chain, with timeouts and
-/// retries that fit in [`RefreshPolicy::read_timeout`]; `AWS_ENDPOINT_URL_SECRETS_MANAGER`
-/// points it at a local server.
-pub async fn client_from_env() -> Client {
-    client(&crate::aws::load().await)
-}
-
-/// A Secrets Manager client over the shared configuration.
+/// A Secrets Manager client over the shared configuration, with timeouts and retries that fit
+/// in [`RefreshPolicy::read_timeout`]; `AWS_ENDPOINT_URL_SECRETS_MANAGER` points it at a local
+/// server.
 pub fn client(shared: &aws_config::SdkConfig) -> Client {
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(Duration::from_millis(500))

@@ -151,12 +151,18 @@ pub struct ActivationItem {
 }
 
 impl ActivationItem {
-    /// The activation's key: the activation id alone, so it is unique table-wide.
-    pub fn key(id: &ActivationId) -> Item {
-        key(
+    /// The activation's `pk` and `sk`: the activation id alone, so it is unique table-wide.
+    fn keys(id: &ActivationId) -> (String, String) {
+        (
             format!("{ACTIVATION_SK_PREFIX}{id}"),
             "ACTIVATION".to_owned(),
         )
+    }
+
+    /// The activation's key.
+    pub fn key(id: &ActivationId) -> Item {
+        let (pk, sk) = Self::keys(id);
+        key(pk, sk)
     }
 
     /// Reads a stored decision. A refusal stored without a reason reads as "no entitlement":
@@ -181,9 +187,10 @@ impl ActivationItem {
 impl From<&ActivationRecord> for ActivationItem {
     fn from(r: &ActivationRecord) -> Self {
         let id = &r.activation_id;
+        let (pk, sk) = Self::keys(id);
         Self {
-            pk: format!("{ACTIVATION_SK_PREFIX}{id}"),
-            sk: "ACTIVATION".to_owned(),
+            pk,
+            sk,
             gsi1pk: user_pk(&r.user_token),
             gsi1sk: format!(
                 "{ACTIVATION_SK_PREFIX}{}#{id}",

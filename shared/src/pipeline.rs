@@ -48,17 +48,17 @@ impl Gate {
 
 /// The deadline of `request`: Lambda's, less [`ANSWER_MARGIN`], or [`DEFAULT_BUDGET`] from now.
 pub fn deadline_of(request: &Request) -> Deadline {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    // Lambda's deadline is always ahead when an invocation arrives; one that is not (a local
+    // emulator's) says nothing about the time left.
     let lambda = request
         .lambda_context_ref()
         .map(|c| c.deadline)
-        .filter(|&ms| ms > 0);
+        .filter(|&ms| ms > now_ms);
     let budget = match lambda {
-        Some(deadline_ms) => {
-            let now_ms = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-            Duration::from_millis(deadline_ms.saturating_sub(now_ms))
-        }
+        Some(deadline_ms) => Duration::from_millis(deadline_ms - now_ms),
         None => DEFAULT_BUDGET,
     };
     Deadline::after(budget.saturating_sub(ANSWER_MARGIN))
@@ -218,4 +218,34 @@ pub async fn run<W: Webhook + 'static>(webhook: W, gate: Gate) -> Result<(), lam
         async move { Ok::<_, Infallible>(handle(&shared.0, &shared.1, request).await) }
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_deadline(deadline_ms: u64) -> Request {
+        let mut context = lambda_http::Context::default();
+        context.deadline = deadline_ms;
+        Request::default().with_lambda_context(context)
+    }
+
+    #[test]
+    fn the_deadline_is_lambdas_less_the_margin_unless_it_has_passed() {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap();
+        let left = deadline_of(&with_deadline(now_ms + 3000)).remaining();
+        assert!(left <= Duration::from_millis(2750) && left > Duration::from_millis(2000));
+        // A deadline already past on arrival (a local emulator's) means no deadline is known.
+        for unknown in [
+            with_deadline(now_ms - 1000),
+            with_deadline(0),
+            Request::default(),
+        ] {
+            let left = deadline_of(&unknown).remaining();
+            assert!(left > DEFAULT_BUDGET - ANSWER_MARGIN - Duration::from_millis(500));
+        }
+    }
 }

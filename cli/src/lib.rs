@@ -58,7 +58,7 @@ enum Command {
         #[arg(long, value_parser = ItemId::parse)]
         item: ItemId,
     },
-    /// Show a user's profile, entitlements and activation decisions
+    /// Show a user's profile, entitlements, activation decisions and balances
     Show {
         /// The user's token
         #[arg(long, value_parser = UserToken::parse, required_unless_present = "customer_uid")]
@@ -70,7 +70,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show an eSIM's current state and its history, newest first
+    /// Show an eSIM's current state and country, and their histories, newest first
     Esim {
         /// The SIM's ICCID (18 to 22 digits)
         #[arg(long, value_parser = Iccid::parse)]
@@ -367,20 +367,56 @@ fn print_summary(s: &UserSummary, out: &mut impl Write) -> std::io::Result<()> {
                 a.meta_tag.as_ref().map_or("-", |m| m.as_str()).to_owned(),
             ]
         }),
+    )?;
+    let alert = s.latest_balance_alert.as_ref();
+    writeln!(
+        out,
+        "\nlatest balance alert: {}",
+        alert.map_or_else(
+            || "-".to_owned(),
+            |a| format!(
+                "{} bytes left on {} at {}",
+                a.alert.balance_bytes,
+                a.alert.iccid,
+                when(Some(a.alert.timestamp))
+            )
+        )
+    )?;
+    table(
+        out,
+        "balances (newest first):",
+        |[item, activated, expires]| format!("  {item:<38} {activated:<25} {expires}"),
+        ["ITEM", "ACTIVATED", "EXPIRES"],
+        s.balances.iter().map(|b| {
+            [
+                b.item.as_str().to_owned(),
+                when(Some(b.activated_at)),
+                when(Some(b.expires_at)),
+            ]
+        }),
     )
 }
 
 fn print_esim(e: &EsimHistory, out: &mut impl Write) -> std::io::Result<()> {
-    let c = &e.current.status;
-    writeln!(out, "iccid:    {}", c.iccid)?;
-    writeln!(out, "state:    {}", c.profile_state.as_str())?;
-    writeln!(out, "imsi:     {}", c.imsi)?;
+    let iccid = e.current.as_ref().map(|c| &c.status.iccid);
+    let iccid = iccid.or(e.country.as_ref().map(|c| &c.change.iccid));
+    writeln!(out, "iccid:    {}", iccid.map_or("-", |i| i.as_str()))?;
+    let c = e.current.as_ref().map(|c| &c.status);
     writeln!(
         out,
-        "eid:      {}",
-        c.eid.as_ref().map_or("-", |eid| eid.as_str())
+        "state:    {}",
+        c.map_or("-", |c| c.profile_state.as_str())
     )?;
-    writeln!(out, "received: {}", when(Some(e.current.received_at)))?;
+    writeln!(out, "imsi:     {}", c.map_or("-", |c| c.imsi.as_str()))?;
+    let eid = c.and_then(|c| c.eid.as_ref());
+    writeln!(out, "eid:      {}", eid.map_or("-", |eid| eid.as_str()))?;
+    writeln!(
+        out,
+        "received: {}",
+        when(e.current.as_ref().map(|c| c.received_at))
+    )?;
+    let country = e.country.as_ref().map(|c| c.change.new_country.as_str());
+    writeln!(out, "country:  {}", country.unwrap_or("-"))?;
     table(
         out,
         "history (newest first):",
@@ -396,6 +432,23 @@ fn print_esim(e: &EsimHistory, out: &mut impl Write) -> std::io::Result<()> {
                     .as_ref()
                     .map_or("-", |eid| eid.as_str())
                     .to_owned(),
+            ]
+        }),
+    )?;
+    table(
+        out,
+        "countries (newest first):",
+        |[received, previous, new, imsi]| format!("  {received:<25} {previous:<9} {new:<8} {imsi}"),
+        ["RECEIVED", "PREVIOUS", "NEW", "IMSI"],
+        e.country_history.iter().map(|h| {
+            [
+                when(Some(h.received_at)),
+                h.change
+                    .previous_country
+                    .map_or("-", |c| c.as_str())
+                    .to_owned(),
+                h.change.new_country.as_str().to_owned(),
+                h.change.imsi.as_str().to_owned(),
             ]
         }),
     )

@@ -6,6 +6,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use balance_activation::BalanceActivationWebhook;
+use balance_alert::BalanceAlertWebhook;
+use country_change::CountryChangeWebhook;
 use customer_registration::RegistrationWebhook;
 use esim_status::EsimStatusWebhook;
 use serde_json::Value;
@@ -148,6 +151,15 @@ pub async fn replay_one(
         }
         RegistrationWebhook::<DynamoStore>::ROUTE => {
             apply(&RegistrationWebhook(store), entry, dry_run).await
+        }
+        BalanceAlertWebhook::<DynamoStore>::ROUTE => {
+            apply(&BalanceAlertWebhook(store), entry, dry_run).await
+        }
+        BalanceActivationWebhook::<DynamoStore>::ROUTE => {
+            apply(&BalanceActivationWebhook(store), entry, dry_run).await
+        }
+        CountryChangeWebhook::<DynamoStore>::ROUTE => {
+            apply(&CountryChangeWebhook(store), entry, dry_run).await
         }
         other => Ok(Replayed::Skipped(format!("no webhook serves {other}"))),
     }

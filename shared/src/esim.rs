@@ -5,6 +5,8 @@ use std::future::Future;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+pub use crate::facts::Recorded;
+use crate::facts::Tracked;
 pub use crate::ids::{Eid, Iccid, Imsi};
 use crate::payload::{FieldError, FromBody, JsonObject, PayloadError};
 use crate::store::StoreError;
@@ -149,16 +151,25 @@ pub struct EsimStatusRecord {
     pub received_at: OffsetDateTime,
 }
 
-/// What recording a status did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recorded {
-    /// A new fact: current state updated and appended to the history.
-    Changed,
-    /// A fact received before the current state (e.g. replayed late): added to the history in
-    /// its place; the newer current state stays.
-    Late,
-    /// Nothing new: it repeats the state received before it (a redelivery); nothing written.
-    Unchanged,
+impl Tracked for EsimStatusRecord {
+    fn received_at(&self) -> OffsetDateTime {
+        self.received_at
+    }
+
+    fn distinction(&self) -> &str {
+        self.status.profile_state.as_str()
+    }
+
+    fn repeats(&self, earlier: &Self) -> bool {
+        self.status.repeats(&earlier.status)
+    }
+
+    /// A status without an eid keeps the one on file.
+    fn replacing(&self, current: &Self) -> Self {
+        let mut next = self.clone();
+        next.status.eid = next.status.eid.or_else(|| current.status.eid.clone());
+        next
+    }
 }
 
 /// Where eSIM facts are kept: the current state is the one received last, and the history lists

@@ -5,6 +5,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 
 use crate::auth::{AuthError, WebhookSecrets};
+use crate::facts::Recorded;
 use crate::payload::PayloadError;
 use crate::store::{FailureClass, StoreError};
 use crate::telemetry::Metric;
@@ -119,6 +120,27 @@ impl Reply {
         self
     }
 
+    /// The answer to a fact recorded (or recognised as a redelivery): 200
+    /// `{"status":"recorded"}` or `{"status":"unchanged"}`, counting `counted` and, for a
+    /// redelivery, `unchanged` after them. A late fact is answered as recorded, logged `late`.
+    pub fn recorded(
+        outcome: Recorded,
+        counted: impl IntoIterator<Item = Metric>,
+        unchanged: Metric,
+    ) -> Self {
+        // (answer, outcome logged)
+        let (status, logged) = match outcome {
+            Recorded::Changed => ("recorded", "recorded"),
+            Recorded::Late => ("recorded", "late"),
+            Recorded::Unchanged => ("unchanged", "unchanged"),
+        };
+        let reply = Self::json(StatusCode::OK, &StatusBody { status }, logged).counting(counted);
+        match outcome {
+            Recorded::Unchanged => reply.counting([unchanged]),
+            Recorded::Changed | Recorded::Late => reply,
+        }
+    }
+
     /// The metric names, in order (for tests and logs).
     pub fn metric_names(&self) -> Vec<&'static str> {
         self.metrics.iter().map(|m| m.name).collect()
@@ -128,6 +150,13 @@ impl Reply {
     pub fn into_response(self) -> Response<Body> {
         json_response(self.status, self.body)
     }
+}
+
+/// The body of the answer to a recorded fact.
+#[derive(Serialize)]
+struct StatusBody {
+    /// `recorded` for a new fact, `unchanged` for a redelivery.
+    status: &'static str,
 }
 
 /// The body of every error response.

@@ -111,6 +111,12 @@ text_id!(
     "customerUid",
     128
 );
+text_id!(
+    /// Gigastore's id of a data balance that started running (a UUID in its example).
+    BalanceItemId,
+    "activatedItem",
+    128
+);
 
 /// `raw` if it is `min..=max` ASCII digits.
 fn digits<'a>(

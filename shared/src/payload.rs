@@ -1,6 +1,7 @@
 //! Parsing Gigastore's JSON bodies into fields, with errors that name the problem.
 
 use serde_json::{Map, Value};
+use time::OffsetDateTime;
 
 /// Largest body accepted; Gigastore's payloads are a few hundred bytes. Larger ones are refused
 /// before they are parsed.
@@ -98,6 +99,36 @@ impl JsonObject {
             Some(_) => Err(FieldError::NotAString(field)),
         }
     }
+
+    /// A time field: an RFC 3339 string, kept to the millisecond (the stored precision) in UTC.
+    pub fn required_time(&self, field: &'static str) -> Result<OffsetDateTime, FieldError> {
+        let text = self.required_str(field)?;
+        let at = crate::clock::parse(text).map_err(|_| FieldError::Malformed {
+            field,
+            expected: "must be an RFC 3339 time, e.g. 2022-08-21T10:15:30Z",
+        })?;
+        Ok(crate::clock::to_millis(at.to_offset(time::UtcOffset::UTC)))
+    }
+
+    /// A count field: a JSON integer from 0 to 2^63 - 1 (a signed 64-bit number, as Gigastore
+    /// sends it). A fraction, an exponent, a negative number or a string is refused, never
+    /// rounded.
+    pub fn required_count(&self, field: &'static str) -> Result<u64, FieldError> {
+        let malformed = FieldError::Malformed {
+            field,
+            expected: "must be a JSON integer from 0 to 9223372036854775807",
+        };
+        match self.0.get(field) {
+            None | Some(Value::Null) => Err(FieldError::Missing(field)),
+            // Without serde_json's arbitrary precision, `1.0`, `1e3` and integers past u64
+            // are floats: as_u64 is None for them.
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .filter(|&n| i64::try_from(n).is_ok())
+                .ok_or(malformed),
+            Some(_) => Err(malformed),
+        }
+    }
 }
 
 /// Checks free text: non-blank, at most `max` bytes, no control characters.
@@ -157,6 +188,54 @@ mod tests {
         assert_eq!(obj.required_str("z"), Err(FieldError::Missing("z")));
         assert_eq!(obj.optional_str("z"), Ok(None));
         assert_eq!(obj.optional_str("absent"), Ok(None));
+    }
+
+    #[test]
+    fn reads_counts_as_json_integers_below_two_to_the_63() {
+        let obj = JsonObject::parse(
+            br#"{"zero":0,"max":9223372036854775807,"over":9223372036854775808,"u64over":18446744073709551616,
+                "neg":-1,"frac":1.5,"whole_float":1.0,"exp":1e3,"text":"5","null":null}"#,
+        )
+        .unwrap();
+        assert_eq!(obj.required_count("zero"), Ok(0));
+        assert_eq!(obj.required_count("max"), Ok(i64::MAX as u64));
+        for field in [
+            "over",
+            "u64over",
+            "neg",
+            "frac",
+            "whole_float",
+            "exp",
+            "text",
+        ] {
+            assert_eq!(
+                obj.required_count(field).unwrap_err().to_string(),
+                format!("{field} must be a JSON integer from 0 to 9223372036854775807"),
+            );
+        }
+        assert_eq!(obj.required_count("null"), Err(FieldError::Missing("null")));
+        assert_eq!(
+            obj.required_count("absent"),
+            Err(FieldError::Missing("absent"))
+        );
+    }
+
+    #[test]
+    fn reads_times_as_rfc_3339_in_utc_to_the_millisecond() {
+        let obj = JsonObject::parse(
+            br#"{"z":"2022-08-21T10:15:30Z","offset":"2022-08-21T12:15:30.123456+02:00","bad":"21/08/2022","n":1}"#,
+        )
+        .unwrap();
+        let z = obj.required_time("z").unwrap();
+        assert_eq!(crate::clock::format(z), "2022-08-21T10:15:30.000Z");
+        let offset = obj.required_time("offset").unwrap();
+        assert_eq!(crate::clock::format(offset), "2022-08-21T10:15:30.123Z");
+        assert_eq!(offset.offset(), time::UtcOffset::UTC);
+        assert_eq!(
+            obj.required_time("bad").unwrap_err().to_string(),
+            "bad must be an RFC 3339 time, e.g. 2022-08-21T10:15:30Z"
+        );
+        assert_eq!(obj.required_time("n"), Err(FieldError::NotAString("n")));
     }
 
     #[test]

@@ -7,9 +7,11 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::activation::{ActivationRecord, Refusal, ReturnCode};
+use crate::balance::{BalanceActivationRecord, BalanceAlertRecord};
+use crate::country::CountryChangeRecord;
 use crate::entitlement::Entitlement;
 use crate::esim::{EsimStatusRecord, Iccid};
-use crate::ids::{ActivationId, CustomerUid, ItemId, MetaTag, UserToken};
+use crate::ids::{ActivationId, BalanceItemId, CustomerUid, ItemId, MetaTag, UserToken};
 use crate::store::StoreError;
 
 /// One activation as an operator sees it.
@@ -44,6 +46,30 @@ impl From<ActivationRecord> for ActivationView {
     }
 }
 
+/// A data balance that started running, as an operator sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BalanceView {
+    /// Gigastore's id of the balance.
+    pub item: BalanceItemId,
+    /// When it started.
+    #[serde(with = "time::serde::rfc3339")]
+    pub activated_at: OffsetDateTime,
+    /// When it stops being valid.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+impl From<BalanceActivationRecord> for BalanceView {
+    fn from(r: BalanceActivationRecord) -> Self {
+        Self {
+            item: r.activation.activated_item,
+            activated_at: r.activation.activated_at,
+            expires_at: r.activation.expires_at,
+        }
+    }
+}
+
 /// Everything the table holds about one user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -63,6 +89,10 @@ pub struct UserSummary {
     pub activations: Vec<ActivationView>,
     /// Customer ids Gigastore registered while this user was unknown to us.
     pub unclaimed_customer_uids: Vec<CustomerUid>,
+    /// The Balance Alert with the newest `timestamp` for the registered customer id.
+    pub latest_balance_alert: Option<BalanceAlertRecord>,
+    /// The balances that started running for the registered customer id, newest first.
+    pub balances: Vec<BalanceView>,
 }
 
 impl UserSummary {
@@ -88,23 +118,60 @@ impl UserSummary {
             entitlements,
             activations,
             unclaimed_customer_uids,
+            latest_balance_alert: None,
+            balances: Vec::new(),
+        }
+    }
+
+    /// The same summary with the balance facts of its customer id.
+    pub fn with_balances(
+        self,
+        latest_balance_alert: Option<BalanceAlertRecord>,
+        balances: Vec<BalanceView>,
+    ) -> Self {
+        Self {
+            latest_balance_alert,
+            balances,
+            ..self
         }
     }
 }
 
-/// An eSIM's current state and its history, newest first.
+/// An eSIM's current state and country, and their histories, newest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EsimHistory {
-    /// The latest status received.
-    pub current: EsimStatusRecord,
+    /// The latest status received; `None` while only country changes were.
+    pub current: Option<EsimStatusRecord>,
     /// Every distinct status received, newest first.
     pub history: Vec<EsimStatusRecord>,
+    /// The latest country change received.
+    pub country: Option<CountryChangeRecord>,
+    /// Every distinct country change received, newest first.
+    pub country_history: Vec<CountryChangeRecord>,
+}
+
+impl EsimHistory {
+    /// The eSIM's facts, or `None` if nothing was ever received for it.
+    pub fn of(
+        current: Option<EsimStatusRecord>,
+        history: Vec<EsimStatusRecord>,
+        country: Option<CountryChangeRecord>,
+        country_history: Vec<CountryChangeRecord>,
+    ) -> Option<Self> {
+        (current.is_some() || country.is_some()).then_some(Self {
+            current,
+            history,
+            country,
+            country_history,
+        })
+    }
 }
 
 /// What operators read.
 pub trait ReadModels: Send + Sync {
-    /// Profile, entitlements, activations (newest first) and unclaimed registrations of a user.
+    /// Profile, entitlements, activations (newest first) and unclaimed registrations of a user,
+    /// and the balance facts of its registered customer id.
     fn user_summary(
         &self,
         user: &UserToken,
@@ -117,7 +184,8 @@ pub trait ReadModels: Send + Sync {
         customer: &CustomerUid,
     ) -> impl Future<Output = Result<Option<UserToken>, StoreError>> + Send;
 
-    /// An eSIM's current state and history; `None` if nothing was ever received for it.
+    /// An eSIM's current state and country, and their histories; `None` if nothing was ever
+    /// received for it.
     fn esim_history(
         &self,
         iccid: &Iccid,

@@ -19,7 +19,7 @@ async fn cli(args: &[&str]) -> (u8, String, String) {
 }
 
 /// Runs the CLI on `table`: `--table <table>` followed by `args`.
-async fn cli_on(table: &str, args: &[&str]) -> (u8, String, String) {
+pub(crate) async fn cli_on(table: &str, args: &[&str]) -> (u8, String, String) {
     cli(&[&["--table", table][..], args].concat()).await
 }
 
@@ -37,7 +37,7 @@ async fn cli_grant(table: &str, user: &str, item: &str, options: &[&str]) -> (u8
     cli_on(table, &grant_args(user, item, options)).await
 }
 
-async fn show_json(table: &str, user: &str) -> Value {
+pub(crate) async fn show_json(table: &str, user: &str) -> Value {
     let (code, out, err) = cli_on(table, &["show", "--user-token", user, "--json"]).await;
     assert_eq!(code, 0, "{err}");
     serde_json::from_str(&out).unwrap()

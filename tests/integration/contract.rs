@@ -9,10 +9,15 @@ use shared::activation::{
     ActivationRecord, ActivationRequest, ActivationStore, ApproveOutcome, Decision, RecordOutcome,
     Refusal,
 };
+use shared::balance::{
+    BalanceActivation, BalanceActivationRecord, BalanceAlert, BalanceAlertRecord, BalanceStore,
+};
+use shared::country::{Country, CountryChange, CountryChangeRecord, CountryStore};
 use shared::entitlement::{self, EntitlementStore, Grant, GrantOutcome, GrantWrite};
 use shared::esim::{EsimStatus, EsimStatusRecord, EsimStore, ProfileState, Recorded};
 use shared::ids::{
-    ActivationId, CustomerUid, Eid, Email, Iccid, Imsi, ItemId, PurchaseId, UserToken,
+    ActivationId, BalanceItemId, CustomerUid, Eid, Email, Iccid, Imsi, ItemId, PurchaseId,
+    UserToken,
 };
 use shared::registration::{CustomerRegistration, Registered, RegistrationStore};
 use shared::views::ReadModels;
@@ -20,12 +25,26 @@ use time::{Duration, OffsetDateTime};
 
 /// Every port, as one store offers them.
 pub trait Store:
-    ActivationStore + EntitlementStore + RegistrationStore + EsimStore + ReadModels + 'static
+    ActivationStore
+    + EntitlementStore
+    + RegistrationStore
+    + EsimStore
+    + CountryStore
+    + BalanceStore
+    + ReadModels
+    + 'static
 {
 }
 
 impl<T> Store for T where
-    T: ActivationStore + EntitlementStore + RegistrationStore + EsimStore + ReadModels + 'static
+    T: ActivationStore
+        + EntitlementStore
+        + RegistrationStore
+        + EsimStore
+        + CountryStore
+        + BalanceStore
+        + ReadModels
+        + 'static
 {
 }
 
@@ -64,6 +83,10 @@ contract!(
     summaries_order_entitlements_and_activations,
     late_statuses_take_their_place_in_time,
     an_older_registration_never_replaces_a_newer_one,
+    country_changes_take_their_place_in_time_beside_statuses,
+    balance_alerts_are_kept_once_and_the_newest_is_the_latest,
+    balance_activations_are_kept_once_per_expiry,
+    balance_facts_are_found_once_the_customer_registers,
 );
 
 fn user(token: &str) -> UserToken {
@@ -388,10 +411,19 @@ async fn esim_statuses_are_recorded_once_with_history<S: Store>(store: Arc<S>) {
     );
 
     let esim = store.esim_history(&iccid).await.unwrap().unwrap();
-    assert_eq!(esim.current.status.profile_state, ProfileState::Disabled);
-    assert_eq!(esim.current.received_at, disabled.received_at);
+    assert_eq!(
+        esim.current.as_ref().unwrap().status.profile_state,
+        ProfileState::Disabled
+    );
+    assert_eq!(
+        esim.current.as_ref().unwrap().received_at,
+        disabled.received_at
+    );
     // A status without an eid keeps the one on file.
-    assert_eq!(esim.current.status.eid, installed.status.eid);
+    assert_eq!(
+        esim.current.as_ref().unwrap().status.eid,
+        installed.status.eid
+    );
     assert_eq!(esim.history, [disabled, installed]);
 }
 
@@ -461,8 +493,14 @@ async fn late_statuses_take_their_place_in_time<S: Store>(store: Arc<S>) {
         assert_eq!(record(ms, state).await, recorded, "{state} at {ms} ms");
     }
     let esim = store.esim_history(&iccid).await.unwrap().unwrap();
-    assert_eq!(esim.current.status.profile_state, ProfileState::Disabled);
-    assert_eq!(esim.current.received_at, t0 + Duration::milliseconds(3000));
+    assert_eq!(
+        esim.current.as_ref().unwrap().status.profile_state,
+        ProfileState::Disabled
+    );
+    assert_eq!(
+        esim.current.as_ref().unwrap().received_at,
+        t0 + Duration::milliseconds(3000)
+    );
     let expected = [
         ("DISABLED", 3000),
         ("ERROR", 2500),
@@ -511,4 +549,201 @@ async fn an_older_registration_never_replaces_a_newer_one<S: Store>(store: Arc<S
         store.register_customer(&newer, t1).await.unwrap(),
         known(None)
     );
+}
+
+const ICCID: &str = "89361123300836129514";
+
+fn country(code: &str) -> Country {
+    Country::parse("newCountry", code).unwrap()
+}
+
+async fn country_changes_take_their_place_in_time_beside_statuses<S: Store>(store: Arc<S>) {
+    let store = &*store;
+    let iccid = Iccid::parse(ICCID).unwrap();
+    let t0 = now();
+    let at = |ms: i64, previous: Option<&str>, new: &str| CountryChangeRecord {
+        change: CountryChange {
+            iccid: iccid.clone(),
+            imsi: Imsi::parse("260216611193634").unwrap(),
+            previous_country: previous.map(country),
+            new_country: country(new),
+        },
+        received_at: t0 + Duration::milliseconds(ms),
+    };
+    let record = |ms, previous, new| async move {
+        store.record_country(&at(ms, previous, new)).await.unwrap()
+    };
+    for (ms, previous, new, recorded) in [
+        (0, None, "DE", Recorded::Changed),
+        // The same change again, later: a redelivery.
+        (100, None, "DE", Recorded::Unchanged),
+        (3000, Some("FR"), "AT", Recorded::Changed),
+        // Older than the current country: into the history only.
+        (1000, Some("DE"), "FR", Recorded::Late),
+        (1000, Some("DE"), "FR", Recorded::Unchanged),
+        // Late, and it repeats the entry after it: the twin of a redelivery.
+        (2000, Some("FR"), "AT", Recorded::Unchanged),
+        // Late, and it repeats the entry before it.
+        (500, None, "DE", Recorded::Unchanged),
+    ] {
+        assert_eq!(
+            record(ms, previous, new).await,
+            recorded,
+            "{new} at {ms} ms"
+        );
+    }
+    // Statuses of the same eSIM are kept apart from its countries.
+    let status = EsimStatusRecord {
+        status: EsimStatus {
+            iccid: iccid.clone(),
+            imsi: Imsi::parse("260216611193634").unwrap(),
+            profile_state: ProfileState::Installed,
+            eid: None,
+        },
+        received_at: t0 + Duration::milliseconds(1500),
+    };
+    assert_eq!(
+        store.record_status(&status).await.unwrap(),
+        Recorded::Changed
+    );
+    let esim = store.esim_history(&iccid).await.unwrap().unwrap();
+    let current = esim.country.as_ref().unwrap();
+    assert_eq!(current.change.new_country, country("AT"));
+    assert_eq!(current.change.previous_country, Some(country("FR")));
+    assert_eq!(current.received_at, t0 + Duration::milliseconds(3000));
+    let history: Vec<(&str, i64)> = esim
+        .country_history
+        .iter()
+        .map(|h| {
+            let ms = (h.received_at - t0).whole_milliseconds() as i64;
+            (h.change.new_country.as_str(), ms)
+        })
+        .collect();
+    assert_eq!(history, [("AT", 3000), ("FR", 1000), ("DE", 0)]);
+    assert_eq!(esim.current, Some(status.clone()));
+    assert_eq!(esim.history, [status]);
+}
+
+fn alert(uid: &str, timestamp: OffsetDateTime, bytes: u64) -> BalanceAlertRecord {
+    BalanceAlertRecord {
+        alert: BalanceAlert {
+            customer_uid: CustomerUid::parse(uid).unwrap(),
+            iccid: Iccid::parse(ICCID).unwrap(),
+            imsi: Imsi::parse("260216611193634").unwrap(),
+            timestamp,
+            balance_bytes: bytes,
+        },
+        received_at: now(),
+    }
+}
+
+/// `u1` with customer id `uid` registered, at `now`.
+async fn registered<S: Store>(store: &S, uid: &str) {
+    entitlement::grant(store, &grant("u1", "1_GB", 1), now())
+        .await
+        .unwrap();
+    let registration = CustomerRegistration {
+        user_token: user("u1"),
+        customer_uid: CustomerUid::parse(uid).unwrap(),
+    };
+    assert!(store
+        .register_customer(&registration, now())
+        .await
+        .unwrap()
+        .is_some());
+}
+
+async fn balance_alerts_are_kept_once_and_the_newest_is_the_latest<S: Store>(store: Arc<S>) {
+    let store = &*store;
+    registered(store, "c-1").await;
+    let t0 = now() - Duration::hours(1);
+    let newer = alert("c-1", t0 + Duration::minutes(30), 50_000_000);
+    let older = alert("c-1", t0, 90_000_000);
+    assert_eq!(store.record_alert(&newer).await.unwrap(), Recorded::Changed);
+    // Older by Gigastore's time, received later: kept, but not the latest.
+    assert_eq!(store.record_alert(&older).await.unwrap(), Recorded::Changed);
+    for again in [&newer, &older] {
+        let redelivered = BalanceAlertRecord {
+            received_at: now() + Duration::seconds(1),
+            ..again.clone()
+        };
+        assert_eq!(
+            store.record_alert(&redelivered).await.unwrap(),
+            Recorded::Unchanged
+        );
+    }
+    // Another customer's alerts are not this user's.
+    let stranger = alert("c-2", t0 + Duration::minutes(50), 1);
+    assert_eq!(
+        store.record_alert(&stranger).await.unwrap(),
+        Recorded::Changed
+    );
+    let summary = store.user_summary(&user("u1")).await.unwrap();
+    assert_eq!(summary.latest_balance_alert, Some(newer));
+}
+
+fn activation(expires_days: i64, received_at: OffsetDateTime) -> BalanceActivationRecord {
+    let activated_at = OffsetDateTime::from_unix_timestamp(1_756_115_530).unwrap();
+    BalanceActivationRecord {
+        activation: BalanceActivation {
+            customer_uid: CustomerUid::parse("c-1").unwrap(),
+            activated_item: BalanceItemId::parse("a15bb850-8f4c-4a2b-9d6e-2f1c3b4a5d6e").unwrap(),
+            activated_at,
+            expires_at: activated_at + Duration::days(expires_days),
+        },
+        received_at,
+    }
+}
+
+async fn balance_activations_are_kept_once_per_expiry<S: Store>(store: Arc<S>) {
+    let store = &*store;
+    registered(store, "c-1").await;
+    let t0 = now();
+    let expires = |days| activation(days, t0).activation.expires_at;
+    for (days, ms, recorded) in [
+        (8, 0, Recorded::Changed),
+        // A redelivery, even received later.
+        (8, 500, Recorded::Unchanged),
+        // Extended: a new fact.
+        (15, 1000, Recorded::Changed),
+        // The first expiry again, but received before the extension (a late replay).
+        (8, 200, Recorded::Unchanged),
+    ] {
+        let record = activation(days, t0 + Duration::milliseconds(ms));
+        let outcome = store.record_activation(&record).await.unwrap();
+        assert_eq!(outcome, recorded, "{days} days at {ms} ms");
+    }
+    let summary = store.user_summary(&user("u1")).await.unwrap();
+    let balances: Vec<_> = summary
+        .balances
+        .iter()
+        .map(|b| (b.item.as_str(), b.expires_at))
+        .collect();
+    assert_eq!(
+        balances,
+        [("a15bb850-8f4c-4a2b-9d6e-2f1c3b4a5d6e", expires(15))]
+    );
+}
+
+async fn balance_facts_are_found_once_the_customer_registers<S: Store>(store: Arc<S>) {
+    let store = &*store;
+    let early = alert("c-1", now() - Duration::minutes(5), 42);
+    assert_eq!(store.record_alert(&early).await.unwrap(), Recorded::Changed);
+    let started = activation(8, now());
+    assert_eq!(
+        store.record_activation(&started).await.unwrap(),
+        Recorded::Changed
+    );
+    // Nobody is registered with c-1 yet: nothing links them to a user.
+    entitlement::grant(store, &grant("u1", "1_GB", 1), now())
+        .await
+        .unwrap();
+    let before = store.user_summary(&user("u1")).await.unwrap();
+    assert_eq!(before.latest_balance_alert, None);
+    assert!(before.balances.is_empty());
+    registered(store, "c-1").await;
+    let after = store.user_summary(&user("u1")).await.unwrap();
+    assert_eq!(after.latest_balance_alert, Some(early));
+    assert_eq!(after.balances.len(), 1);
+    assert_eq!(after.balances[0].expires_at, started.activation.expires_at);
 }

@@ -7,6 +7,9 @@ use crate::common::{
     demo_user, local_gate, read_response, root, sample_event, user_summary, TestTable,
 };
 use activation_request::ActivationWebhook;
+use balance_activation::BalanceActivationWebhook;
+use balance_alert::BalanceAlertWebhook;
+use country_change::CountryChangeWebhook;
 use customer_registration::RegistrationWebhook;
 use esim_status::EsimStatusWebhook;
 use serde_json::{json, Value};
@@ -38,7 +41,67 @@ fn expectations() -> Vec<(&'static str, u16, Value, Vec<Metric>)> {
     let unauthorized = json!({"error": "unauthorized"});
     let email = json!({"email": "email@domain.com"});
     let recorded = json!({"status": "recorded"});
-    vec![
+    let unchanged = json!({"status": "unchanged"});
+    // (its samples: valid (Gigastore's documented sample), redelivery, invalid, unauthenticated;
+    // its Received and Unchanged metrics; its invalid sample's error), for each fact webhook.
+    let facts = [
+        (
+            [
+                "balance-alert/valid.json",
+                "balance-alert/redelivery.json",
+                "balance-alert/invalid.json",
+                "balance-alert/unauthenticated.json",
+            ],
+            balance_alert::RECEIVED,
+            balance_alert::UNCHANGED,
+            "balanceAmountInByte must be a JSON integer from 0 to 9223372036854775807",
+        ),
+        (
+            [
+                "balance-activation/valid.json",
+                "balance-activation/redelivery.json",
+                "balance-activation/invalid.json",
+                "balance-activation/unauthenticated.json",
+            ],
+            balance_activation::RECEIVED,
+            balance_activation::UNCHANGED,
+            "expiresAt must not be before activatedAt",
+        ),
+        (
+            [
+                "country-change/valid.json",
+                "country-change/redelivery.json",
+                "country-change/invalid.json",
+                "country-change/unauthenticated.json",
+            ],
+            country_change::RECEIVED,
+            country_change::UNCHANGED,
+            "newCountry must be an ISO 3166-1 alpha-2 country code, e.g. DE",
+        ),
+    ];
+    let fact_samples = facts
+        .into_iter()
+        .flat_map(|(files, received, again, error)| {
+            let [valid, redelivery, invalid, unauthenticated] = files;
+            [
+                (valid, 200, recorded.clone(), vec![received]),
+                (redelivery, 200, unchanged.clone(), vec![received, again]),
+                (
+                    invalid,
+                    400,
+                    json!({"error": format!("invalid request: {error}")}),
+                    vec![InvalidRequest],
+                ),
+                (
+                    unauthenticated,
+                    401,
+                    json!({"error": "unauthorized"}),
+                    vec![AuthRejected],
+                ),
+            ]
+        });
+    let fact_samples: Vec<_> = fact_samples.collect();
+    let mut all = vec![
         (
             "activation-request/approve.json",
             200,
@@ -141,7 +204,9 @@ fn expectations() -> Vec<(&'static str, u16, Value, Vec<Metric>)> {
             unauthorized,
             vec![AuthRejected],
         ),
-    ]
+    ];
+    all.extend(fact_samples);
+    all
 }
 
 fn event_files() -> BTreeSet<String> {
@@ -187,6 +252,13 @@ async fn every_sample_event_gets_its_expected_answer() {
                 respond(&RegistrationWebhook(store), &secrets, &request).await
             }
             Some("esim-status") => respond(&EsimStatusWebhook(store), &secrets, &request).await,
+            Some("balance-alert") => respond(&BalanceAlertWebhook(store), &secrets, &request).await,
+            Some("balance-activation") => {
+                respond(&BalanceActivationWebhook(store), &secrets, &request).await
+            }
+            Some("country-change") => {
+                respond(&CountryChangeWebhook(store), &secrets, &request).await
+            }
             other => panic!("no handler for events/{other:?}"),
         };
         assert_eq!(reply.metrics, metrics, "{file}");
@@ -209,11 +281,24 @@ async fn every_sample_event_gets_its_expected_answer() {
     // installed, doc sample (DISABLED), unknown state: three facts; the redelivery added none.
     let iccid = shared::esim::Iccid::parse("89361123300836129514").unwrap();
     let esim = t.store.esim_history(&iccid).await.unwrap().unwrap();
-    assert_eq!(esim.current.status.profile_state.as_str(), "SUSPENDED");
+    assert_eq!(
+        esim.current.as_ref().unwrap().status.profile_state.as_str(),
+        "SUSPENDED"
+    );
     let states: Vec<&str> = esim
         .history
         .iter()
         .map(|h| h.status.profile_state.as_str())
         .collect();
     assert_eq!(states, ["SUSPENDED", "DISABLED", "INSTALLED"]);
+    // The balance samples are the registered demo user's; the country sample is this eSIM's.
+    assert_eq!(
+        s.latest_balance_alert.map(|a| a.alert.balance_bytes),
+        Some(93_618_231)
+    );
+    let balances: Vec<&str> = s.balances.iter().map(|b| b.item.as_str()).collect();
+    assert_eq!(balances, ["a15bb850-8f4c-4a2b-9d6e-2f1c3b4a5d6e"]);
+    let country = esim.country.map(|c| c.change.new_country.as_str());
+    assert_eq!(country, Some("DE"));
+    assert_eq!(esim.country_history.len(), 1);
 }

@@ -529,6 +529,14 @@ async fn audit_esims(store: &DynamoStore, calls: &[Call], answers: &[(u16, Value
             .map(|h| h.status.profile_state.as_str())
             .collect();
         assert_eq!(in_history, states, "eSIM {esim}");
-        assert!(states.contains(history.current.status.profile_state.as_str()));
+        assert!(states.contains(
+            history
+                .current
+                .as_ref()
+                .unwrap()
+                .status
+                .profile_state
+                .as_str()
+        ));
     }
 }

@@ -2,9 +2,11 @@
 //! run, a fresh table per test, created from `template.yaml`.
 
 mod activation;
+mod balance;
 mod cli;
 mod common;
 mod contract;
+mod country;
 mod esim;
 mod events;
 mod faults;

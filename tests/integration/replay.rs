@@ -140,7 +140,7 @@ async fn contents(store: &DynamoStore) -> BTreeMap<String, Value> {
             let fact = |r: &shared::esim::EsimStatusRecord| {
                 json!([r.status.profile_state.as_str(), r.status.imsi.as_str(), r.status.eid.as_ref().map(|e| e.as_str())])
             };
-            json!({"current": fact(&h.current), "history": h.history.iter().map(fact).collect::<Vec<_>>()})
+            json!({"current": h.current.as_ref().map(fact), "history": h.history.iter().map(fact).collect::<Vec<_>>()})
         });
         all.insert(iccid.to_string(), json!(facts));
     }

@@ -15,6 +15,9 @@ fn metric_names() -> Vec<&'static str> {
         &activation_request::METRICS,
         &customer_registration::METRICS,
         &esim_status::METRICS,
+        &balance_alert::METRICS,
+        &balance_activation::METRICS,
+        &country_change::METRICS,
     ]
     .concat()
 }
@@ -108,6 +111,9 @@ fn every_function_has_its_route_and_every_route_a_function() {
         served::<activation_request::ActivationWebhook<Store>>(),
         served::<customer_registration::RegistrationWebhook<Store>>(),
         served::<esim_status::EsimStatusWebhook<Store>>(),
+        served::<balance_alert::BalanceAlertWebhook<Store>>(),
+        served::<balance_activation::BalanceActivationWebhook<Store>>(),
+        served::<country_change::CountryChangeWebhook<Store>>(),
     ]);
     assert_eq!(
         routes, served,

@@ -1,7 +1,5 @@
 //! Gigastore's eSIM Status webhook: record the eSIM's current state and its history.
 
-use lambda_http::http::StatusCode;
-use serde::Serialize;
 use shared::deadline::Deadline;
 use shared::esim::{self, EsimStatus, EsimStore, Recorded};
 use shared::http::Reply;
@@ -19,13 +17,6 @@ pub const UNKNOWN_STATE: Metric = Metric::count("EsimUnknownState");
 pub const UNCHANGED: Metric = Metric::count("EsimStatusUnchanged");
 /// The metrics particular to this function.
 pub const METRICS: [&str; 3] = [RECEIVED.name, UNKNOWN_STATE.name, UNCHANGED.name];
-
-/// The small body every stored status gets.
-#[derive(Serialize)]
-struct Stored {
-    /// `recorded` for a new fact, `unchanged` for a repeat of the current state.
-    status: &'static str,
-}
 
 /// The eSIM Status webhook over a store of eSIM facts.
 #[derive(Debug, Clone)]
@@ -65,25 +56,14 @@ impl<S: EsimStore> Webhook for EsimStatusWebhook<S> {
             tracing::warn!("undocumented eSIM profile state received; kept verbatim");
             metrics.push(UNKNOWN_STATE);
         }
-        // (answer, outcome logged): a late fact is recorded like any other, logged apart.
-        let (status, outcome) = match outcome {
-            Recorded::Changed => ("recorded", "recorded"),
-            Recorded::Late => ("recorded", "late"),
-            Recorded::Unchanged => {
-                metrics.push(UNCHANGED);
-                ("unchanged", "unchanged")
-            }
-        };
-        Reply::json(StatusCode::OK, &Stored { status }, outcome).counting(metrics)
+        Reply::recorded(outcome, metrics, UNCHANGED)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::http::{STORAGE_ERROR, STORAGE_PERMANENT_ERROR};
-    use shared::pipeline::NOT_STORED;
-    use shared::testkit::{reply, FailingStore, Failure, InMemoryStore, LogCapture};
+    use shared::testkit::{assert_unstored_payloads_are_logged_whole, reply, InMemoryStore};
 
     const BODY: &str =
         r#"{"iccid":"89361123300836129514","imsi":"260216611193634","profileState":"INSTALLED"}"#;
@@ -104,28 +84,7 @@ mod tests {
 
     #[tokio::test]
     async fn storage_failures_answer_503_and_log_the_whole_payload_once() {
-        for (failure, metrics) in [
-            (Failure::Transient, &[STORAGE_ERROR][..]),
-            (
-                Failure::Permanent,
-                &[STORAGE_ERROR, STORAGE_PERMANENT_ERROR][..],
-            ),
-        ] {
-            let logs = LogCapture::default();
-            let _guard = logs.install();
-            let webhook = EsimStatusWebhook(FailingStore(failure));
-            let answered = reply(&webhook, BODY).await;
-            assert_eq!(answered.status, StatusCode::SERVICE_UNAVAILABLE);
-            assert_eq!(answered.metrics, metrics);
-            let lines = logs.lines();
-            let not_stored: Vec<_> = lines
-                .iter()
-                .filter(|l| l["message"] == NOT_STORED)
-                .collect();
-            assert_eq!(not_stored.len(), 1, "{lines:?}");
-            assert_eq!(not_stored[0]["level"], "ERROR");
-            assert_eq!(not_stored[0]["payload"], BODY);
-        }
+        assert_unstored_payloads_are_logged_whole(EsimStatusWebhook, BODY).await;
     }
 }
 

@@ -10,10 +10,15 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::activation::{ActivationRecord, Decision, Refusal, ReturnCode};
+use crate::balance::{
+    BalanceActivation, BalanceActivationRecord, BalanceAlert, BalanceAlertRecord,
+};
+use crate::country::{Country, CountryChange, CountryChangeRecord};
 use crate::entitlement::{Entitlement, Purchase};
 use crate::esim::{EsimStatus, EsimStatusRecord, ProfileState};
 use crate::ids::{
-    ActivationId, CustomerUid, Eid, Iccid, Imsi, ItemId, MetaTag, PurchaseId, UserToken,
+    ActivationId, BalanceItemId, CustomerUid, Eid, Iccid, Imsi, ItemId, MetaTag, PurchaseId,
+    UserToken,
 };
 use crate::registration::CustomerRegistration;
 use crate::store::StoreError;
@@ -27,6 +32,10 @@ pub const ACTIVATION_SK_PREFIX: &str = "ACTIVATION#";
 pub const UNCLAIMED_SK_PREFIX: &str = "UNCLAIMED_CUSTOMER#";
 pub const ESIM_CURRENT_SK: &str = "CURRENT";
 pub const ESIM_HISTORY_SK_PREFIX: &str = "HISTORY#";
+pub const COUNTRY_SK: &str = "COUNTRY";
+pub const COUNTRY_HISTORY_SK_PREFIX: &str = "COUNTRY#";
+pub const BALANCE_ALERT_SK_PREFIX: &str = "BALANCE_ALERT#";
+pub const BALANCE_ACTIVATION_SK_PREFIX: &str = "BALANCE_ACTIVATION#";
 
 /// Partition key of everything a user owns.
 pub fn user_pk(user: &UserToken) -> String {
@@ -329,6 +338,165 @@ impl EsimItem {
     }
 }
 
+/// An eSIM's country, both as the current one (`ESIM#<iccid>` / `COUNTRY`) and as a history
+/// entry (`ESIM#<iccid>` / `COUNTRY#<receivedAt>#<newCountry>`, written once).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CountryItem {
+    pub pk: String,
+    pub sk: String,
+    pub iccid: Iccid,
+    pub imsi: Imsi,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_country: Option<Country>,
+    pub new_country: Country,
+    #[serde(with = "crate::clock::stored")]
+    pub received_at: OffsetDateTime,
+}
+
+impl CountryItem {
+    /// The key of an eSIM's current country.
+    pub fn current_key(iccid: &Iccid) -> Item {
+        key(esim_pk(iccid), COUNTRY_SK.to_owned())
+    }
+
+    /// The history entry of `r`.
+    pub fn history(r: &CountryChangeRecord) -> Self {
+        let change = &r.change;
+        Self {
+            pk: esim_pk(&change.iccid),
+            sk: format!(
+                "{COUNTRY_HISTORY_SK_PREFIX}{}#{}",
+                crate::clock::format(r.received_at),
+                change.new_country
+            ),
+            iccid: change.iccid.clone(),
+            imsi: change.imsi.clone(),
+            previous_country: change.previous_country,
+            new_country: change.new_country,
+            received_at: r.received_at,
+        }
+    }
+
+    /// Reads a stored country change.
+    pub fn read(item: Item) -> Result<CountryChangeRecord, StoreError> {
+        let stored: Self = from_item(item)?;
+        Ok(CountryChangeRecord {
+            change: CountryChange {
+                iccid: stored.iccid,
+                imsi: stored.imsi,
+                previous_country: stored.previous_country,
+                new_country: stored.new_country,
+            },
+            received_at: stored.received_at,
+        })
+    }
+}
+
+/// A Balance Alert, kept by customer (`CUSTOMER#<uid>` / `BALANCE_ALERT#<timestamp>#<iccid>`)
+/// and found by SIM through `gsi1` (`ESIM#<iccid>` / `BALANCE_ALERT#<timestamp>`); written once.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BalanceAlertItem {
+    pub pk: String,
+    pub sk: String,
+    pub gsi1pk: String,
+    pub gsi1sk: String,
+    pub customer_uid: CustomerUid,
+    pub iccid: Iccid,
+    pub imsi: Imsi,
+    #[serde(with = "crate::clock::stored")]
+    pub timestamp: OffsetDateTime,
+    pub balance_bytes: u64,
+    #[serde(with = "crate::clock::stored")]
+    pub received_at: OffsetDateTime,
+}
+
+impl From<&BalanceAlertRecord> for BalanceAlertItem {
+    fn from(r: &BalanceAlertRecord) -> Self {
+        let alert = &r.alert;
+        let at = crate::clock::format(alert.timestamp);
+        Self {
+            pk: customer_pk(&alert.customer_uid),
+            sk: format!("{BALANCE_ALERT_SK_PREFIX}{at}#{}", alert.iccid),
+            gsi1pk: esim_pk(&alert.iccid),
+            gsi1sk: format!("{BALANCE_ALERT_SK_PREFIX}{at}"),
+            customer_uid: alert.customer_uid.clone(),
+            iccid: alert.iccid.clone(),
+            imsi: alert.imsi.clone(),
+            timestamp: alert.timestamp,
+            balance_bytes: alert.balance_bytes,
+            received_at: r.received_at,
+        }
+    }
+}
+
+impl BalanceAlertItem {
+    /// Reads a stored alert.
+    pub fn read(item: Item) -> Result<BalanceAlertRecord, StoreError> {
+        let stored: Self = from_item(item)?;
+        Ok(BalanceAlertRecord {
+            alert: BalanceAlert {
+                customer_uid: stored.customer_uid,
+                iccid: stored.iccid,
+                imsi: stored.imsi,
+                timestamp: stored.timestamp,
+                balance_bytes: stored.balance_bytes,
+            },
+            received_at: stored.received_at,
+        })
+    }
+}
+
+/// A Balance Activation, kept by customer:
+/// `CUSTOMER#<uid>` / `BALANCE_ACTIVATION#<activatedAt>#<activatedItem>`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BalanceActivationItem {
+    pub pk: String,
+    pub sk: String,
+    pub customer_uid: CustomerUid,
+    pub activated_item: BalanceItemId,
+    #[serde(with = "crate::clock::stored")]
+    pub activated_at: OffsetDateTime,
+    #[serde(with = "crate::clock::stored")]
+    pub expires_at: OffsetDateTime,
+    #[serde(with = "crate::clock::stored")]
+    pub received_at: OffsetDateTime,
+}
+
+impl From<&BalanceActivationRecord> for BalanceActivationItem {
+    fn from(r: &BalanceActivationRecord) -> Self {
+        let activation = &r.activation;
+        Self {
+            pk: customer_pk(&activation.customer_uid),
+            sk: format!(
+                "{BALANCE_ACTIVATION_SK_PREFIX}{}#{}",
+                crate::clock::format(activation.activated_at),
+                activation.activated_item
+            ),
+            customer_uid: activation.customer_uid.clone(),
+            activated_item: activation.activated_item.clone(),
+            activated_at: activation.activated_at,
+            expires_at: activation.expires_at,
+            received_at: r.received_at,
+        }
+    }
+}
+
+impl BalanceActivationItem {
+    /// Reads a stored activation.
+    pub fn read(item: Item) -> Result<BalanceActivationRecord, StoreError> {
+        let stored: Self = from_item(item)?;
+        Ok(BalanceActivationRecord {
+            activation: BalanceActivation {
+                customer_uid: stored.customer_uid,
+                activated_item: stored.activated_item,
+                activated_at: stored.activated_at,
+                expires_at: stored.expires_at,
+            },
+            received_at: stored.received_at,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,6 +546,55 @@ mod tests {
         let read = ActivationItem::read(item).unwrap();
         assert_eq!(read.decided_at.millisecond(), 120);
         assert_eq!(read.decision, Decision::Approved);
+    }
+
+    #[test]
+    fn balance_alerts_are_keyed_by_customer_and_found_by_sim() {
+        let record = BalanceAlertRecord {
+            alert: BalanceAlert {
+                customer_uid: CustomerUid::parse("c-1").unwrap(),
+                iccid: Iccid::parse("89361123300836129514").unwrap(),
+                imsi: Imsi::parse("260216611193634").unwrap(),
+                timestamp: OffsetDateTime::from_unix_timestamp(1_661_076_930).unwrap(),
+                balance_bytes: i64::MAX as u64,
+            },
+            received_at: OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+        };
+        let item = to_item(&BalanceAlertItem::from(&record)).unwrap();
+        assert_eq!(item["pk"], AttributeValue::S("CUSTOMER#c-1".into()));
+        assert_eq!(
+            item["sk"],
+            AttributeValue::S("BALANCE_ALERT#2022-08-21T10:15:30.000Z#89361123300836129514".into())
+        );
+        assert_eq!(
+            item["gsi1pk"],
+            AttributeValue::S("ESIM#89361123300836129514".into())
+        );
+        assert_eq!(
+            item["balance_bytes"],
+            AttributeValue::N("9223372036854775807".into())
+        );
+        assert_eq!(BalanceAlertItem::read(item).unwrap(), record);
+    }
+
+    #[test]
+    fn country_changes_round_trip_without_a_previous_country() {
+        let record = CountryChangeRecord {
+            change: CountryChange {
+                iccid: Iccid::parse("89361123300836129514").unwrap(),
+                imsi: Imsi::parse("260216611193634").unwrap(),
+                previous_country: None,
+                new_country: Country::parse("newCountry", "DE").unwrap(),
+            },
+            received_at: OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+        };
+        let item = to_item(&CountryItem::history(&record)).unwrap();
+        assert_eq!(
+            item["sk"],
+            AttributeValue::S("COUNTRY#2023-11-14T22:13:20.000Z#DE".into())
+        );
+        assert!(!item.contains_key("previous_country"));
+        assert_eq!(CountryItem::read(item).unwrap(), record);
     }
 
     #[test]

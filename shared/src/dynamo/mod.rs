@@ -1,14 +1,18 @@
 //! The DynamoDB adapter: implements the domain's storage ports over one table.
 //!
-//! One module per thing stored (`activations`, `entitlements`, `profiles`, `esims`), the read
-//! models in `views`, the item shapes and keys in `items`; this module holds what they share:
-//! the client, the table name, error classes and transactions.
+//! One module per thing stored (`activations`, `entitlements`, `profiles`, `esims`,
+//! `countries`, `balances`), what facts with a history share in `timeline`, the read models in
+//! `views`, the item shapes and keys in `items`; this module holds what they share: the client,
+//! the table name, error classes, conditional puts and transactions.
 
 mod activations;
+mod balances;
+mod countries;
 mod entitlements;
 mod esims;
 mod items;
 mod profiles;
+mod timeline;
 mod views;
 
 use std::collections::HashMap;
@@ -17,6 +21,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::get_item::builders::GetItemFluentBuilder;
 use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
@@ -163,6 +168,32 @@ impl DynamoStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
+    }
+
+    /// Sends a conditional put: `false`, not an error, when its condition fails (the item
+    /// stored already says as much).
+    async fn put_if(&self, put: PutItemFluentBuilder) -> Result<bool, StoreError> {
+        match put.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(PutItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(failed("DynamoDB PutItem", e)),
+        }
+    }
+
+    /// Puts `item` unless its key is taken; `false` if it was.
+    async fn put_new(&self, item: Item) -> Result<bool, StoreError> {
+        self.put_if(
+            self.put(item)
+                .condition_expression("attribute_not_exists(pk)"),
+        )
+        .await
     }
 
     /// An update of the item at `key`.

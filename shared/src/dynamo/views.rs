@@ -1,20 +1,52 @@
 //! The read models operators see, assembled from queries.
 
 use super::items::{
-    self, ActivationItem, EntitlementItem, EsimItem, ProfileItem, UnclaimedRegistrationItem,
-    ACTIVATION_SK_PREFIX, ENTITLEMENT_SK_PREFIX, ESIM_CURRENT_SK, PROFILE_SK, UNCLAIMED_SK_PREFIX,
+    self, ActivationItem, BalanceActivationItem, BalanceAlertItem, CountryItem, EntitlementItem,
+    EsimItem, ProfileItem, UnclaimedRegistrationItem, ACTIVATION_SK_PREFIX,
+    BALANCE_ACTIVATION_SK_PREFIX, BALANCE_ALERT_SK_PREFIX, COUNTRY_HISTORY_SK_PREFIX, COUNTRY_SK,
+    ENTITLEMENT_SK_PREFIX, ESIM_CURRENT_SK, ESIM_HISTORY_SK_PREFIX, PROFILE_SK,
+    UNCLAIMED_SK_PREFIX,
 };
-use super::{query_all, s, DynamoStore, GSI1};
+use super::{failed, query_all, s, DynamoStore, GSI1};
+use crate::balance::BalanceAlertRecord;
 use crate::esim::Iccid;
 use crate::ids::{CustomerUid, UserToken};
 use crate::store::StoreError;
-use crate::views::{ActivationView, EsimHistory, ReadModels, UserSummary};
+use crate::views::{ActivationView, BalanceView, EsimHistory, ReadModels, UserSummary};
 
 /// The sort key of an item, or "" if it has none.
 fn sort_key(item: &items::Item) -> &str {
     item.get("sk")
         .and_then(|v| v.as_s().ok())
         .map_or("", String::as_str)
+}
+
+impl DynamoStore {
+    /// The Balance Alert with the newest `timestamp` of `customer`, and the balances that
+    /// started running, newest first.
+    async fn balances(
+        &self,
+        customer: &CustomerUid,
+    ) -> Result<(Option<BalanceAlertRecord>, Vec<BalanceView>), StoreError> {
+        let by_customer = |prefix: &str| {
+            self.query()
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(items::customer_pk(customer)))
+                .expression_attribute_values(":prefix", s(prefix))
+                .scan_index_forward(false)
+                .consistent_read(true)
+        };
+        let latest = by_customer(BALANCE_ALERT_SK_PREFIX).limit(1).send();
+        let activations = query_all(by_customer(BALANCE_ACTIVATION_SK_PREFIX));
+        let (latest, activations) = tokio::join!(latest, activations);
+        let latest = latest.map_err(|e| failed("DynamoDB Query", e))?;
+        let latest = latest.items().first().cloned();
+        let balances = activations?
+            .into_iter()
+            .map(|item| BalanceActivationItem::read(item).map(BalanceView::from))
+            .collect::<Result<_, _>>()?;
+        Ok((latest.map(BalanceAlertItem::read).transpose()?, balances))
+    }
 }
 
 impl ReadModels for DynamoStore {
@@ -53,13 +85,15 @@ impl ReadModels for DynamoStore {
             .into_iter()
             .map(|item| ActivationItem::read(item).map(ActivationView::from))
             .collect::<Result<_, _>>()?;
-        Ok(UserSummary::new(
-            user.clone(),
-            profile,
-            entitlements,
-            activations,
-            unclaimed,
-        ))
+        let customer = profile.as_ref().and_then(|(_, uid)| uid.clone());
+        let summary = UserSummary::new(user.clone(), profile, entitlements, activations, unclaimed);
+        match customer {
+            Some(customer) => {
+                let (latest, balances) = self.balances(&customer).await?;
+                Ok(summary.with_balances(latest, balances))
+            }
+            None => Ok(summary),
+        }
     }
 
     async fn user_for_customer(
@@ -92,18 +126,22 @@ impl ReadModels for DynamoStore {
                 .consistent_read(true),
         )
         .await?;
-        let mut current = None;
-        let mut history = Vec::new();
+        let (mut current, mut history) = (None, Vec::new());
+        let (mut country, mut country_history) = (None, Vec::new());
+        // Read in descending key order, so each history comes newest first.
         for item in found {
-            let is_current = sort_key(&item) == ESIM_CURRENT_SK;
-            let record = EsimItem::read(item)?;
-            if is_current {
-                current = Some(record);
-            } else {
-                history.push(record);
+            let sk = sort_key(&item);
+            if sk == ESIM_CURRENT_SK {
+                current = Some(EsimItem::read(item)?);
+            } else if sk.starts_with(ESIM_HISTORY_SK_PREFIX) {
+                history.push(EsimItem::read(item)?);
+            } else if sk == COUNTRY_SK {
+                country = Some(CountryItem::read(item)?);
+            } else if sk.starts_with(COUNTRY_HISTORY_SK_PREFIX) {
+                country_history.push(CountryItem::read(item)?);
             }
         }
-        Ok(current.map(|current| EsimHistory { current, history }))
+        Ok(EsimHistory::of(current, history, country, country_history))
     }
 }
 

@@ -3,6 +3,8 @@
 use time::OffsetDateTime;
 
 use crate::activation::{ActivationRecord, ActivationStore, ApproveOutcome, RecordOutcome};
+use crate::balance::{BalanceActivationRecord, BalanceAlertRecord, BalanceStore};
+use crate::country::{CountryChangeRecord, CountryStore};
 use crate::entitlement::{Entitlement, EntitlementStore, Grant, GrantWrite};
 use crate::esim::{EsimStatusRecord, EsimStore, Iccid, Recorded};
 use crate::ids::{ActivationId, CustomerUid, ItemId, UserToken};
@@ -99,6 +101,22 @@ impl RegistrationStore for FailingStore {
 impl EsimStore for FailingStore {
     async fn record_status(&self, _: &EsimStatusRecord) -> Result<Recorded, StoreError> {
         self.fail("TransactWriteItems").await
+    }
+}
+
+impl CountryStore for FailingStore {
+    async fn record_country(&self, _: &CountryChangeRecord) -> Result<Recorded, StoreError> {
+        self.fail("TransactWriteItems").await
+    }
+}
+
+impl BalanceStore for FailingStore {
+    async fn record_alert(&self, _: &BalanceAlertRecord) -> Result<Recorded, StoreError> {
+        self.fail("PutItem").await
+    }
+
+    async fn record_activation(&self, _: &BalanceActivationRecord) -> Result<Recorded, StoreError> {
+        self.fail("PutItem").await
     }
 }
 

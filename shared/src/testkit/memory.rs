@@ -7,13 +7,16 @@ use std::sync::{Mutex, MutexGuard};
 use time::OffsetDateTime;
 
 use crate::activation::{ActivationRecord, ActivationStore, ApproveOutcome, RecordOutcome};
+use crate::balance::{BalanceActivationRecord, BalanceAlertRecord, BalanceStore};
 use crate::clock::to_millis;
+use crate::country::{CountryChangeRecord, CountryStore};
 use crate::entitlement::{Entitlement, EntitlementStore, Grant, GrantWrite, Purchase};
 use crate::esim::{EsimStatusRecord, EsimStore, Iccid, Recorded};
-use crate::ids::{ActivationId, CustomerUid, ItemId, PurchaseId, UserToken};
+use crate::facts::Tracked;
+use crate::ids::{ActivationId, BalanceItemId, CustomerUid, ItemId, PurchaseId, UserToken};
 use crate::registration::{CustomerRegistration, Registered, RegistrationStore};
 use crate::store::StoreError;
-use crate::views::{ActivationView, EsimHistory, ReadModels, UserSummary};
+use crate::views::{ActivationView, BalanceView, EsimHistory, ReadModels, UserSummary};
 
 #[derive(Debug, Default)]
 struct Profile {
@@ -22,11 +25,62 @@ struct Profile {
     registered_at: Option<OffsetDateTime>,
 }
 
+/// A tracked fact's current value and history.
 #[derive(Debug)]
-struct Esim {
-    current: EsimStatusRecord,
-    /// By `(received_at, state)`, as the history entries' sort keys.
-    history: BTreeMap<(OffsetDateTime, String), EsimStatusRecord>,
+struct Timeline<F> {
+    current: F,
+    /// By `(received_at, distinction)`, as the history entries' sort keys.
+    history: BTreeMap<(OffsetDateTime, String), F>,
+}
+
+impl<F: Tracked> Timeline<F> {
+    /// Records `fact` into the timeline at `slot` (created if empty), as the adapter's
+    /// transaction and late path do.
+    fn record(slot: &mut Option<Self>, fact: &F) -> Recorded {
+        let entry = (fact.received_at(), fact.distinction().to_owned());
+        let Some(timeline) = slot else {
+            *slot = Some(Self {
+                current: fact.clone(),
+                history: BTreeMap::from([(entry, fact.clone())]),
+            });
+            return Recorded::Changed;
+        };
+        if timeline.history.contains_key(&entry) {
+            return Recorded::Unchanged;
+        }
+        if timeline.current.received_at() < fact.received_at() {
+            if fact.repeats(&timeline.current) {
+                return Recorded::Unchanged;
+            }
+            timeline.current = fact.replacing(&timeline.current);
+            timeline.history.insert(entry, fact.clone());
+            return Recorded::Changed;
+        }
+        // Older than the current value: placed in the history by its time, unless it repeats
+        // the entry before or after it.
+        let before = timeline.history.range(..entry.clone()).next_back();
+        let after = timeline.history.range(entry.clone()..).next();
+        if before
+            .into_iter()
+            .chain(after)
+            .any(|(_, n)| fact.repeats(n))
+        {
+            return Recorded::Unchanged;
+        }
+        timeline.history.insert(entry, fact.clone());
+        Recorded::Late
+    }
+
+    /// The current value and the history, newest first.
+    fn view(timeline: Option<&Self>) -> (Option<F>, Vec<F>) {
+        match timeline {
+            Some(t) => (
+                Some(t.current.clone()),
+                t.history.values().rev().cloned().collect(),
+            ),
+            None => (None, Vec::new()),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -36,7 +90,13 @@ struct Tables {
     activations: BTreeMap<ActivationId, ActivationRecord>,
     purchases: BTreeMap<PurchaseId, Purchase>,
     unclaimed: BTreeMap<(UserToken, CustomerUid), OffsetDateTime>,
-    esims: BTreeMap<Iccid, Esim>,
+    esims: BTreeMap<Iccid, Timeline<EsimStatusRecord>>,
+    countries: BTreeMap<Iccid, Timeline<CountryChangeRecord>>,
+    /// By `(customer, timestamp, iccid)`, as their keys.
+    balance_alerts: BTreeMap<(CustomerUid, OffsetDateTime, Iccid), BalanceAlertRecord>,
+    /// By `(customer, activated_at, item)`, as their keys.
+    balance_activations:
+        BTreeMap<(CustomerUid, OffsetDateTime, BalanceItemId), BalanceActivationRecord>,
 }
 
 /// Every storage port in memory.
@@ -209,43 +269,64 @@ impl RegistrationStore for InMemoryStore {
 impl EsimStore for InMemoryStore {
     async fn record_status(&self, record: &EsimStatusRecord) -> Result<Recorded, StoreError> {
         let mut t = self.tables();
-        let new = &record.status;
-        let entry = (record.received_at, new.profile_state.as_str().to_owned());
-        let Some(esim) = t.esims.get_mut(&new.iccid) else {
-            let esim = Esim {
-                current: record.clone(),
-                history: BTreeMap::from([(entry, record.clone())]),
-            };
-            t.esims.insert(new.iccid.clone(), esim);
-            return Ok(Recorded::Changed);
-        };
-        if esim.history.contains_key(&entry) {
+        let mut slot = t.esims.remove(&record.status.iccid);
+        let recorded = Timeline::record(&mut slot, record);
+        t.esims
+            .extend(slot.map(|s| (record.status.iccid.clone(), s)));
+        Ok(recorded)
+    }
+}
+
+impl CountryStore for InMemoryStore {
+    async fn record_country(&self, record: &CountryChangeRecord) -> Result<Recorded, StoreError> {
+        let mut t = self.tables();
+        let mut slot = t.countries.remove(&record.change.iccid);
+        let recorded = Timeline::record(&mut slot, record);
+        t.countries
+            .extend(slot.map(|s| (record.change.iccid.clone(), s)));
+        Ok(recorded)
+    }
+}
+
+impl BalanceStore for InMemoryStore {
+    async fn record_alert(&self, record: &BalanceAlertRecord) -> Result<Recorded, StoreError> {
+        let alert = &record.alert;
+        let key = (
+            alert.customer_uid.clone(),
+            alert.timestamp,
+            alert.iccid.clone(),
+        );
+        let mut t = self.tables();
+        if t.balance_alerts.contains_key(&key) {
             return Ok(Recorded::Unchanged);
         }
-        if esim.current.received_at < record.received_at {
-            if new.repeats(&esim.current.status) {
-                return Ok(Recorded::Unchanged);
-            }
-            // Like the adapter's update, a status without an eid keeps the one on file.
-            let eid = new.eid.clone().or_else(|| esim.current.status.eid.clone());
-            esim.current = record.clone();
-            esim.current.status.eid = eid;
-            esim.history.insert(entry, record.clone());
-            return Ok(Recorded::Changed);
-        }
-        // Older than the current state: placed in the history by its time, unless it repeats
-        // the entry before or after it.
-        let before = esim.history.range(..entry.clone()).next_back();
-        let after = esim.history.range(entry.clone()..).next();
-        if before
-            .into_iter()
-            .chain(after)
-            .any(|(_, n)| new.repeats(&n.status))
+        t.balance_alerts.insert(key, record.clone());
+        Ok(Recorded::Changed)
+    }
+
+    async fn record_activation(
+        &self,
+        record: &BalanceActivationRecord,
+    ) -> Result<Recorded, StoreError> {
+        let a = &record.activation;
+        let key = (
+            a.customer_uid.clone(),
+            a.activated_at,
+            a.activated_item.clone(),
+        );
+        let mut t = self.tables();
+        // As the adapter's condition: a new expiry received after the one on file.
+        let replaces = |stored: &BalanceActivationRecord| {
+            stored.activation.expires_at != a.expires_at && stored.received_at < record.received_at
+        };
+        if t.balance_activations
+            .get(&key)
+            .is_some_and(|s| !replaces(s))
         {
             return Ok(Recorded::Unchanged);
         }
-        esim.history.insert(entry, record.clone());
-        Ok(Recorded::Late)
+        t.balance_activations.insert(key, record.clone());
+        Ok(Recorded::Changed)
     }
 }
 
@@ -278,13 +359,31 @@ impl ReadModels for InMemoryStore {
             .map(|(_, customer)| customer.clone())
             .collect();
         let views = activations.into_iter().cloned().map(ActivationView::from);
-        Ok(UserSummary::new(
+        let customer = profile.as_ref().and_then(|(_, uid)| uid.clone());
+        let summary = UserSummary::new(
             user.clone(),
             profile,
             entitlements,
             views.collect(),
             unclaimed,
-        ))
+        );
+        let Some(customer) = customer else {
+            return Ok(summary);
+        };
+        // Newest first, as the adapter's descending queries read them.
+        let latest = t
+            .balance_alerts
+            .iter()
+            .rfind(|((c, ..), _)| *c == customer)
+            .map(|(_, a)| a.clone());
+        let balances = t
+            .balance_activations
+            .iter()
+            .rev()
+            .filter(|((c, ..), _)| *c == customer)
+            .map(|(_, a)| BalanceView::from(a.clone()))
+            .collect();
+        Ok(summary.with_balances(latest, balances))
     }
 
     async fn user_for_customer(
@@ -307,10 +406,10 @@ impl ReadModels for InMemoryStore {
     }
 
     async fn esim_history(&self, iccid: &Iccid) -> Result<Option<EsimHistory>, StoreError> {
-        Ok(self.tables().esims.get(iccid).map(|esim| EsimHistory {
-            current: esim.current.clone(),
-            history: esim.history.values().rev().cloned().collect(),
-        }))
+        let t = self.tables();
+        let (current, history) = Timeline::view(t.esims.get(iccid));
+        let (country, country_history) = Timeline::view(t.countries.get(iccid));
+        Ok(EsimHistory::of(current, history, country, country_history))
     }
 }
 

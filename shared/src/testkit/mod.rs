@@ -77,6 +77,37 @@ pub async fn reply<W: crate::pipeline::Webhook>(webhook: &W, body: &str) -> crat
     crate::pipeline::respond(webhook, &gate, &request).await
 }
 
+/// Checks that a webhook over a store that fails, transiently or for good, answers 503,
+/// counts the failure, and logs the whole payload once, at error level, for `entitlements
+/// replay` (`make` builds the webhook over the failing store).
+pub async fn assert_unstored_payloads_are_logged_whole<W: crate::pipeline::Webhook>(
+    make: impl Fn(FailingStore) -> W,
+    body: &str,
+) {
+    use crate::http::{STORAGE_ERROR, STORAGE_PERMANENT_ERROR};
+    for (failure, metrics) in [
+        (Failure::Transient, &[STORAGE_ERROR][..]),
+        (
+            Failure::Permanent,
+            &[STORAGE_ERROR, STORAGE_PERMANENT_ERROR][..],
+        ),
+    ] {
+        let logs = LogCapture::default();
+        let _guard = logs.install();
+        let answered = reply(&make(FailingStore(failure)), body).await;
+        assert_eq!(answered.status.as_u16(), 503, "{failure:?}");
+        assert_eq!(answered.metrics, metrics, "{failure:?}");
+        let lines = logs.lines();
+        let not_stored: Vec<_> = lines
+            .iter()
+            .filter(|l| l["message"] == crate::pipeline::NOT_STORED)
+            .collect();
+        assert_eq!(not_stored.len(), 1, "{lines:?}");
+        assert_eq!(not_stored[0]["level"], "ERROR");
+        assert_eq!(not_stored[0]["payload"], body);
+    }
+}
+
 /// The gate [`reply_to`] checks requests against: [`SECRET`], from any address (as [`reply`]).
 pub fn gate() -> crate::pipeline::Gate {
     crate::pipeline::Gate::open(crate::auth::WebhookSecrets::parse(SECRET))

@@ -1,0 +1,69 @@
+//! Property tests: any authenticated body, base64-encoded by API Gateway or not, through the
+//! whole pipeline. The answer is 200 (recorded), 400 (invalid) or 413 (over the cap, and only
+//! then), a body refused as invalid changes nothing in the store, and an accepted one is among
+//! its customer's user's balances once registered.
+
+use proptest::prelude::*;
+use serde_json::{json, Value};
+use shared::ids::UserToken;
+use shared::registration::{CustomerRegistration, RegistrationStore};
+use shared::testkit::properties::send;
+use shared::testkit::strategies::Payload;
+use shared::testkit::{block_on, InMemoryStore};
+use shared::views::{BalanceView, ReadModels};
+
+use super::*;
+
+/// The payload: its valid body (Gigastore's sample activation, its item id completed), its
+/// fields and one it does not know, and values close to the valid ones (and just outside
+/// them), so that mutated bodies are often valid.
+const PAYLOAD: Payload = Payload {
+    valid: r#"{"uid":"058c8716-47dd-4fc4-be89-00978a86b7c0","activatedItem":"a15bb850-8f4c-4a2b-9d6e-2f1c3b4a5d6e","activatedAt":"2025-08-25T09:52:10Z","expiresAt":"2025-09-02T10:15:30Z"}"#,
+    fields: &["uid", "activatedItem", "activatedAt", "expiresAt", "extra"],
+    plausible: &[
+        "c-1",
+        "1_GB",
+        "2025-08-25T09:52:10Z",
+        "2025-09-02T10:15:30.5+02:00",
+        "2025-08-24T00:00:00Z",
+        "2025-08-25",
+        " 1",
+    ],
+};
+
+/// Sends `body` through the pipeline to a webhook over an empty store, checks every property
+/// of the answer and of what was stored, and returns the status and the answer.
+fn check(body: &[u8], base64: bool) -> Result<(u16, Value), TestCaseError> {
+    block_on(async {
+        let webhook = BalanceActivationWebhook(InMemoryStore::new());
+        let sent = send(&webhook, &webhook.0, body, base64).await?;
+        let status = sent.status;
+        prop_assert!([200, 400, 413].contains(&status), "status {}", status);
+        sent.check_default_refusal()?;
+        // A valid body is a new fact in an empty store, found once its customer registers.
+        if let Some(activation) = sent.payload {
+            prop_assert_eq!(&sent.answer, &json!({"status": "recorded"}));
+            prop_assert!(activation.expires_at >= activation.activated_at);
+            let store = &webhook.0;
+            shared::testkit::grant_units(store, "u1", "1_GB", 1, None, None).await;
+            let registration = CustomerRegistration {
+                user_token: UserToken::parse("u1").unwrap(),
+                customer_uid: activation.customer_uid.clone(),
+            };
+            let now = time::OffsetDateTime::now_utc();
+            store.register_customer(&registration, now).await.unwrap();
+            let summary = store.user_summary(&registration.user_token).await.unwrap();
+            let expected = BalanceView {
+                item: activation.activated_item,
+                activated_at: activation.activated_at,
+                expires_at: activation.expires_at,
+            };
+            prop_assert_eq!(summary.balances, vec![expected]);
+        }
+        Ok((status, sent.answer))
+    })
+}
+
+// Any body gets 200 (recorded), 400 (invalid) or 413 (over the cap); unknown fields and white
+// space do not change the answer.
+shared::body_properties!(PAYLOAD, check, (200, json!({"status": "recorded"})));

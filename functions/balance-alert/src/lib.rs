@@ -1,0 +1,107 @@
+//! Gigastore's Balance Alert webhook: a customer's data left dropped below the low-data
+//! threshold. Kept by Gigastore's customer id, once per alert; the latest is the newest by
+//! Gigastore's own `timestamp`, whatever order alerts arrive in.
+
+use shared::balance::{self, BalanceAlert, BalanceStore, Recorded};
+use shared::deadline::Deadline;
+use shared::http::Reply;
+use shared::pipeline::Webhook;
+use shared::store::StoreError;
+use shared::telemetry::Metric;
+use time::OffsetDateTime;
+use tracing::Span;
+
+/// A Balance Alert was received.
+pub const RECEIVED: Metric = Metric::count("BalanceAlertReceived");
+/// A Balance Alert already stored (a redelivery).
+pub const UNCHANGED: Metric = Metric::count("BalanceAlertUnchanged");
+/// The metrics particular to this function.
+pub const METRICS: [&str; 2] = [RECEIVED.name, UNCHANGED.name];
+
+/// The Balance Alert webhook over a store of balance facts.
+#[derive(Debug, Clone)]
+pub struct BalanceAlertWebhook<S>(pub S);
+
+impl<S: BalanceStore> Webhook for BalanceAlertWebhook<S> {
+    const FUNCTION: &'static str = "balance-alert";
+    const ROUTE: &'static str = "POST /webhooks/balance-alert";
+    type Payload = BalanceAlert;
+    type Outcome = Recorded;
+
+    fn span(alert: &BalanceAlert) -> Span {
+        tracing::info_span!(
+            "balance_alert",
+            customer_uid = alert.customer_uid.as_str(),
+            iccid = alert.iccid.as_str()
+        )
+    }
+
+    async fn call(
+        &self,
+        alert: &BalanceAlert,
+        now: OffsetDateTime,
+        _deadline: Deadline,
+    ) -> Result<Recorded, StoreError> {
+        balance::record_alert(&self.0, alert, now).await
+    }
+
+    fn answer(_alert: &BalanceAlert, outcome: Recorded) -> Reply {
+        Reply::recorded(outcome, [RECEIVED], UNCHANGED)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::ids::{CustomerUid, UserToken};
+    use shared::registration::{CustomerRegistration, RegistrationStore};
+    use shared::testkit::{assert_unstored_payloads_are_logged_whole, reply, InMemoryStore};
+    use shared::views::ReadModels;
+
+    const BODY: &str = r#"{"uid":"058c8716-47dd-4fc4-be89-00978a86b7c0","iccid":"89361123300836129514","imsi":"260216611193634","timestamp":"2022-08-21T10:15:30Z","balanceAmountInByte":93618231}"#;
+
+    #[tokio::test]
+    async fn a_redelivery_is_recorded_once() {
+        let webhook = BalanceAlertWebhook(InMemoryStore::new());
+        let first = reply(&webhook, BODY).await;
+        assert_eq!(first.body, r#"{"status":"recorded"}"#);
+        assert_eq!(first.metrics, [RECEIVED]);
+        let before = webhook.0.snapshot();
+        let again = reply(&webhook, BODY).await;
+        assert_eq!(again.body, r#"{"status":"unchanged"}"#);
+        assert_eq!(again.metrics, [RECEIVED, UNCHANGED]);
+        assert_eq!(webhook.0.snapshot(), before);
+    }
+
+    #[tokio::test]
+    async fn an_alert_before_the_registration_is_kept_and_found_after_it() {
+        let webhook = BalanceAlertWebhook(InMemoryStore::new());
+        assert_eq!(reply(&webhook, BODY).await.status.as_u16(), 200);
+        shared::testkit::grant_units(&webhook.0, "u1", "1_GB", 1, None, None).await;
+        let registration = CustomerRegistration {
+            user_token: UserToken::parse("u1").unwrap(),
+            customer_uid: CustomerUid::parse("058c8716-47dd-4fc4-be89-00978a86b7c0").unwrap(),
+        };
+        let now = OffsetDateTime::now_utc();
+        webhook
+            .0
+            .register_customer(&registration, now)
+            .await
+            .unwrap();
+        let summary = webhook
+            .0
+            .user_summary(&registration.user_token)
+            .await
+            .unwrap();
+        let latest = summary.latest_balance_alert.expect("the alert, linked");
+        assert_eq!(latest.alert.balance_bytes, 93_618_231);
+    }
+
+    #[tokio::test]
+    async fn storage_failures_answer_503_and_log_the_whole_payload_once() {
+        assert_unstored_payloads_are_logged_whole(BalanceAlertWebhook, BODY).await;
+    }
+}
+
+#[cfg(test)]
+mod proptests;

@@ -1,0 +1,7 @@
+//! Lambda entry point: serves the webhook over the table; everything is set up once, at init.
+
+use country_change::CountryChangeWebhook;
+
+fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::serve(CountryChangeWebhook)
+}

@@ -426,6 +426,17 @@ where
     results
 }
 
+/// How many of `answers` (status, body) say `recorded`; every one must be a 200.
+pub fn recorded_count(answers: &[(u16, Value)]) -> usize {
+    for (code, body) in answers {
+        assert_eq!(*code, 200, "{body}");
+    }
+    answers
+        .iter()
+        .filter(|(_, body)| body["status"] == "recorded")
+        .count()
+}
+
 /// What is stored for `user`, as the operator views read it.
 pub async fn user_summary(store: &DynamoStore, user: &str) -> UserSummary {
     store

@@ -9,7 +9,7 @@ use shared::payload::FromBody;
 use time::{Duration, OffsetDateTime};
 
 use crate::cli::cli_on;
-use crate::common::{self, concurrently, post, Auth, TestTable};
+use crate::common::{self, concurrently, post, recorded_count, Auth, TestTable};
 
 const ICCID: &str = "89361123300836129514";
 
@@ -98,12 +98,7 @@ async fn concurrent_redeliveries_append_one_entry() {
         async move { send(&store, &change(None, "DE")).await }
     })
     .await;
-    let mut recorded = 0;
-    for (code, body) in answers {
-        assert_eq!(code, 200);
-        recorded += usize::from(body["status"] == "recorded");
-    }
-    assert_eq!(recorded, 1);
+    assert_eq!(recorded_count(&answers), 1);
     assert_eq!(countries(&esim_json(&t.name).await), ["DE"]);
 }
 

@@ -53,21 +53,18 @@ impl<S: BalanceStore> Webhook for BalanceActivationWebhook<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::testkit::{assert_unstored_payloads_are_logged_whole, reply, InMemoryStore};
+    use shared::testkit::{
+        assert_a_redelivery_changes_nothing, assert_unstored_payloads_are_logged_whole, reply,
+        InMemoryStore,
+    };
 
     const BODY: &str = r#"{"uid":"058c8716-47dd-4fc4-be89-00978a86b7c0","activatedItem":"a15bb850-8f4c-4a2b-9d6e-2f1c3b4a5d6e","activatedAt":"2025-08-25T09:52:10Z","expiresAt":"2025-09-02T10:15:30Z"}"#;
 
     #[tokio::test]
     async fn a_redelivery_is_recorded_once_and_a_new_expiry_is_a_new_fact() {
         let webhook = BalanceActivationWebhook(InMemoryStore::new());
-        let first = reply(&webhook, BODY).await;
-        assert_eq!(first.body, r#"{"status":"recorded"}"#);
-        assert_eq!(first.metrics, [RECEIVED]);
+        assert_a_redelivery_changes_nothing(&webhook, &webhook.0, BODY, RECEIVED, UNCHANGED).await;
         let before = webhook.0.snapshot();
-        let again = reply(&webhook, BODY).await;
-        assert_eq!(again.body, r#"{"status":"unchanged"}"#);
-        assert_eq!(again.metrics, [RECEIVED, UNCHANGED]);
-        assert_eq!(webhook.0.snapshot(), before);
         // Received a moment later, so it is newer than the one on file.
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         let extended = BODY.replace("2025-09-02", "2025-09-09");

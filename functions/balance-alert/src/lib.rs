@@ -55,7 +55,10 @@ mod tests {
     use super::*;
     use shared::ids::{CustomerUid, UserToken};
     use shared::registration::{CustomerRegistration, RegistrationStore};
-    use shared::testkit::{assert_unstored_payloads_are_logged_whole, reply, InMemoryStore};
+    use shared::testkit::{
+        assert_a_redelivery_changes_nothing, assert_unstored_payloads_are_logged_whole, reply,
+        InMemoryStore,
+    };
     use shared::views::ReadModels;
 
     const BODY: &str = r#"{"uid":"058c8716-47dd-4fc4-be89-00978a86b7c0","iccid":"89361123300836129514","imsi":"260216611193634","timestamp":"2022-08-21T10:15:30Z","balanceAmountInByte":93618231}"#;
@@ -63,14 +66,7 @@ mod tests {
     #[tokio::test]
     async fn a_redelivery_is_recorded_once() {
         let webhook = BalanceAlertWebhook(InMemoryStore::new());
-        let first = reply(&webhook, BODY).await;
-        assert_eq!(first.body, r#"{"status":"recorded"}"#);
-        assert_eq!(first.metrics, [RECEIVED]);
-        let before = webhook.0.snapshot();
-        let again = reply(&webhook, BODY).await;
-        assert_eq!(again.body, r#"{"status":"unchanged"}"#);
-        assert_eq!(again.metrics, [RECEIVED, UNCHANGED]);
-        assert_eq!(webhook.0.snapshot(), before);
+        assert_a_redelivery_changes_nothing(&webhook, &webhook.0, BODY, RECEIVED, UNCHANGED).await;
     }
 
     #[tokio::test]

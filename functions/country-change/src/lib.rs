@@ -52,21 +52,17 @@ impl<S: CountryStore> Webhook for CountryChangeWebhook<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::testkit::{assert_unstored_payloads_are_logged_whole, reply, InMemoryStore};
+    use shared::testkit::{
+        assert_a_redelivery_changes_nothing, assert_unstored_payloads_are_logged_whole, reply,
+        InMemoryStore,
+    };
 
     const BODY: &str = r#"{"imsi":"260216611193634","iccid":"89361123300836129514","previousCountry":null,"newCountry":"DE"}"#;
 
     #[tokio::test]
     async fn a_redelivery_is_recorded_once() {
         let webhook = CountryChangeWebhook(InMemoryStore::new());
-        let first = reply(&webhook, BODY).await;
-        assert_eq!(first.body, r#"{"status":"recorded"}"#);
-        assert_eq!(first.metrics, [RECEIVED]);
-        let before = webhook.0.snapshot();
-        let again = reply(&webhook, BODY).await;
-        assert_eq!(again.body, r#"{"status":"unchanged"}"#);
-        assert_eq!(again.metrics, [RECEIVED, UNCHANGED]);
-        assert_eq!(webhook.0.snapshot(), before);
+        assert_a_redelivery_changes_nothing(&webhook, &webhook.0, BODY, RECEIVED, UNCHANGED).await;
     }
 
     #[tokio::test]

@@ -77,6 +77,25 @@ pub async fn reply<W: crate::pipeline::Webhook>(webhook: &W, body: &str) -> crat
     crate::pipeline::respond(webhook, &gate, &request).await
 }
 
+/// Checks that `webhook` over `store` records `body` once: `recorded`, counting `received`; then,
+/// delivered again, `unchanged`, counting `received` and `unchanged`, with nothing written.
+pub async fn assert_a_redelivery_changes_nothing<W: crate::pipeline::Webhook>(
+    webhook: &W,
+    store: &InMemoryStore,
+    body: &str,
+    received: crate::telemetry::Metric,
+    unchanged: crate::telemetry::Metric,
+) {
+    let first = reply(webhook, body).await;
+    assert_eq!(first.body, r#"{"status":"recorded"}"#);
+    assert_eq!(first.metrics, [received]);
+    let before = store.snapshot();
+    let again = reply(webhook, body).await;
+    assert_eq!(again.body, r#"{"status":"unchanged"}"#);
+    assert_eq!(again.metrics, [received, unchanged]);
+    assert_eq!(store.snapshot(), before);
+}
+
 /// Checks that a webhook over a store that fails, transiently or for good, answers 503,
 /// counts the failure, and logs the whole payload once, at error level, for `entitlements
 /// replay` (`make` builds the webhook over the failing store).

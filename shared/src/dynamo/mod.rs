@@ -1,12 +1,14 @@
 //! The DynamoDB adapter: implements the domain's storage ports over one table.
 //!
 //! One module per thing stored (`activations`, `entitlements`, `profiles`, `esims`), the read
-//! models in `views`, the item shapes and keys in `items`; this module holds what they share:
+//! models in `views`, what the event publisher reads in `events`, the item shapes and keys in
+//! `items`; this module holds what they share:
 //! the client, the table name, error classes and transactions.
 
 mod activations;
 mod entitlements;
 mod esims;
+pub mod events;
 mod items;
 mod profiles;
 mod views;

@@ -5,6 +5,7 @@ use time::OffsetDateTime;
 use crate::activation::{ActivationRecord, ActivationStore, ApproveOutcome, RecordOutcome};
 use crate::entitlement::{Entitlement, EntitlementStore, Grant, GrantWrite};
 use crate::esim::{EsimStatusRecord, EsimStore, Iccid, Recorded};
+use crate::events::EventLookups;
 use crate::ids::{ActivationId, CustomerUid, ItemId, UserToken};
 use crate::registration::{CustomerRegistration, Registered, RegistrationStore};
 use crate::store::{FailureClass, StoreError};
@@ -112,6 +113,20 @@ impl ReadModels for FailingStore {
     }
 
     async fn esim_history(&self, _: &Iccid) -> Result<Option<EsimHistory>, StoreError> {
+        self.fail("Query").await
+    }
+}
+
+impl EventLookups for FailingStore {
+    async fn user_of_customer(&self, _: &CustomerUid) -> Result<Option<UserToken>, StoreError> {
+        self.fail("Query").await
+    }
+
+    async fn customer_of_user(&self, _: &UserToken) -> Result<Option<CustomerUid>, StoreError> {
+        self.fail("GetItem").await
+    }
+
+    async fn customer_of_iccid(&self, _: &Iccid) -> Result<Option<CustomerUid>, StoreError> {
         self.fail("Query").await
     }
 }

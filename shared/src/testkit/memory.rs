@@ -10,6 +10,7 @@ use crate::activation::{ActivationRecord, ActivationStore, ApproveOutcome, Recor
 use crate::clock::to_millis;
 use crate::entitlement::{Entitlement, EntitlementStore, Grant, GrantWrite, Purchase};
 use crate::esim::{EsimStatusRecord, EsimStore, Iccid, Recorded};
+use crate::events::EventLookups;
 use crate::ids::{ActivationId, CustomerUid, ItemId, PurchaseId, UserToken};
 use crate::registration::{CustomerRegistration, Registered, RegistrationStore};
 use crate::store::StoreError;
@@ -311,6 +312,28 @@ impl ReadModels for InMemoryStore {
             current: esim.current.clone(),
             history: esim.history.values().rev().cloned().collect(),
         }))
+    }
+}
+
+impl EventLookups for InMemoryStore {
+    async fn user_of_customer(
+        &self,
+        customer: &CustomerUid,
+    ) -> Result<Option<UserToken>, StoreError> {
+        let t = self.tables();
+        let mut profiles = t.profiles.iter();
+        let registered = profiles.find(|(_, p)| p.customer_uid.as_ref() == Some(customer));
+        Ok(registered.map(|(user, _)| user.clone()))
+    }
+
+    async fn customer_of_user(&self, user: &UserToken) -> Result<Option<CustomerUid>, StoreError> {
+        let t = self.tables();
+        Ok(t.profiles.get(user).and_then(|p| p.customer_uid.clone()))
+    }
+
+    async fn customer_of_iccid(&self, _iccid: &Iccid) -> Result<Option<CustomerUid>, StoreError> {
+        // A SIM is linked to a customer by balance alerts, which this store does not keep yet.
+        Ok(None)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
 };
 use aws_sdk_dynamodb::Client;
 use serde::Deserialize;
@@ -28,6 +28,15 @@ struct TableProperties {
     key_schema: Vec<KeyElement>,
     #[serde(default)]
     global_secondary_indexes: Vec<IndexDef>,
+    #[serde(default)]
+    stream_specification: Option<StreamDef>,
+}
+
+/// The table's stream, which the event publisher reads.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct StreamDef {
+    stream_view_type: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,6 +95,13 @@ impl TableDeclaration {
         }
     }
 
+    /// The same table without its stream: for local servers where a stream costs more than it
+    /// gives (moto copies the whole table, stream records included, on every transaction).
+    pub fn without_stream(mut self) -> Self {
+        self.0.stream_specification = None;
+        self
+    }
+
     /// Names of the declared global secondary indexes.
     pub fn index_names(&self) -> Vec<&str> {
         self.0
@@ -95,7 +111,7 @@ impl TableDeclaration {
             .collect()
     }
 
-    /// Creates `table` with this declaration (on-demand billing, as in the template).
+    /// Creates `table` as declared: on-demand billing, its indexes and its stream.
     pub async fn create(&self, client: &Client, table: &str) -> Result<(), CreateTableError> {
         let mut request = client
             .create_table()
@@ -127,6 +143,15 @@ impl TableDeclaration {
                     .index_name(&index.index_name)
                     .set_key_schema(Some(key_schema(&index.key_schema)?))
                     .projection(projection)
+                    .build()
+                    .map_err(|e| TemplateError::Incomplete(e.to_string()))?,
+            );
+        }
+        if let Some(stream) = &self.0.stream_specification {
+            request = request.stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::from(stream.stream_view_type.as_str()))
                     .build()
                     .map_err(|e| TemplateError::Incomplete(e.to_string()))?,
             );
@@ -173,6 +198,16 @@ mod tests {
         let table = TableDeclaration::from_template(&yaml).unwrap();
         assert_eq!(table.index_names(), ["gsi1"]);
         assert_eq!(table.0.key_schema.len(), 2);
+        let stream = table
+            .0
+            .stream_specification
+            .as_ref()
+            .map(|s| s.stream_view_type.as_str());
+        assert_eq!(
+            stream,
+            Some("NEW_AND_OLD_IMAGES"),
+            "the event publisher needs both images"
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ fn max_concurrency() -> usize {
 
 /// One invocation at a time (classic Lambda): one thread, no work stealing. Several at once
 /// (Managed Instances): a thread per core.
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     let mut builder = match max_concurrency() {
         0 | 1 => tokio::runtime::Builder::new_current_thread(),
         _ => tokio::runtime::Builder::new_multi_thread(),

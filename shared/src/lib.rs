@@ -4,7 +4,8 @@
 //! - domain, free of HTTP and SDK types: `ids`, `payload`, `clock`, and one module per use case
 //!   (`activation`, `entitlement`, `registration`, `esim`, `balance`, `country`, `views`), each
 //!   declaring the storage port it needs beside the records it stores; `facts` what facts kept
-//!   with a history share; `store` holds the error every port returns;
+//!   with a history share; `store` holds the error every port returns; `events` decides which
+//!   stored change becomes which domain event;
 //! - adapter: `dynamo`, the ports over one DynamoDB table;
 //! - request pipeline: `pipeline` (one generic path for every function), `http`, `auth`,
 //!   `telemetry`, `config`;
@@ -21,6 +22,7 @@ pub mod deadline;
 pub mod dynamo;
 pub mod entitlement;
 pub mod esim;
+pub mod events;
 pub mod facts;
 pub mod http;
 pub mod ids;

@@ -58,6 +58,28 @@ pub enum Registered {
     UnknownUser,
 }
 
+/// What a user profile says about the user's Gigastore customer id, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileRecord {
+    /// Our user.
+    pub user_token: UserToken,
+    /// Gigastore's customer id, once registered.
+    pub customer_uid: Option<CustomerUid>,
+    /// When the customer id was recorded.
+    pub customer_registered_at: Option<OffsetDateTime>,
+}
+
+/// A registration kept for a user we did not know, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnclaimedRegistration {
+    /// The user token Gigastore sent.
+    pub user_token: UserToken,
+    /// Gigastore's customer id.
+    pub customer_uid: CustomerUid,
+    /// When it was received.
+    pub received_at: OffsetDateTime,
+}
+
 /// Where customer registrations are kept.
 pub trait RegistrationStore: Send + Sync {
     /// Records the customer id on the user's profile; `None` if the user is unknown.

@@ -81,16 +81,22 @@ impl Metric {
 /// Each metric is published without dimensions (for alarms across functions), per function,
 /// and per function and its extra dimension.
 pub fn emf_document(function: &str, metrics: &[Metric], timestamp_ms: i64) -> Value {
+    let ones: Vec<(Metric, u64)> = metrics.iter().map(|&m| (m, 1)).collect();
+    emf_counts(function, &ones, timestamp_ms)
+}
+
+/// The same with a count for each metric (a batch counts many events in one line).
+pub fn emf_counts(function: &str, counts: &[(Metric, u64)], timestamp_ms: i64) -> Value {
     let mut root = Map::new();
     let mut directives = Vec::new();
     root.insert("Function".into(), function.into());
-    for metric in metrics {
+    for (metric, n) in counts {
         let mut dimensions = vec![json!([]), json!(["Function"])];
         if let Some((key, value)) = metric.dimension {
             root.insert(key.into(), value.into());
             dimensions.push(json!(["Function", key]));
         }
-        let count = root.get(metric.name).and_then(Value::as_u64).unwrap_or(0) + 1;
+        let count = root.get(metric.name).and_then(Value::as_u64).unwrap_or(0) + n;
         root.insert(metric.name.into(), count.into());
         directives.push(json!({
             "Namespace": NAMESPACE,
@@ -110,9 +116,20 @@ pub fn emit(function: &str, metrics: &[Metric]) {
     if metrics.is_empty() {
         return;
     }
+    println!("{}", emf_document(function, metrics, now_millis()));
+}
+
+/// The same with a count for each metric.
+pub fn emit_counts(function: &str, counts: &[(Metric, u64)]) {
+    if counts.is_empty() {
+        return;
+    }
+    println!("{}", emf_counts(function, counts, now_millis()));
+}
+
+fn now_millis() -> i64 {
     let now = time::OffsetDateTime::now_utc();
-    let millis = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or_default();
-    println!("{}", emf_document(function, metrics, millis));
+    i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -161,6 +178,20 @@ mod tests {
             doc["_aws"]["CloudWatchMetrics"].as_array().map(Vec::len),
             Some(2)
         );
+    }
+
+    #[test]
+    fn counts_are_emitted_as_given() {
+        let doc = emf_counts(
+            "event-publisher",
+            &[
+                (Metric::count("EventsPublished"), 12),
+                (Metric::count("EventsFailed"), 0),
+            ],
+            0,
+        );
+        assert_eq!(doc["EventsPublished"], 12);
+        assert_eq!(doc["EventsFailed"], 0);
     }
 
     #[test]

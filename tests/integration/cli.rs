@@ -177,6 +177,13 @@ async fn create_table_builds_the_table_the_template_declares() {
         .filter_map(|i| i.index_name())
         .collect();
     assert_eq!(indexes, ["gsi1"]);
+    let stream = description.stream_specification().unwrap();
+    assert!(stream.stream_enabled());
+    assert_eq!(
+        stream.stream_view_type().map(|v| v.as_str()),
+        Some("NEW_AND_OLD_IMAGES"),
+        "the stream the event publisher reads"
+    );
 
     let (code, _, err) = cli_on(&table, &["create-table", "--template", "missing.yaml"]).await;
     assert_eq!(code, 1);

@@ -248,14 +248,20 @@ pub fn client_with(
     moto().client_with(adjust)
 }
 
-/// Creates the table `name` as `template.yaml` declares it.
+/// Creates the table `name` as `template.yaml` declares it, without its stream (see
+/// [`TestTable::new`]).
 pub async fn create_table(client: &Client, name: &str) {
-    let yaml = std::fs::read_to_string(root().join("template.yaml")).expect("template.yaml");
-    let declaration = TableDeclaration::from_template(&yaml).expect("table declaration");
+    let declaration = declaration().without_stream();
     declaration
         .create(client, name)
         .await
         .expect("table created");
+}
+
+/// The table `template.yaml` declares.
+fn declaration() -> TableDeclaration {
+    let yaml = std::fs::read_to_string(root().join("template.yaml")).expect("template.yaml");
+    TableDeclaration::from_template(&yaml).expect("table declaration")
 }
 
 /// A fresh table, created from `template.yaml`, only this test's.
@@ -269,8 +275,19 @@ pub struct TestTable {
 }
 
 impl TestTable {
-    /// Creates a new, empty table as the template declares it.
+    /// Creates a new, empty table as the template declares it, but without its stream: moto
+    /// deep-copies a table, stream records included, on every transaction, which makes the load
+    /// tests quadratic. Tests of the events use [`TestTable::with_stream`].
     pub async fn new() -> Self {
+        Self::create(declaration().without_stream()).await
+    }
+
+    /// The same, with the stream the template declares.
+    pub async fn with_stream() -> Self {
+        Self::create(declaration()).await
+    }
+
+    async fn create(declaration: TableDeclaration) -> Self {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let name = format!(
             "test-{}-{}",
@@ -278,7 +295,10 @@ impl TestTable {
             NEXT.fetch_add(1, Ordering::SeqCst)
         );
         let (client, log) = client();
-        create_table(&client, &name).await;
+        declaration
+            .create(&client, &name)
+            .await
+            .expect("table created");
         log.clear();
         Self {
             store: DynamoStore::new(client, name.clone()),

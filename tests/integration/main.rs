@@ -13,6 +13,7 @@ mod faults;
 mod grants;
 mod load;
 mod logs;
+mod publishing;
 mod registration;
 mod replay;
 mod secrets;

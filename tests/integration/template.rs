@@ -18,6 +18,7 @@ fn metric_names() -> Vec<&'static str> {
         &balance_alert::METRICS,
         &balance_activation::METRICS,
         &country_change::METRICS,
+        &event_publisher::METRICS,
     ]
     .concat()
 }
@@ -68,6 +69,7 @@ fn workspace_functions() -> BTreeSet<String> {
 fn every_function_has_its_route_and_every_route_a_function() {
     let t = template();
     let mut routes = BTreeMap::new();
+    let mut stream_readers = BTreeSet::new();
     for (name, function) in of_type(&t, "AWS::Serverless::Function") {
         let binary = function["Metadata"]["BuildProperties"]["Binary"]
             .as_str()
@@ -80,6 +82,11 @@ fn every_function_has_its_route_and_every_route_a_function() {
         let events = function["Properties"]["Events"].as_mapping().unwrap();
         assert_eq!(events.len(), 1, "{name} serves one route");
         let event = events.values().next().unwrap();
+        if event["Type"] == "DynamoDB" {
+            assert_stream_trigger(&name, &event["Properties"]);
+            stream_readers.insert(binary);
+            continue;
+        }
         assert_eq!(event["Type"], "HttpApi", "{name}");
         assert_eq!(
             tag(&event["Properties"]["ApiId"]),
@@ -96,11 +103,16 @@ fn every_function_has_its_route_and_every_route_a_function() {
             "{name}: one function per binary"
         );
     }
-    let deployed: BTreeSet<String> = routes.keys().cloned().collect();
+    assert_eq!(
+        stream_readers,
+        BTreeSet::from(["event-publisher".to_owned()]),
+        "the publisher is the one function without a route"
+    );
+    let deployed: BTreeSet<String> = routes.keys().cloned().chain(stream_readers).collect();
     assert_eq!(
         deployed,
         workspace_functions(),
-        "no route without a function, no function without a route"
+        "no route without a function, no function without a route or its stream"
     );
 
     fn served<W: Webhook>() -> (String, String) {
@@ -118,6 +130,42 @@ fn every_function_has_its_route_and_every_route_a_function() {
     assert_eq!(
         routes, served,
         "each function is deployed on the route its handler serves"
+    );
+}
+
+/// The publisher's stream trigger: from the start of the table's stream, partial batch
+/// failures, bounded retries, and a dead-letter queue for what it gives up on.
+fn assert_stream_trigger(name: &str, p: &Value) {
+    assert_eq!(
+        tag(&p["Stream"]),
+        "GetAtt EntitlementTable.StreamArn",
+        "{name}"
+    );
+    assert_eq!(p["StartingPosition"], "TRIM_HORIZON", "{name}");
+    assert_eq!(
+        p["FunctionResponseTypes"][0], "ReportBatchItemFailures",
+        "{name}"
+    );
+    assert_eq!(p["BisectBatchOnFunctionError"], true, "{name}");
+    assert!(
+        p["MaximumRetryAttempts"].as_u64().is_some(),
+        "{name}: bounded retries"
+    );
+    assert!(p["MaximumRecordAgeInSeconds"].as_u64().is_some(), "{name}");
+    assert!(
+        p["BatchSize"].as_u64().is_some() && p["MaximumBatchingWindowInSeconds"].as_u64().is_some()
+    );
+    let on_failure = &p["DestinationConfig"]["OnFailure"];
+    assert_eq!(on_failure["Type"], "SQS", "{name}");
+    assert_eq!(
+        tag(&on_failure["Destination"]),
+        "GetAtt EventDeadLetterQueue.Arn",
+        "{name}"
+    );
+    let t = template();
+    assert_eq!(
+        t["Resources"]["EntitlementTable"]["Properties"]["StreamSpecification"]["StreamViewType"],
+        "NEW_AND_OLD_IMAGES"
     );
 }
 
@@ -164,6 +212,7 @@ fn each_function_may_only_call_dynamodb_on_the_table_and_read_the_secret() {
     let t = template();
     let secret = format!("Ref {}", webhook_secret(&t).0);
     for (name, function) in of_type(&t, "AWS::Serverless::Function") {
+        let publisher = function["Metadata"]["BuildProperties"]["Binary"] == "event-publisher";
         let policies = function["Properties"]["Policies"].as_sequence().unwrap();
         assert_eq!(policies.len(), 1, "{name}");
         let mut reads_secret = 0;
@@ -176,6 +225,15 @@ fn each_function_may_only_call_dynamodb_on_the_table_and_read_the_secret() {
                 .map(|a| a.as_str().unwrap())
                 .collect();
             match tag(&statement["Resource"]).as_str() {
+                "GetAtt EntitlementTable.Arn" if publisher => {
+                    assert_eq!(actions, ["dynamodb:GetItem"], "{name}: reads only");
+                }
+                "Sub ${EntitlementTable.Arn}/index/gsi1" if publisher => {
+                    assert_eq!(actions, ["dynamodb:Query"], "{name}: reads only");
+                }
+                "GetAtt EventBus.Arn" if publisher => {
+                    assert_eq!(actions, ["events:PutEvents"], "{name}: its bus only");
+                }
                 "GetAtt EntitlementTable.Arn" => {
                     for action in actions {
                         assert!(
@@ -191,7 +249,11 @@ fn each_function_may_only_call_dynamodb_on_the_table_and_read_the_secret() {
                 other => panic!("{name}: a statement on {other}"),
             }
         }
-        assert_eq!(reads_secret, 1, "{name} may read the webhook secret");
+        let expected = if publisher { 0 } else { 1 };
+        assert_eq!(
+            reads_secret, expected,
+            "{name}: only webhooks read the secret"
+        );
     }
 }
 
@@ -210,10 +272,17 @@ fn functions_get_the_secret_arn_and_the_allowed_sources() {
     assert_eq!(cidrs["Type"], "String");
     assert_eq!(cidrs["Default"], "", "empty allows all");
     for (name, function) in of_type(&t, "AWS::Serverless::Function") {
-        assert!(
-            function["Properties"].get("Environment").is_none(),
-            "{name}: the global environment applies as is"
-        );
+        let own = &function["Properties"]["Environment"]["Variables"];
+        match function["Metadata"]["BuildProperties"]["Binary"].as_str() {
+            Some("event-publisher") => {
+                assert_eq!(own.as_mapping().map(|m| m.len()), Some(1), "{name}");
+                assert_eq!(tag(&own["EVENT_BUS_NAME"]), "Ref EventBus", "{name}");
+            }
+            _ => assert!(
+                function["Properties"].get("Environment").is_none(),
+                "{name}: the global environment applies as is"
+            ),
+        }
     }
 }
 
@@ -334,8 +403,10 @@ fn alarms_and_dashboard_use_only_metric_names_the_functions_emit() {
     }
     let alarms = of_type(&t, "AWS::CloudWatch::Alarm").len();
     assert_eq!(
-        alarms, 10,
+        alarms, 13,
         "errors, throttles, 5xx, auth burst, storage, permanent storage errors, secret \
-         unavailable, activation outcome unknown, refusal rate, DynamoDB throttling"
+         unavailable, activation outcome unknown, refusal rate, DynamoDB throttling, event \
+         dead letters, event publisher failures, stream iterator age"
     );
+    assert!(used.contains("EventsFailed"), "EventsFailed has no alarm");
 }

@@ -20,7 +20,7 @@ use crate::ids::{
     ActivationId, BalanceItemId, CustomerUid, Eid, Iccid, Imsi, ItemId, MetaTag, PurchaseId,
     UserToken,
 };
-use crate::registration::CustomerRegistration;
+use crate::registration::{CustomerRegistration, ProfileRecord, UnclaimedRegistration};
 use crate::store::StoreError;
 
 /// A DynamoDB item as the SDK holds it.
@@ -85,12 +85,28 @@ pub struct ProfileItem {
     pub email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_uid: Option<CustomerUid>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::clock::stored::option"
+    )]
+    pub customer_registered_at: Option<OffsetDateTime>,
 }
 
 impl ProfileItem {
     /// The profile's key.
     pub fn key(user: &UserToken) -> Item {
         key(user_pk(user), PROFILE_SK.to_owned())
+    }
+
+    /// Reads what a stored profile says about the customer id; the email stays behind.
+    pub fn read(item: Item) -> Result<ProfileRecord, StoreError> {
+        let stored: Self = from_item(item)?;
+        Ok(ProfileRecord {
+            user_token: stored.user_token,
+            customer_uid: stored.customer_uid,
+            customer_registered_at: stored.customer_registered_at,
+        })
     }
 }
 
@@ -270,6 +286,16 @@ pub struct UnclaimedRegistrationItem {
 }
 
 impl UnclaimedRegistrationItem {
+    /// Reads a stored unclaimed registration.
+    pub fn read(item: Item) -> Result<UnclaimedRegistration, StoreError> {
+        let stored: Self = from_item(item)?;
+        Ok(UnclaimedRegistration {
+            user_token: stored.user_token,
+            customer_uid: stored.customer_uid,
+            received_at: stored.received_at,
+        })
+    }
+
     /// The item keeping `r`, received at `now`.
     pub fn new(r: &CustomerRegistration, now: OffsetDateTime) -> Self {
         Self {

@@ -2,14 +2,16 @@
 //!
 //! One module per thing stored (`activations`, `entitlements`, `profiles`, `esims`,
 //! `countries`, `balances`), what facts with a history share in `timeline`, the read models in
-//! `views`, the item shapes and keys in `items`; this module holds what they share: the client,
-//! the table name, error classes, conditional puts and transactions.
+//! `views`, what the event publisher reads in `events`, the item shapes and keys in `items`; this
+//! module holds what they share: the client, the table name, error classes, conditional puts and
+//! transactions.
 
 mod activations;
 mod balances;
 mod countries;
 mod entitlements;
 mod esims;
+pub mod events;
 mod items;
 mod profiles;
 mod timeline;

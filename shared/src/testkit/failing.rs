@@ -7,6 +7,7 @@ use crate::balance::{BalanceActivationRecord, BalanceAlertRecord, BalanceStore};
 use crate::country::{CountryChangeRecord, CountryStore};
 use crate::entitlement::{Entitlement, EntitlementStore, Grant, GrantWrite};
 use crate::esim::{EsimStatusRecord, EsimStore, Iccid, Recorded};
+use crate::events::EventLookups;
 use crate::ids::{ActivationId, CustomerUid, ItemId, UserToken};
 use crate::registration::{CustomerRegistration, Registered, RegistrationStore};
 use crate::store::{FailureClass, StoreError};
@@ -130,6 +131,20 @@ impl ReadModels for FailingStore {
     }
 
     async fn esim_history(&self, _: &Iccid) -> Result<Option<EsimHistory>, StoreError> {
+        self.fail("Query").await
+    }
+}
+
+impl EventLookups for FailingStore {
+    async fn user_of_customer(&self, _: &CustomerUid) -> Result<Option<UserToken>, StoreError> {
+        self.fail("Query").await
+    }
+
+    async fn customer_of_user(&self, _: &UserToken) -> Result<Option<CustomerUid>, StoreError> {
+        self.fail("GetItem").await
+    }
+
+    async fn customer_of_iccid(&self, _: &Iccid) -> Result<Option<CustomerUid>, StoreError> {
         self.fail("Query").await
     }
 }

@@ -12,6 +12,7 @@ use crate::clock::to_millis;
 use crate::country::{CountryChangeRecord, CountryStore};
 use crate::entitlement::{Entitlement, EntitlementStore, Grant, GrantWrite, Purchase};
 use crate::esim::{EsimStatusRecord, EsimStore, Iccid, Recorded};
+use crate::events::EventLookups;
 use crate::facts::Tracked;
 use crate::ids::{ActivationId, BalanceItemId, CustomerUid, ItemId, PurchaseId, UserToken};
 use crate::registration::{CustomerRegistration, Registered, RegistrationStore};
@@ -410,6 +411,33 @@ impl ReadModels for InMemoryStore {
         let (current, history) = Timeline::view(t.esims.get(iccid));
         let (country, country_history) = Timeline::view(t.countries.get(iccid));
         Ok(EsimHistory::of(current, history, country, country_history))
+    }
+}
+
+impl EventLookups for InMemoryStore {
+    async fn user_of_customer(
+        &self,
+        customer: &CustomerUid,
+    ) -> Result<Option<UserToken>, StoreError> {
+        let t = self.tables();
+        let mut profiles = t.profiles.iter();
+        let registered = profiles.find(|(_, p)| p.customer_uid.as_ref() == Some(customer));
+        Ok(registered.map(|(user, _)| user.clone()))
+    }
+
+    async fn customer_of_user(&self, user: &UserToken) -> Result<Option<CustomerUid>, StoreError> {
+        let t = self.tables();
+        Ok(t.profiles.get(user).and_then(|p| p.customer_uid.clone()))
+    }
+
+    async fn customer_of_iccid(&self, iccid: &Iccid) -> Result<Option<CustomerUid>, StoreError> {
+        // A SIM is linked to a customer by its newest balance alert, as the index has it.
+        let t = self.tables();
+        let alerts = t.balance_alerts.values().map(|r| &r.alert);
+        let newest = alerts
+            .filter(|a| &a.iccid == iccid)
+            .max_by_key(|a| a.timestamp);
+        Ok(newest.map(|a| a.customer_uid.clone()))
     }
 }
 

@@ -1,0 +1,761 @@
+//! Domain events from real stored records: webhooks through their production handlers into a
+//! table with a stream (moto), the stream's records read with the DynamoDB Streams API and
+//! handed to the publisher's handler as Lambda's event source mapping hands them, put on a moto
+//! EventBridge bus whose rule delivers to an SQS queue on the same server; the queue is read.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use activation_request::ActivationWebhook;
+use aws_lambda_events::event::dynamodb::Event;
+use aws_lambda_events::event::streams::DynamoDbEventResponse;
+use aws_smithy_runtime_api::client::http::{
+    http_client_fn, HttpClient, HttpConnector, HttpConnectorFuture, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::byte_stream::ByteStream;
+use balance_activation::BalanceActivationWebhook;
+use balance_alert::BalanceAlertWebhook;
+use country_change::CountryChangeWebhook;
+use customer_registration::RegistrationWebhook;
+use esim_status::EsimStatusWebhook;
+use event_publisher::{Bus, Publisher};
+use serde_json::{json, Value};
+
+use crate::common::{demo_user, endpoint, operation, post, TestTable};
+
+const USER: &str = "USER_TOKEN_1234567";
+const CUSTOMER: &str = "058c8716-47dd-4fc4-be89-00978a86b7c0";
+const ICCID: &str = "89361123300836129514";
+
+/// The SDK configuration of the moto server, with `http` as HTTP client.
+fn sdk_config(http: SharedHttpClient) -> aws_config::SdkConfig {
+    use aws_sdk_eventbridge::config::{Credentials, Region, SharedCredentialsProvider};
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "test", "test", None, None, "tests",
+        )))
+        .endpoint_url(endpoint())
+        .http_client(http)
+        .build()
+}
+
+fn moto() -> aws_config::SdkConfig {
+    sdk_config(shared::aws::https_client())
+}
+
+/// A bus of its own, with a rule delivering every event of ours to a queue of its own.
+struct Subscriber {
+    bus: String,
+    sqs: aws_sdk_sqs::Client,
+    queue: String,
+}
+
+impl Subscriber {
+    async fn new() -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = format!(
+            "{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        let (bus, rule) = (format!("bus-{n}"), format!("all-{n}"));
+        let events = aws_sdk_eventbridge::Client::new(&moto());
+        let sqs = aws_sdk_sqs::Client::new(&moto());
+        events.create_event_bus().name(&bus).send().await.unwrap();
+        let queue = sqs
+            .create_queue()
+            .queue_name(format!("events-{n}"))
+            .send()
+            .await;
+        let queue = queue.unwrap().queue_url.unwrap();
+        let attributes = sqs
+            .get_queue_attributes()
+            .queue_url(&queue)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap();
+        let queue_arn = attributes.attributes.unwrap()
+            [&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+            .clone();
+        let pattern = json!({"source": [shared::events::SOURCE]}).to_string();
+        events
+            .put_rule()
+            .name(&rule)
+            .event_bus_name(&bus)
+            .event_pattern(pattern)
+            .send()
+            .await
+            .unwrap();
+        let target = aws_sdk_eventbridge::types::Target::builder()
+            .id("queue")
+            .arn(queue_arn)
+            .build()
+            .unwrap();
+        events
+            .put_targets()
+            .rule(&rule)
+            .event_bus_name(&bus)
+            .targets(target)
+            .send()
+            .await
+            .unwrap();
+        Self { bus, sqs, queue }
+    }
+
+    /// Every event delivered so far and not read before, as EventBridge delivers them.
+    async fn delivered(&self) -> Vec<Value> {
+        let mut all = Vec::new();
+        loop {
+            let received = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            let messages = received.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return all;
+            }
+            for m in messages {
+                all.push(serde_json::from_str(m.body().unwrap()).unwrap());
+                let receipt = m.receipt_handle().unwrap();
+                let delete = self.sqs.delete_message().queue_url(&self.queue);
+                delete.receipt_handle(receipt).send().await.unwrap();
+            }
+        }
+    }
+
+    /// A publisher over `table` putting on this bus through `http`.
+    fn publisher(
+        &self,
+        table: &TestTable,
+        http: SharedHttpClient,
+    ) -> Publisher<shared::dynamo::DynamoStore> {
+        let client = event_publisher::client(&sdk_config(http));
+        Publisher::new(table.other_store(), Bus::new(client, &self.bus))
+    }
+}
+
+/// Every record of `table`'s stream so far, as the Lambda DynamoDB event's records (JSON).
+async fn stream_records(table: &TestTable) -> Vec<Value> {
+    let described = table
+        .store
+        .client()
+        .describe_table()
+        .table_name(&table.name)
+        .send()
+        .await
+        .unwrap();
+    let arn = described
+        .table
+        .unwrap()
+        .latest_stream_arn
+        .expect("the table has a stream");
+    let streams = aws_sdk_dynamodbstreams::Client::new(&moto());
+    let stream = streams
+        .describe_stream()
+        .stream_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    let mut records = Vec::new();
+    for shard in stream
+        .stream_description
+        .unwrap()
+        .shards
+        .unwrap_or_default()
+    {
+        let iterator = streams
+            .get_shard_iterator()
+            .stream_arn(&arn)
+            .shard_id(shard.shard_id.unwrap())
+            .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .unwrap()
+            .shard_iterator
+            .unwrap();
+        let got = streams
+            .get_records()
+            .shard_iterator(iterator)
+            .send()
+            .await
+            .unwrap();
+        records.extend(
+            got.records
+                .unwrap_or_default()
+                .into_iter()
+                .map(|r| lambda_record(r, &arn)),
+        );
+    }
+    without_moto_key_only_inserts(records)
+}
+
+/// moto 5.2.5 records an UpdateItem that creates an item as two INSERTs, the first with only
+/// the keys in its new image; DynamoDB records one, with the whole item. The first is dropped.
+fn without_moto_key_only_inserts(records: Vec<Value>) -> Vec<Value> {
+    let keys_only = |r: &Value| {
+        let change = &r["dynamodb"];
+        r["eventName"] == "INSERT" && change["NewImage"] == change["Keys"]
+    };
+    let mut kept: Vec<Value> = Vec::with_capacity(records.len());
+    for (i, r) in records.iter().enumerate() {
+        let next = records.get(i + 1);
+        let doubled = next.is_some_and(|n| {
+            n["eventName"] == "INSERT" && n["dynamodb"]["Keys"] == r["dynamodb"]["Keys"]
+        });
+        if !(keys_only(r) && doubled) {
+            kept.push(r.clone());
+        }
+    }
+    kept
+}
+
+/// A stream record as Lambda's event source mapping puts it in the function's event.
+fn lambda_record(r: aws_sdk_dynamodbstreams::types::Record, arn: &str) -> Value {
+    let change = r.dynamodb.unwrap();
+    let image = |i: Option<
+        std::collections::HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>,
+    >| { i.map(|i| serde_json::to_value(serde_dynamo::Item::from(i)).unwrap()) };
+    let mut dynamodb = json!({
+        "ApproximateCreationDateTime": change.approximate_creation_date_time.map(|t| t.secs()),
+        "Keys": image(change.keys),
+        "SequenceNumber": change.sequence_number,
+        "SizeBytes": change.size_bytes,
+        "StreamViewType": change.stream_view_type.map(|v| v.as_str().to_owned()),
+    });
+    for (name, i) in [
+        ("NewImage", image(change.new_image)),
+        ("OldImage", image(change.old_image)),
+    ] {
+        if let Some(i) = i {
+            dynamodb[name] = i;
+        }
+    }
+    json!({
+        "eventID": r.event_id,
+        "eventName": r.event_name.map(|n| n.as_str().to_owned()),
+        "eventVersion": r.event_version,
+        "eventSource": r.event_source,
+        "awsRegion": r.aws_region,
+        "eventSourceARN": arn,
+        "dynamodb": dynamodb,
+    })
+}
+
+/// Runs the publisher's handler on `records` as one Lambda invocation.
+async fn publish(
+    publisher: &Publisher<shared::dynamo::DynamoStore>,
+    records: &[Value],
+) -> DynamoDbEventResponse {
+    let event: Event = serde_json::from_value(json!({ "Records": records })).unwrap();
+    let mut context = lambda_runtime::Context::default();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    context.deadline = now_ms + 30_000;
+    publisher
+        .handle(lambda_runtime::LambdaEvent::new(event, context))
+        .await
+        .unwrap()
+}
+
+/// The sequence numbers a response asks Lambda to resume from.
+fn resume_points(response: &DynamoDbEventResponse) -> Vec<String> {
+    let failures = response.batch_item_failures.iter();
+    failures.filter_map(|f| f.item_identifier.clone()).collect()
+}
+
+fn sequence_number(record: &Value) -> String {
+    record["dynamodb"]["SequenceNumber"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// An eSIM Status body.
+fn status(state: &str) -> String {
+    json!({"iccid": ICCID, "imsi": "260216611193634", "profileState": state, "eid": "74088234238931452"})
+        .to_string()
+}
+
+/// A Balance Alert body for `CUSTOMER` and `ICCID`.
+fn alert(timestamp: &str, bytes: u64) -> String {
+    json!({"uid": CUSTOMER, "iccid": ICCID, "imsi": "260216611193634", "timestamp": timestamp, "balanceAmountInByte": bytes}).to_string()
+}
+
+/// A Balance Activation body for `CUSTOMER`.
+fn balance(expires: &str) -> String {
+    json!({"uid": CUSTOMER, "activatedItem": "a15bb850-8f4c-4a2b-9d6e-2f1c3b4a5d6e", "activatedAt": "2025-08-25T09:52:10Z", "expiresAt": expires}).to_string()
+}
+
+/// A Country Change body for `ICCID`.
+fn country(previous: Option<&str>, new: &str) -> String {
+    json!({"imsi": "260216611193634", "iccid": ICCID, "previousCountry": previous, "newCountry": new}).to_string()
+}
+
+#[tokio::test]
+async fn each_accepted_webhook_becomes_one_event_with_its_ids_and_a_redelivery_none() {
+    let table = TestTable::with_stream().await;
+    let subscriber = Subscriber::new().await;
+    let store = || table.other_store();
+
+    // A grant: a profile and an entitlement, no event.
+    demo_user(&table.store).await;
+    let registration = RegistrationWebhook(store());
+    let registered = json!({"userToken": USER, "customerUid": CUSTOMER}).to_string();
+    assert_eq!(post(&registration, &registered).await.0, 200);
+    assert_eq!(post(&registration, &registered).await.0, 200, "redelivery");
+    let stranger = json!({"userToken": "STRANGER", "customerUid": "c-2"}).to_string();
+    // Unknown user: answered 404, kept as an unclaimed registration.
+    assert_eq!(post(&registration, &stranger).await.0, 404);
+
+    let activation = ActivationWebhook(store());
+    let approve = json!({"inventoryItemId": "1_GB", "userToken": USER, "metaTag": "order-1001", "activationId": "act-1"}).to_string();
+    assert_eq!(post(&activation, &approve).await.1["returnCode"], "SUCCESS");
+    assert_eq!(
+        post(&activation, &approve).await.1["returnCode"],
+        "SUCCESS",
+        "replay"
+    );
+    let refuse =
+        json!({"inventoryItemId": "5_GB", "userToken": USER, "activationId": "act-2"}).to_string();
+    assert_eq!(post(&activation, &refuse).await.1["returnCode"], "FAIL");
+
+    // Balance alerts: a new one, its redelivery (nothing), and an older one that arrives late
+    // (a fact of its own: an event, though it does not become the latest).
+    let alerts = BalanceAlertWebhook(store());
+    for (body, answer) in [
+        (alert("2022-08-21T10:15:30Z", 93_618_231), "recorded"),
+        (alert("2022-08-21T10:15:30Z", 93_618_231), "unchanged"),
+        (alert("2022-08-20T08:00:00Z", 99_000_000), "recorded"),
+    ] {
+        assert_eq!(post(&alerts, &body).await.1["status"], answer, "{body}");
+    }
+    // Balance activations: new, redelivered (nothing), then its expiry extended (an event).
+    let balances = BalanceActivationWebhook(store());
+    for (body, answer) in [
+        (balance("2025-09-02T10:15:30Z"), "recorded"),
+        (balance("2025-09-02T10:15:30Z"), "unchanged"),
+        (balance("2025-09-09T10:15:30Z"), "recorded"),
+    ] {
+        assert_eq!(post(&balances, &body).await.1["status"], answer, "{body}");
+    }
+    // Country changes: first attach, its redelivery (nothing), then a border crossing.
+    let countries = CountryChangeWebhook(store());
+    for (body, answer) in [
+        (country(None, "DE"), "recorded"),
+        (country(None, "DE"), "unchanged"),
+        (country(Some("DE"), "FR"), "recorded"),
+    ] {
+        assert_eq!(post(&countries, &body).await.1["status"], answer, "{body}");
+    }
+    let esim = EsimStatusWebhook(store());
+    assert_eq!(
+        post(&esim, &status("INSTALLED")).await.1["status"],
+        "recorded"
+    );
+    assert_eq!(
+        post(&esim, &status("INSTALLED")).await.1["status"],
+        "unchanged"
+    );
+    assert_eq!(
+        post(&esim, &status("DISABLED")).await.1["status"],
+        "recorded"
+    );
+
+    let records = stream_records(&table).await;
+    let publisher = subscriber.publisher(&table, shared::aws::https_client());
+    let response = publish(&publisher, &records).await;
+    assert_eq!(resume_points(&response), Vec::<String>::new());
+
+    let delivered = subscriber.delivered().await;
+    let by_type = |t: &str| -> Vec<&Value> {
+        let mut of: Vec<&Value> = delivered.iter().filter(|e| e["detail-type"] == t).collect();
+        of.sort_by_key(|e| e["detail"]["time"].as_str().unwrap_or("").to_owned());
+        of
+    };
+    assert_eq!(
+        delivered.len(),
+        12,
+        "one per accepted webhook that stored something new: {delivered:#?}"
+    );
+    let ids: BTreeSet<&str> = records
+        .iter()
+        .filter_map(|r| r["eventID"].as_str())
+        .collect();
+    for event in &delivered {
+        assert_eq!(event["source"], "gigastore.reseller");
+        assert_eq!(event["detail"]["type"], event["detail-type"]);
+        let id = event["detail"]["id"].as_str().unwrap();
+        assert!(ids.contains(id), "the id is the stream record's: {id}");
+    }
+
+    let registrations = by_type("customer.registered");
+    assert_eq!(registrations.len(), 2);
+    let known = registrations
+        .iter()
+        .find(|e| e["detail"]["userToken"] == USER)
+        .unwrap();
+    assert_eq!(known["detail"]["customerUid"], CUSTOMER);
+    assert_eq!(known["detail"]["iccid"], Value::Null);
+    assert_eq!(known["detail"]["details"], json!({"knownUser": true}));
+    let unknown = registrations
+        .iter()
+        .find(|e| e["detail"]["userToken"] == "STRANGER")
+        .unwrap();
+    assert_eq!(unknown["detail"]["customerUid"], "c-2");
+    assert_eq!(unknown["detail"]["details"], json!({"knownUser": false}));
+
+    let decisions = by_type("activation.decided");
+    assert_eq!(decisions.len(), 2);
+    let details: Vec<&Value> = decisions.iter().map(|e| &e["detail"]["details"]).collect();
+    assert_eq!(
+        details,
+        [
+            &json!({"activationId": "act-1", "itemId": "1_GB", "decision": "SUCCESS", "metaTag": "order-1001"}),
+            &json!({"activationId": "act-2", "itemId": "5_GB", "decision": "FAIL", "reason": "no_entitlement"}),
+        ]
+    );
+    for decision in &decisions {
+        assert_eq!(decision["detail"]["userToken"], USER);
+        assert_eq!(
+            decision["detail"]["customerUid"], CUSTOMER,
+            "enriched from the profile"
+        );
+        assert_eq!(
+            decision["time"].as_str().unwrap()[..19],
+            decision["detail"]["time"].as_str().unwrap()[..19]
+        );
+    }
+
+    let statuses = by_type("esim.status_changed");
+    let states: Vec<&Value> = statuses
+        .iter()
+        .map(|e| &e["detail"]["details"]["profileState"])
+        .collect();
+    assert_eq!(states, ["INSTALLED", "DISABLED"]);
+    for s in &statuses {
+        assert_eq!(s["detail"]["iccid"], ICCID);
+        assert_eq!(
+            s["detail"]["customerUid"], CUSTOMER,
+            "linked through the balance alert"
+        );
+        assert_eq!(s["detail"]["userToken"], USER, "and the registered profile");
+        assert_eq!(s["detail"]["details"]["imsi"], "260216611193634");
+        assert_eq!(s["detail"]["details"]["eid"], "74088234238931452");
+    }
+
+    let low = by_type("balance.low");
+    let times: Vec<&Value> = low.iter().map(|e| &e["detail"]["time"]).collect();
+    assert_eq!(
+        times,
+        ["2022-08-20T08:00:00.000Z", "2022-08-21T10:15:30.000Z"],
+        "the alert's own time"
+    );
+    assert_eq!(
+        low[1]["detail"]["details"],
+        json!({"balanceBytes": 93_618_231, "imsi": "260216611193634"})
+    );
+    for e in &low {
+        assert_eq!(e["detail"]["customerUid"], CUSTOMER);
+        assert_eq!(e["detail"]["iccid"], ICCID);
+        assert_eq!(e["detail"]["userToken"], USER, "linked by the registration");
+    }
+
+    let activated = by_type("balance.activated");
+    let expiries: Vec<&Value> = activated
+        .iter()
+        .map(|e| &e["detail"]["details"]["expiresAt"])
+        .collect();
+    let mut expiries = expiries;
+    expiries.sort_by_key(|v| v.as_str().unwrap_or("").to_owned());
+    assert_eq!(
+        expiries,
+        ["2025-09-02T10:15:30.000Z", "2025-09-09T10:15:30.000Z"]
+    );
+    for e in &activated {
+        assert_eq!(e["detail"]["time"], "2025-08-25T09:52:10.000Z");
+        assert_eq!(
+            e["detail"]["details"]["activatedItem"],
+            "a15bb850-8f4c-4a2b-9d6e-2f1c3b4a5d6e"
+        );
+        assert_eq!(e["detail"]["userToken"], USER);
+        assert_eq!(e["detail"]["iccid"], Value::Null);
+    }
+
+    let moves = by_type("esim.country_changed");
+    let details: Vec<&Value> = moves.iter().map(|e| &e["detail"]["details"]).collect();
+    assert_eq!(
+        details,
+        [
+            &json!({"previousCountry": null, "newCountry": "DE", "imsi": "260216611193634"}),
+            &json!({"previousCountry": "DE", "newCountry": "FR", "imsi": "260216611193634"}),
+        ]
+    );
+    for e in &moves {
+        assert_eq!(e["detail"]["iccid"], ICCID);
+        assert_eq!(e["detail"]["customerUid"], CUSTOMER, "through the alert");
+        assert_eq!(e["detail"]["userToken"], USER);
+    }
+
+    // Lambda handing the same batch over again publishes the same events under the same ids.
+    assert!(resume_points(&publish(&publisher, &records).await).is_empty());
+    let again: BTreeSet<String> = subscriber
+        .delivered()
+        .await
+        .iter()
+        .map(|e| e["detail"]["id"].to_string())
+        .collect();
+    let first: BTreeSet<String> = delivered
+        .iter()
+        .map(|e| e["detail"]["id"].to_string())
+        .collect();
+    assert_eq!(again, first, "stable ids: consumers deduplicate by them");
+}
+
+/// What the EventBridge connector does to `PutEvents` requests; everything else passes.
+#[derive(Debug, Default)]
+struct BusPlan {
+    /// Requests passed before every later one fails with AWS's `InternalException` (500).
+    fail_after: Option<usize>,
+    /// Entries whose detail contains this text are refused, this many times.
+    refuse: Option<(String, usize)>,
+    /// `PutEvents` requests seen.
+    requests: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+struct BusFaults(Arc<Mutex<BusPlan>>);
+
+impl BusFaults {
+    fn plan(&self) -> std::sync::MutexGuard<'_, BusPlan> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn http_client(&self) -> SharedHttpClient {
+        let faults = self.clone();
+        let base = aws_smithy_http_client::Builder::new().build_http();
+        http_client_fn(move |settings, components| {
+            let inner = base.http_connector(settings, components);
+            SharedHttpConnector::new(FaultyBus {
+                inner,
+                faults: faults.clone(),
+            })
+        })
+    }
+}
+
+#[derive(Debug)]
+struct FaultyBus {
+    inner: SharedHttpConnector,
+    faults: BusFaults,
+}
+
+/// AWS's JSON error answer of EventBridge.
+fn aws_error(status: u16, kind: &str) -> HttpConnectorFuture {
+    let body = json!({"__type": kind, "message": format!("injected {kind}")});
+    let mut response = aws_smithy_runtime_api::http::Response::new(
+        status.try_into().unwrap(),
+        SdkBody::from(body.to_string()),
+    );
+    response
+        .headers_mut()
+        .insert("content-type", "application/x-amz-json-1.1");
+    HttpConnectorFuture::ready(Ok(response))
+}
+
+impl HttpConnector for FaultyBus {
+    fn call(&self, mut request: HttpRequest) -> HttpConnectorFuture {
+        if operation(&request) != "PutEvents" {
+            return self.inner.call(request);
+        }
+        let mut plan = self.faults.plan();
+        plan.requests += 1;
+        if plan.fail_after.is_some_and(|n| plan.requests > n) {
+            return aws_error(500, "InternalException");
+        }
+        let Some((marker, times)) = plan.refuse.as_mut().filter(|(_, times)| *times > 0) else {
+            return self.inner.call(request);
+        };
+        // The refused entries are taken out of the request, so EventBridge never gets them,
+        // and put back into the answer as failures, where EventBridge would report them.
+        let body: Value = serde_json::from_slice(request.body().bytes().unwrap()).unwrap();
+        let entries = body["Entries"].as_array().unwrap();
+        let refused: Vec<usize> = (0..entries.len())
+            .filter(|&i| {
+                entries[i]["Detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains(marker.as_str())
+            })
+            .collect();
+        if refused.is_empty() {
+            return self.inner.call(request);
+        }
+        *times -= 1;
+        let kept: Vec<&Value> = (0..entries.len())
+            .filter(|i| !refused.contains(i))
+            .map(|i| &entries[i])
+            .collect();
+        let kept = json!({"Entries": kept}).to_string();
+        request
+            .headers_mut()
+            .insert("content-length", kept.len().to_string());
+        *request.body_mut() = SdkBody::from(kept);
+        let sent = self.inner.call(request);
+        HttpConnectorFuture::new(async move {
+            let response = sent.await?;
+            let status = response.status();
+            let bytes = ByteStream::new(response.into_body())
+                .collect()
+                .await
+                .map_err(|e| ConnectorError::io(e.into()))?
+                .into_bytes();
+            let mut answer: Value = serde_json::from_slice(&bytes).unwrap();
+            let results = answer["Entries"].as_array_mut().unwrap();
+            for &i in &refused {
+                results.insert(
+                    i,
+                    json!({"ErrorCode": "InternalFailure", "ErrorMessage": "injected"}),
+                );
+            }
+            let failed = answer["FailedEntryCount"].as_u64().unwrap_or(0) + refused.len() as u64;
+            answer["FailedEntryCount"] = failed.into();
+            let mut response = aws_smithy_runtime_api::http::Response::new(
+                status,
+                SdkBody::from(answer.to_string()),
+            );
+            response
+                .headers_mut()
+                .insert("content-type", "application/x-amz-json-1.1");
+            Ok(response)
+        })
+    }
+}
+
+/// Twelve eSIM statuses: twelve history entries (events) among 24 stream records.
+async fn twelve_statuses(table: &TestTable) -> Vec<Value> {
+    let esim = EsimStatusWebhook(table.other_store());
+    for i in 0..12 {
+        let state = ["INSTALLED", "DISABLED"][i % 2];
+        assert_eq!(post(&esim, &status(state)).await.1["status"], "recorded");
+    }
+    stream_records(table).await
+}
+
+/// The stream record each delivered event came from, by event id.
+fn origins(records: &[Value]) -> BTreeMap<String, usize> {
+    let ids = records.iter().enumerate();
+    ids.map(|(i, r)| (r["eventID"].as_str().unwrap().to_owned(), i))
+        .collect()
+}
+
+fn delivered_ids(delivered: &[Value]) -> Vec<String> {
+    let ids = delivered
+        .iter()
+        .map(|e| e["detail"]["id"].as_str().unwrap().to_owned());
+    ids.collect()
+}
+
+/// Records whose stored change is an event (history entries), in stream order.
+fn event_records(records: &[Value]) -> Vec<usize> {
+    let history = |r: &Value| {
+        r["dynamodb"]["Keys"]["sk"]["S"]
+            .as_str()
+            .is_some_and(|sk| sk.starts_with("HISTORY#"))
+    };
+    (0..records.len())
+        .filter(|&i| history(&records[i]))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_failed_put_resumes_from_the_first_unpublished_record_without_repeating_earlier_ones() {
+    let table = TestTable::with_stream().await;
+    let subscriber = Subscriber::new().await;
+    let records = twelve_statuses(&table).await;
+    let events = event_records(&records);
+    assert_eq!(events.len(), 12);
+
+    // The first PutEvents (ten entries) goes through; the second fails, after the SDK's retries.
+    let faults = BusFaults::default();
+    faults.plan().fail_after = Some(1);
+    let publisher = subscriber.publisher(&table, faults.http_client());
+    let response = publish(&publisher, &records).await;
+    let eleventh = events[10];
+    assert_eq!(
+        resume_points(&response),
+        [sequence_number(&records[eleventh])]
+    );
+    let first = delivered_ids(&subscriber.delivered().await);
+    assert_eq!(first.len(), 10);
+    let origin = origins(&records);
+    assert!(first.iter().all(|id| origin[id] < eleventh));
+
+    // Lambda hands the batch over again from that record; EventBridge is back.
+    *faults.plan() = BusPlan::default();
+    let response = publish(&publisher, &records[eleventh..]).await;
+    assert!(resume_points(&response).is_empty());
+    let rest = delivered_ids(&subscriber.delivered().await);
+    assert_eq!(rest.len(), 2);
+    let all: BTreeSet<&String> = first.iter().chain(&rest).collect();
+    assert_eq!(all.len(), 12, "every event once, none repeated");
+}
+
+#[tokio::test]
+async fn refused_entries_are_retried_and_a_lasting_refusal_resumes_from_its_record() {
+    let table = TestTable::with_stream().await;
+    let subscriber = Subscriber::new().await;
+    let records = twelve_statuses(&table).await;
+    let events = event_records(&records);
+    let id = |i: usize| records[events[i]]["eventID"].as_str().unwrap().to_owned();
+
+    // Refused once: the publisher puts it again itself; nothing for Lambda to retry.
+    let faults = BusFaults::default();
+    faults.plan().refuse = Some((id(2), 1));
+    let publisher = subscriber.publisher(&table, faults.http_client());
+    assert!(resume_points(&publish(&publisher, &records).await).is_empty());
+    let delivered = delivered_ids(&subscriber.delivered().await);
+    assert_eq!(delivered.iter().collect::<BTreeSet<_>>().len(), 12);
+    assert_eq!(delivered.len(), 12, "none twice");
+
+    // Refused every time: Lambda resumes from its record; those before it are done.
+    let table = TestTable::with_stream().await;
+    let records = twelve_statuses(&table).await;
+    let events = event_records(&records);
+    let id = |i: usize| records[events[i]]["eventID"].as_str().unwrap().to_owned();
+    faults.plan().refuse = Some((id(2), usize::MAX));
+    let publisher = subscriber.publisher(&table, faults.http_client());
+    let response = publish(&publisher, &records).await;
+    assert_eq!(
+        resume_points(&response),
+        [sequence_number(&records[events[2]])]
+    );
+    let first = delivered_ids(&subscriber.delivered().await);
+    assert!(first.contains(&id(0)) && first.contains(&id(1)) && !first.contains(&id(2)));
+
+    *faults.plan() = BusPlan::default();
+    let response = publish(&publisher, &records[events[2]..]).await;
+    assert!(resume_points(&response).is_empty());
+    let rest = delivered_ids(&subscriber.delivered().await);
+    assert!(
+        !rest.contains(&id(0)) && !rest.contains(&id(1)),
+        "earlier ones not repeated"
+    );
+    let all: BTreeSet<&String> = first.iter().chain(&rest).collect();
+    assert_eq!(all.len(), 12, "every event at least once");
+}

@@ -1,8 +1,12 @@
 """TLS in front of the local DynamoDB-API server, as DynamoDB's endpoint has it.
 
-Terminates TLS on 127.0.0.1:<port> with the benchmark's throwaway certificate and forwards the
-bytes of each connection to moto over plain TCP (one upstream connection per client connection,
-so the clients' keep-alive is kept). Prints `ready` once it listens; exits with its parent.
+Terminates TLS on 127.0.0.1:<port> with the benchmark's throwaway certificate and keeps each
+client connection alive across requests, as DynamoDB does. moto's server (werkzeug) answers every
+request with `Connection: close`, which would make every warm invocation pay a new TCP connection
+and TLS handshake that it never pays against DynamoDB. So the proxy reads one HTTP/1.1 request at
+a time (`Content-Length` bodies, as the SDKs send), forwards it to moto on a fresh plain-TCP
+connection, and returns the answer without moto's `Connection: close`.
+Prints `ready` once it listens; exits with its parent.
 """
 import argparse
 import asyncio
@@ -10,32 +14,55 @@ import os
 import ssl
 
 
-async def pipe(reader, writer):
+def content_length(head):
+    """The `Content-Length` of a request or response head; 0 if it has none."""
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value.strip())
+    return 0
+
+
+async def forward(head, body, target_port):
+    """One request to moto on its own connection; the whole answer, minus `Connection`."""
+    up_reader, up_writer = await asyncio.wait_for(
+        asyncio.open_connection("127.0.0.1", target_port), timeout=5
+    )
     try:
-        while True:
-            data = await reader.read(65536)
-            if not data:
-                break
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, ssl.SSLError, OSError):
-        pass
+        up_writer.write(head + body)
+        await up_writer.drain()
+        answer_head = (await up_reader.readuntil(b"\r\n\r\n"))[:-4]
+        if b"\r\ncontent-length:" in answer_head.lower():
+            answer_body = await up_reader.readexactly(content_length(answer_head))
+        else:
+            answer_body = await up_reader.read()
     finally:
-        try:
-            writer.close()
-        except Exception:  # already closed
-            pass
+        # Not waiting for moto to close: werkzeug takes about 12 ms to close a connection.
+        up_writer.close()
+    lines = [
+        line for line in answer_head.split(b"\r\n")
+        if line.partition(b":")[0].strip().lower() != b"connection"
+    ]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + answer_body
 
 
 async def handle(client_reader, client_writer, target_port):
     try:
-        up_reader, up_writer = await asyncio.wait_for(
-            asyncio.open_connection("127.0.0.1", target_port), timeout=5
-        )
-    except (OSError, asyncio.TimeoutError):
-        client_writer.close()
-        return
-    await asyncio.gather(pipe(client_reader, up_writer), pipe(up_reader, client_writer))
+        while True:
+            head = await client_reader.readuntil(b"\r\n\r\n")
+            body = await client_reader.readexactly(content_length(head))
+            client_writer.write(await forward(head, body, target_port))
+            await client_writer.drain()
+            if b"\r\nconnection: close" in head.lower():
+                break
+    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError,
+            ConnectionError, ssl.SSLError, OSError, ValueError):
+        pass
+    finally:
+        try:
+            client_writer.close()
+        except Exception:  # already closed
+            pass
 
 
 async def exit_with_parent(parent):

@@ -248,6 +248,14 @@ pub fn client_with(
     moto().client_with(adjust)
 }
 
+/// Attempts that outlast a busy machine, for table set-up.
+pub fn patient_timeouts() -> aws_sdk_dynamodb::config::timeout::TimeoutConfig {
+    aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .operation_attempt_timeout(std::time::Duration::from_secs(30))
+        .build()
+}
+
 /// Creates the table `name` as `template.yaml` declares it, without its stream (see
 /// [`TestTable::new`]).
 pub async fn create_table(client: &Client, name: &str) {
@@ -294,12 +302,14 @@ impl TestTable {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::SeqCst)
         );
-        let (client, log) = client();
+        // Created with patience: a create that outlasts the store's 1 s attempt on a busy
+        // machine would be retried and fail as "table already exists".
+        let (patient, _) = client_with(|config| config.timeout_config(patient_timeouts()));
         declaration
-            .create(&client, &name)
+            .create(&patient, &name)
             .await
             .expect("table created");
-        log.clear();
+        let (client, log) = client();
         Self {
             store: DynamoStore::new(client, name.clone()),
             name,

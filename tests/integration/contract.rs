@@ -15,6 +15,7 @@ use shared::balance::{
 use shared::country::{Country, CountryChange, CountryChangeRecord, CountryStore};
 use shared::entitlement::{self, EntitlementStore, Grant, GrantOutcome, GrantWrite};
 use shared::esim::{EsimStatus, EsimStatusRecord, EsimStore, ProfileState, Recorded};
+use shared::events::EventLookups;
 use shared::ids::{
     ActivationId, BalanceItemId, CustomerUid, Eid, Email, Iccid, Imsi, ItemId, PurchaseId,
     UserToken,
@@ -32,6 +33,7 @@ pub trait Store:
     + CountryStore
     + BalanceStore
     + ReadModels
+    + EventLookups
     + 'static
 {
 }
@@ -44,6 +46,7 @@ impl<T> Store for T where
         + CountryStore
         + BalanceStore
         + ReadModels
+        + EventLookups
         + 'static
 {
 }
@@ -87,6 +90,7 @@ contract!(
     balance_alerts_are_kept_once_and_the_newest_is_the_latest,
     balance_activations_are_kept_once_per_expiry,
     balance_facts_are_found_once_the_customer_registers,
+    event_lookups_link_users_customers_and_sims,
 );
 
 fn user(token: &str) -> UserToken {
@@ -746,4 +750,45 @@ async fn balance_facts_are_found_once_the_customer_registers<S: Store>(store: Ar
     assert_eq!(after.latest_balance_alert, Some(early));
     assert_eq!(after.balances.len(), 1);
     assert_eq!(after.balances[0].expires_at, started.activation.expires_at);
+}
+
+async fn event_lookups_link_users_customers_and_sims<S: Store>(store: Arc<S>) {
+    let store = &*store;
+    let (c1, c2, c3) = (
+        CustomerUid::parse("c-1").unwrap(),
+        CustomerUid::parse("c-2").unwrap(),
+        CustomerUid::parse("c-3").unwrap(),
+    );
+    let iccid = Iccid::parse(ICCID).unwrap();
+    assert_eq!(store.user_of_customer(&c1).await.unwrap(), None);
+    assert_eq!(store.customer_of_user(&user("u1")).await.unwrap(), None);
+    assert_eq!(store.customer_of_iccid(&iccid).await.unwrap(), None);
+
+    // A SIM belongs to the customer of its newest alert, whatever order they arrived in.
+    let t0 = now() - Duration::hours(1);
+    store
+        .record_alert(&alert("c-2", t0 + Duration::minutes(10), 1))
+        .await
+        .unwrap();
+    store.record_alert(&alert("c-1", t0, 2)).await.unwrap();
+    assert_eq!(store.customer_of_iccid(&iccid).await.unwrap(), Some(c2));
+    let other = Iccid::parse("8901234567890123456").unwrap();
+    assert_eq!(store.customer_of_iccid(&other).await.unwrap(), None);
+
+    // A user without a registration has no customer id yet.
+    entitlement::grant(store, &grant("u1", "1_GB", 1), now())
+        .await
+        .unwrap();
+    assert_eq!(store.customer_of_user(&user("u1")).await.unwrap(), None);
+    registered(store, "c-1").await;
+    assert_eq!(store.user_of_customer(&c1).await.unwrap(), Some(user("u1")));
+    assert_eq!(store.customer_of_user(&user("u1")).await.unwrap(), Some(c1));
+
+    // An unclaimed registration names no user of ours.
+    let unclaimed = CustomerRegistration {
+        user_token: user("u9"),
+        customer_uid: c3.clone(),
+    };
+    store.keep_unclaimed(&unclaimed, now()).await.unwrap();
+    assert_eq!(store.user_of_customer(&c3).await.unwrap(), None);
 }

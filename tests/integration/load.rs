@@ -262,10 +262,7 @@ async fn thousands_of_concurrent_requests_keep_every_promise() {
     // the functions' 1 s attempt timeout, and timed-out retries would drain the SDK's retry
     // quota: this test is about correctness under concurrency, so attempts may take longer.
     let patient = |config: aws_sdk_dynamodb::config::Builder| {
-        let timeouts = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
-            .operation_attempt_timeout(Duration::from_secs(30))
-            .build();
-        config.timeout_config(timeouts)
+        config.timeout_config(crate::common::patient_timeouts())
     };
     let client = || server.client_with(patient).0;
     let store = DynamoStore::new(client(), TABLE);

@@ -21,6 +21,7 @@ pub struct LogCapture(Arc<Mutex<Vec<u8>>>);
 impl LogCapture {
     /// Logs of this thread go here, through [`crate::telemetry::subscriber`], until the guard drops.
     pub fn install(&self) -> tracing::subscriber::DefaultGuard {
+        discard_logs_of_other_threads();
         tracing::subscriber::set_default(crate::telemetry::subscriber(self.clone()))
     }
 
@@ -39,6 +40,20 @@ impl LogCapture {
             })
             .collect()
     }
+}
+
+/// Gives the process a subscriber that discards what it is given, once. `tracing` caches each
+/// call site's interest process-wide, computed by the first thread to reach it: a test thread
+/// without a subscriber would cache "never", and a capture on another thread would then miss
+/// that line (seen: "activation outcome unknown" missing under load). With this subscriber
+/// every thread is interested in what the production subscriber logs.
+fn discard_logs_of_other_threads() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // If the test binary already set one, that one serves as well.
+        let _ =
+            tracing::subscriber::set_global_default(crate::telemetry::subscriber(std::io::sink));
+    });
 }
 
 impl std::io::Write for LogCapture {

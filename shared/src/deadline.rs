@@ -17,6 +17,20 @@ impl Deadline {
         Self(Instant::now() + budget)
     }
 
+    /// `margin` before Lambda's deadline (Unix milliseconds), or `default` from now when there
+    /// is none. Lambda's deadline is always ahead when an invocation arrives; one that is not
+    /// (a local emulator's) says nothing about the time left.
+    pub fn before_lambda(deadline_ms: Option<u64>, margin: Duration, default: Duration) -> Self {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let budget = match deadline_ms.filter(|&ms| ms > now_ms) {
+            Some(ms) => Duration::from_millis(ms - now_ms),
+            None => default,
+        };
+        Self::after(budget.saturating_sub(margin))
+    }
+
     /// Time left, zero once passed.
     pub fn remaining(self) -> Duration {
         self.0.saturating_duration_since(Instant::now())

@@ -6,7 +6,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use lambda_http::http::StatusCode;
 use lambda_http::request::RequestContext;
@@ -48,20 +48,8 @@ impl Gate {
 
 /// The deadline of `request`: Lambda's, less [`ANSWER_MARGIN`], or [`DEFAULT_BUDGET`] from now.
 pub fn deadline_of(request: &Request) -> Deadline {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    // Lambda's deadline is always ahead when an invocation arrives; one that is not (a local
-    // emulator's) says nothing about the time left.
-    let lambda = request
-        .lambda_context_ref()
-        .map(|c| c.deadline)
-        .filter(|&ms| ms > now_ms);
-    let budget = match lambda {
-        Some(deadline_ms) => Duration::from_millis(deadline_ms - now_ms),
-        None => DEFAULT_BUDGET,
-    };
-    Deadline::after(budget.saturating_sub(ANSWER_MARGIN))
+    let lambda = request.lambda_context_ref().map(|c| c.deadline);
+    Deadline::before_lambda(lambda, ANSWER_MARGIN, DEFAULT_BUDGET)
 }
 
 /// The caller's address as API Gateway saw it.
@@ -223,6 +211,7 @@ pub async fn run<W: Webhook + 'static>(webhook: W, gate: Gate) -> Result<(), lam
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{SystemTime, UNIX_EPOCH};
 
     fn with_deadline(deadline_ms: u64) -> Request {
         let mut context = lambda_http::Context::default();

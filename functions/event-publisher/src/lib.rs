@@ -8,7 +8,7 @@
 
 mod bus;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
@@ -187,17 +187,9 @@ fn log_batch(records: usize, events: usize, published: usize, resume: Option<&(S
     }
 }
 
-/// The time this invocation has: Lambda's deadline less the margin for the answer. A deadline
-/// already past on arrival (a local emulator's) says nothing, so the default budget applies.
+/// The time this invocation has: Lambda's deadline less the margin for the answer.
 fn deadline_of(context: &lambda_runtime::Context) -> Deadline {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    let budget = match context.deadline {
-        ms if ms > now_ms => Duration::from_millis(ms - now_ms),
-        _ => DEFAULT_BUDGET,
-    };
-    Deadline::after(budget.saturating_sub(ANSWER_MARGIN))
+    Deadline::before_lambda(Some(context.deadline), ANSWER_MARGIN, DEFAULT_BUDGET)
 }
 
 /// Serves `publisher` on the Lambda runtime until the process ends.
@@ -215,6 +207,7 @@ pub async fn run<L: EventLookups + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{SystemTime, UNIX_EPOCH};
 
     #[test]
     fn needs_the_table_and_the_bus() {

@@ -2,6 +2,7 @@
 //!
 //! Exit codes: 0 ok, 1 failure, 2 usage.
 
+pub mod events;
 pub mod replay;
 pub mod template;
 
@@ -35,7 +36,9 @@ pub const EXIT_USAGE: u8 = 2;
     version,
     about = "Grant, revoke and inspect entitlements in the reseller's DynamoDB table",
     after_help = "Configured like the functions: TABLE_NAME, AWS_REGION, credentials and \
-                  AWS_ENDPOINT_URL_DYNAMODB (for a local DynamoDB-API server) come from the environment."
+                  AWS_ENDPOINT_URL_DYNAMODB (for a local DynamoDB-API server) come from the environment. \
+                  `events` reads the table's stream at AWS_ENDPOINT_URL_DYNAMODB_STREAMS, or, when only \
+                  AWS_ENDPOINT_URL_DYNAMODB is set, at that endpoint too (moto serves both on one port)."
 )]
 struct Cli {
     /// DynamoDB table name [default: $TABLE_NAME]
@@ -88,6 +91,24 @@ enum Command {
         /// Print what would be applied, write nothing
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Print the domain events the publisher would put for the table's stream records (the last
+    /// 24 hours), one line each; a record that is no event prints nothing
+    #[command(
+        after_help = "Reads the stream at AWS_ENDPOINT_URL_DYNAMODB_STREAMS, or, when only \
+                      AWS_ENDPOINT_URL_DYNAMODB is set, at that endpoint too: moto serves both \
+                      APIs on one port, so a local run needs nothing more."
+    )]
+    Events {
+        /// Read from the oldest record kept, also with --follow (which otherwise starts now)
+        #[arg(long)]
+        from_start: bool,
+        /// Keep polling (about once a second) until Ctrl-C, instead of stopping at the end
+        #[arg(long)]
+        follow: bool,
+        /// Print each event as one JSON document (the EventBridge entry's detail)
+        #[arg(long)]
+        json: bool,
     },
     /// Create the table as template.yaml declares it (for a local DynamoDB-API server)
     CreateTable {
@@ -162,9 +183,41 @@ enum CliError {
     Json(#[from] serde_json::Error),
     #[error(transparent)]
     Replay(#[from] replay::ReplayError),
+    #[error(transparent)]
+    Stream(#[from] events::StreamError),
+    #[error("stream record {id} cannot become an event")]
+    Record {
+        id: String,
+        #[source]
+        source: StoreError,
+    },
 }
 
-/// Runs the CLI on `args` (program name first); `connect` builds the DynamoDB client.
+/// The clients the CLI works with.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    /// The table's.
+    pub dynamodb: Client,
+    /// Its stream's (`events`).
+    pub streams: aws_sdk_dynamodbstreams::Client,
+}
+
+impl Clients {
+    /// Both over `aws`; the stream's at DynamoDB's endpoint when only that one is configured.
+    pub fn new(aws: &aws_types::SdkConfig) -> Self {
+        Self {
+            dynamodb: shared::dynamo::client(aws),
+            streams: events::streams_client(aws),
+        }
+    }
+
+    /// Both from the environment, as the functions load their configuration.
+    pub async fn from_env() -> Self {
+        Self::new(&shared::aws::load().await)
+    }
+}
+
+/// Runs the CLI on `args` (program name first); `connect` builds the clients.
 pub async fn run<I, T, F, Fut>(
     args: I,
     connect: F,
@@ -175,7 +228,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
     F: FnOnce() -> Fut,
-    Fut: Future<Output = Client>,
+    Fut: Future<Output = Clients>,
 {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
@@ -190,13 +243,15 @@ where
         let _ = writeln!(err, "error: no table given: pass --table or set TABLE_NAME");
         return EXIT_USAGE;
     };
-    let store = DynamoStore::new(connect().await, table);
-    match execute(cli.command, &store, out).await {
+    let clients = connect().await;
+    let store = DynamoStore::new(clients.dynamodb, table);
+    match execute(cli.command, &store, clients.streams, out).await {
         Ok(()) => EXIT_OK,
         Err(failure) => {
             let message = match &failure {
                 // The whole chain: the database's own words say what to fix.
                 CliError::Store(store) => store.chain(),
+                CliError::Stream(_) | CliError::Record { .. } => shared::store::chain(&failure),
                 other => other.to_string(),
             };
             let _ = writeln!(err, "error: {message}");
@@ -208,6 +263,7 @@ where
 async fn execute(
     command: Command,
     store: &DynamoStore,
+    streams: aws_sdk_dynamodbstreams::Client,
     out: &mut impl Write,
 ) -> Result<(), CliError> {
     let now = OffsetDateTime::now_utc();
@@ -267,6 +323,18 @@ async fn execute(
         }
         Command::Replay { from_log, dry_run } => {
             replay::replay(store, &from_log, dry_run, out).await?;
+        }
+        Command::Events {
+            from_start,
+            follow,
+            json,
+        } => {
+            let options = events::Options {
+                from_start,
+                follow,
+                json,
+            };
+            events::events(store, streams, options, out).await?;
         }
         Command::CreateTable { template } => {
             let yaml = std::fs::read_to_string(&template)

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 async fn main() -> ExitCode {
     let code = entitlements::run(
         std::env::args_os(),
-        shared::dynamo::client_from_env,
+        entitlements::Clients::from_env,
         &mut std::io::stdout().lock(),
         &mut std::io::stderr().lock(),
     )

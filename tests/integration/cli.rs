@@ -1,6 +1,6 @@
 //! The `entitlements` operator CLI against a real DynamoDB-API server.
 
-use crate::common::{client, post, root, TestTable};
+use crate::common::{cli_clients, client, demo_user, post, root, TestTable};
 use activation_request::ActivationWebhook;
 use customer_registration::RegistrationWebhook;
 use esim_status::EsimStatusWebhook;
@@ -10,7 +10,7 @@ use serde_json::Value;
 async fn cli(args: &[&str]) -> (u8, String, String) {
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let argv = std::iter::once("entitlements").chain(args.iter().copied());
-    let code = entitlements::run(argv, || async { client().0 }, &mut out, &mut err).await;
+    let code = entitlements::run(argv, || async { cli_clients() }, &mut out, &mut err).await;
     (
         code,
         String::from_utf8(out).unwrap(),
@@ -278,4 +278,118 @@ async fn grant_with_a_purchase_id_applies_once() {
         err,
         "error: this purchase id was already granted to user u1 for 1_GB: nothing added\n"
     );
+}
+
+const EVENT_USER: &str = "USER_TOKEN_1234567";
+const EVENT_CUSTOMER: &str = "058c8716-47dd-4fc4-be89-00978a86b7c0";
+const EVENT_ICCID: &str = "89361123300836129514";
+
+/// An eSIM Status body for `EVENT_ICCID`.
+fn esim_status(state: &str) -> String {
+    serde_json::json!({"iccid": EVENT_ICCID, "imsi": "260216611193634", "profileState": state})
+        .to_string()
+}
+
+/// The JSON lines of `events --json` output.
+fn json_lines(out: &str) -> Vec<Value> {
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn events_prints_one_line_per_accepted_webhook_and_none_for_a_redelivery() {
+    let t = TestTable::with_stream().await;
+    let table = t.name.as_str();
+    // A grant: stream records, no event.
+    demo_user(&t.store).await;
+    let registration = RegistrationWebhook(t.other_store());
+    let registered =
+        serde_json::json!({"userToken": EVENT_USER, "customerUid": EVENT_CUSTOMER}).to_string();
+    assert_eq!(post(&registration, &registered).await.0, 200);
+    assert_eq!(post(&registration, &registered).await.0, 200, "redelivery");
+    let activation = ActivationWebhook(t.other_store());
+    let approve = serde_json::json!({"inventoryItemId": "1_GB", "userToken": EVENT_USER, "activationId": "act-1"}).to_string();
+    assert_eq!(post(&activation, &approve).await.1["returnCode"], "SUCCESS");
+    let esim = EsimStatusWebhook(t.other_store());
+    let installed = esim_status("INSTALLED");
+    assert_eq!(post(&esim, &installed).await.1["status"], "recorded");
+    assert_eq!(post(&esim, &installed).await.1["status"], "unchanged");
+
+    let (code, out, err) = cli_on(table, &["events", "--json"]).await;
+    assert_eq!((code, err.as_str()), (0, ""));
+    let events = json_lines(&out);
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "customer.registered",
+            "activation.decided",
+            "esim.status_changed"
+        ],
+        "{out}"
+    );
+    let ids: std::collections::BTreeSet<&str> =
+        events.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 3, "each its stream record's id: {out}");
+    assert!(ids.iter().all(|id| !id.is_empty()));
+    for e in &events[..2] {
+        assert_eq!(e["userToken"], EVENT_USER);
+        assert_eq!(e["customerUid"], EVENT_CUSTOMER, "enriched as published");
+    }
+    assert_eq!(events[0]["details"], serde_json::json!({"knownUser": true}));
+    assert_eq!(events[1]["details"]["activationId"], "act-1");
+    assert_eq!(events[1]["details"]["decision"], "SUCCESS");
+    assert_eq!(events[2]["iccid"], EVENT_ICCID);
+    assert_eq!(events[2]["details"]["profileState"], "INSTALLED");
+
+    // The same events, again (the stream keeps them), one readable line each.
+    let (code, out, _) = cli_on(table, &["events"]).await;
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(lines[0].contains("customer.registered"), "{out}");
+    assert!(lines[0].contains(&format!("user={EVENT_USER}")), "{out}");
+    assert!(lines[1].contains(r#""activationId":"act-1""#), "{out}");
+    assert!(lines[2].contains(&format!("iccid={EVENT_ICCID}")), "{out}");
+    for id in &ids {
+        assert_eq!(out.matches(id).count(), 1, "{out}");
+    }
+}
+
+#[tokio::test]
+async fn events_follow_prints_events_as_webhooks_arrive() {
+    let t = TestTable::with_stream().await;
+    let esim = EsimStatusWebhook(t.other_store());
+    assert_eq!(
+        post(&esim, &esim_status("INSTALLED")).await.1["status"],
+        "recorded"
+    );
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let args = [
+        "--table",
+        &t.name,
+        "events",
+        "--follow",
+        "--from-start",
+        "--json",
+    ];
+    let argv = std::iter::once("entitlements").chain(args);
+    let following = entitlements::run(argv, || async { cli_clients() }, &mut out, &mut err);
+    // Following ends only when interrupted: here, when the test stops waiting.
+    let following = tokio::time::timeout(std::time::Duration::from_secs(6), following);
+    let later = async {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let disabled = post(&esim, &esim_status("DISABLED")).await;
+        assert_eq!(disabled.1["status"], "recorded");
+    };
+    let (ended, ()) = tokio::join!(following, later);
+    assert!(ended.is_err(), "still following");
+    assert!(err.is_empty(), "{}", String::from_utf8_lossy(&err));
+    let events = json_lines(&String::from_utf8(out).unwrap());
+    let states: Vec<&str> = events
+        .iter()
+        .map(|e| e["details"]["profileState"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["INSTALLED", "DISABLED"]);
 }

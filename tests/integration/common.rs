@@ -248,6 +248,26 @@ pub fn client_with(
     moto().client_with(adjust)
 }
 
+/// A DynamoDB Streams client for this test binary's moto server (it serves both APIs).
+pub fn streams_client() -> aws_sdk_dynamodbstreams::Client {
+    let config = aws_sdk_dynamodbstreams::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .endpoint_url(endpoint())
+        .http_client(shared::aws::https_client())
+        .build();
+    aws_sdk_dynamodbstreams::Client::from_conf(config)
+}
+
+/// The operator CLI's clients for this test binary's moto server.
+pub fn cli_clients() -> entitlements::Clients {
+    entitlements::Clients {
+        dynamodb: client().0,
+        streams: streams_client(),
+    }
+}
+
 /// Attempts that outlast a busy machine, for table set-up.
 pub fn patient_timeouts() -> aws_sdk_dynamodb::config::timeout::TimeoutConfig {
     aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()

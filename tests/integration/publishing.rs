@@ -22,11 +22,12 @@ use balance_activation::BalanceActivationWebhook;
 use balance_alert::BalanceAlertWebhook;
 use country_change::CountryChangeWebhook;
 use customer_registration::RegistrationWebhook;
+use entitlements::events::{lambda_record, Start, StreamReader};
 use esim_status::EsimStatusWebhook;
 use event_publisher::{Bus, Publisher};
 use serde_json::{json, Value};
 
-use crate::common::{demo_user, endpoint, operation, post, TestTable};
+use crate::common::{demo_user, endpoint, operation, post, streams_client, TestTable};
 
 const USER: &str = "USER_TOKEN_1234567";
 const CUSTOMER: &str = "058c8716-47dd-4fc4-be89-00978a86b7c0";
@@ -146,111 +147,23 @@ impl Subscriber {
     }
 }
 
-/// Every record of `table`'s stream so far, as the Lambda DynamoDB event's records (JSON).
+/// Every record of `table`'s stream so far, as the Lambda DynamoDB event's records (JSON): read
+/// as the operator CLI's `events` reads them (moto's keys-only INSERTs dropped).
 async fn stream_records(table: &TestTable) -> Vec<Value> {
-    let described = table
-        .store
-        .client()
-        .describe_table()
-        .table_name(&table.name)
-        .send()
-        .await
-        .unwrap();
-    let arn = described
-        .table
-        .unwrap()
-        .latest_stream_arn
-        .expect("the table has a stream");
-    let streams = aws_sdk_dynamodbstreams::Client::new(&moto());
-    let stream = streams
-        .describe_stream()
-        .stream_arn(&arn)
-        .send()
+    let client = table.store.client();
+    let mut stream = StreamReader::open(client, streams_client(), &table.name, Start::Oldest)
         .await
         .unwrap();
     let mut records = Vec::new();
-    for shard in stream
-        .stream_description
-        .unwrap()
-        .shards
-        .unwrap_or_default()
-    {
-        let iterator = streams
-            .get_shard_iterator()
-            .stream_arn(&arn)
-            .shard_id(shard.shard_id.unwrap())
-            .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
-            .send()
-            .await
-            .unwrap()
-            .shard_iterator
-            .unwrap();
-        let got = streams
-            .get_records()
-            .shard_iterator(iterator)
-            .send()
-            .await
-            .unwrap();
-        records.extend(
-            got.records
-                .unwrap_or_default()
-                .into_iter()
-                .map(|r| lambda_record(r, &arn)),
-        );
-    }
-    without_moto_key_only_inserts(records)
-}
-
-/// moto 5.2.5 records an UpdateItem that creates an item as two INSERTs, the first with only
-/// the keys in its new image; DynamoDB records one, with the whole item. The first is dropped.
-fn without_moto_key_only_inserts(records: Vec<Value>) -> Vec<Value> {
-    let keys_only = |r: &Value| {
-        let change = &r["dynamodb"];
-        r["eventName"] == "INSERT" && change["NewImage"] == change["Keys"]
-    };
-    let mut kept: Vec<Value> = Vec::with_capacity(records.len());
-    for (i, r) in records.iter().enumerate() {
-        let next = records.get(i + 1);
-        let doubled = next.is_some_and(|n| {
-            n["eventName"] == "INSERT" && n["dynamodb"]["Keys"] == r["dynamodb"]["Keys"]
-        });
-        if !(keys_only(r) && doubled) {
-            kept.push(r.clone());
+    loop {
+        let (batch, any) = stream.poll().await.unwrap();
+        for r in &batch {
+            records.push(lambda_record(r, stream.arn()).unwrap());
+        }
+        if !any {
+            return records;
         }
     }
-    kept
-}
-
-/// A stream record as Lambda's event source mapping puts it in the function's event.
-fn lambda_record(r: aws_sdk_dynamodbstreams::types::Record, arn: &str) -> Value {
-    let change = r.dynamodb.unwrap();
-    let image = |i: Option<
-        std::collections::HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>,
-    >| { i.map(|i| serde_json::to_value(serde_dynamo::Item::from(i)).unwrap()) };
-    let mut dynamodb = json!({
-        "ApproximateCreationDateTime": change.approximate_creation_date_time.map(|t| t.secs()),
-        "Keys": image(change.keys),
-        "SequenceNumber": change.sequence_number,
-        "SizeBytes": change.size_bytes,
-        "StreamViewType": change.stream_view_type.map(|v| v.as_str().to_owned()),
-    });
-    for (name, i) in [
-        ("NewImage", image(change.new_image)),
-        ("OldImage", image(change.old_image)),
-    ] {
-        if let Some(i) = i {
-            dynamodb[name] = i;
-        }
-    }
-    json!({
-        "eventID": r.event_id,
-        "eventName": r.event_name.map(|n| n.as_str().to_owned()),
-        "eventVersion": r.event_version,
-        "eventSource": r.event_source,
-        "awsRegion": r.aws_region,
-        "eventSourceARN": arn,
-        "dynamodb": dynamodb,
-    })
 }
 
 /// Runs the publisher's handler on `records` as one Lambda invocation.

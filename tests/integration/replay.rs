@@ -16,7 +16,7 @@ use shared::pipeline::{respond, Webhook};
 use shared::testkit::LogCapture;
 use shared::views::ReadModels;
 
-use crate::common::{client, local_gate, TestTable};
+use crate::common::{cli_clients, local_gate, TestTable};
 use crate::faults::{faulty_store, invocation, Fault, Faults};
 use shared::testkit::grant_units;
 
@@ -166,7 +166,7 @@ async fn replay_cli(table: &str, log: &std::path::Path) -> (u8, String) {
         .into_iter()
         .map(String::from)
         .chain([log.display().to_string()]);
-    let code = entitlements::run(argv, || async { client().0 }, &mut out, &mut err).await;
+    let code = entitlements::run(argv, || async { cli_clients() }, &mut out, &mut err).await;
     let stdout = String::from_utf8(out).unwrap();
     assert!(err.is_empty(), "{}", String::from_utf8_lossy(&err));
     (code, stdout)

@@ -14,8 +14,8 @@ use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use lambda_runtime::LambdaEvent;
 use shared::deadline::Deadline;
-use shared::dynamo::events::{stored_change, StreamEvent};
-use shared::events::{enrich, fact_of, DomainEvent, EventLookups};
+use shared::dynamo::events::event_of;
+use shared::events::{DomainEvent, EventLookups};
 use shared::store::StoreError;
 use shared::telemetry::Metric;
 
@@ -162,12 +162,8 @@ impl<L: EventLookups> Publisher<L> {
 
     /// The event one stream record becomes, if any.
     async fn event_of(&self, record: EventRecord) -> Result<Option<DomainEvent>, StoreError> {
-        let kind = StreamEvent::parse(&record.event_name)?;
-        let change = stored_change(kind, record.change.old_image, record.change.new_image)?;
-        let Some(fact) = change.as_ref().and_then(fact_of) else {
-            return Ok(None);
-        };
-        enrich(&self.lookups, record.event_id, fact).await.map(Some)
+        let (old, new) = (record.change.old_image, record.change.new_image);
+        event_of(&self.lookups, record.event_id, &record.event_name, old, new).await
     }
 }
 

@@ -14,7 +14,7 @@ use super::items::{
     UNCLAIMED_SK_PREFIX,
 };
 use super::{failed, s, DynamoStore, GSI1};
-use crate::events::{Change, EventLookups, StoredChange};
+use crate::events::{enrich, fact_of, Change, DomainEvent, EventLookups, StoredChange};
 use crate::ids::{CustomerUid, Iccid, UserToken};
 use crate::store::StoreError;
 
@@ -125,6 +125,23 @@ pub fn stored_change(
             StoredChange::CountryHistory(change(event, old, new, CountryItem::read)?)
         }
     }))
+}
+
+/// The domain event one stream record becomes, if any: its images read ([`stored_change`]),
+/// the fact they store ([`fact_of`]), completed through `lookups` ([`enrich`]) under `id`, the
+/// record's `eventID`. The publisher and the operator CLI both come here, so they agree.
+pub async fn event_of<L: EventLookups>(
+    lookups: &L,
+    id: String,
+    event_name: &str,
+    old: serde_dynamo::Item,
+    new: serde_dynamo::Item,
+) -> Result<Option<DomainEvent>, StoreError> {
+    let change = stored_change(StreamEvent::parse(event_name)?, old, new)?;
+    let Some(fact) = change.as_ref().and_then(fact_of) else {
+        return Ok(None);
+    };
+    enrich(lookups, id, fact).await.map(Some)
 }
 
 /// The images of one change, each read by `read`.

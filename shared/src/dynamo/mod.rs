@@ -68,12 +68,6 @@ const TRANSIENT_REASONS: [&str; 3] = [
     "ProvisionedThroughputExceeded",
 ];
 
-/// A DynamoDB client from the standard AWS configuration chain, with [`tuned`] timeouts and
-/// retries; `AWS_ENDPOINT_URL_DYNAMODB` points it at a local DynamoDB-API server.
-pub async fn client_from_env() -> Client {
-    client(&crate::aws::load().await)
-}
-
 /// A DynamoDB client over the shared configuration, with [`tuned`] timeouts and retries.
 pub fn client(aws: &aws_config::SdkConfig) -> Client {
     Client::from_conf(tuned(aws_sdk_dynamodb::config::Builder::from(aws)).build())

@@ -370,14 +370,13 @@ pub(crate) async fn events(
 
 /// One line for people: time, type, ids, details.
 pub fn summary(event: &DomainEvent) -> Result<String, serde_json::Error> {
-    let time = event
-        .time
-        .format(&time::format_description::well_known::Rfc3339);
+    // The stored format, as in the JSON: every line's time has the same width.
+    let time = shared::clock::format(event.time);
     let id = |v: Option<&str>| v.unwrap_or("-").to_owned();
     let details: &Details = &event.details;
     Ok(format!(
         "{}  {:<20}  user={} customer={} iccid={}  {}  id={}",
-        time.unwrap_or_else(|_| "-".to_owned()),
+        time,
         event.event_type.as_str(),
         id(event.user_token.as_ref().map(|u| u.as_str())),
         id(event.customer_uid.as_ref().map(|c| c.as_str())),

@@ -113,10 +113,8 @@ pub fn emf_counts(function: &str, counts: &[(Metric, u64)], timestamp_ms: i64) -
 
 /// Prints an EMF document on its own stdout line, where CloudWatch Logs extracts it.
 pub fn emit(function: &str, metrics: &[Metric]) {
-    if metrics.is_empty() {
-        return;
-    }
-    println!("{}", emf_document(function, metrics, now_millis()));
+    let ones: Vec<(Metric, u64)> = metrics.iter().map(|&m| (m, 1)).collect();
+    emit_counts(function, &ones);
 }
 
 /// The same with a count for each metric.

@@ -53,13 +53,11 @@ impl<S: BalanceStore> Webhook for BalanceAlertWebhook<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::ids::{CustomerUid, UserToken};
-    use shared::registration::{CustomerRegistration, RegistrationStore};
+    use shared::ids::CustomerUid;
     use shared::testkit::{
         assert_a_redelivery_changes_nothing, assert_unstored_payloads_are_logged_whole, reply,
-        InMemoryStore,
+        summary_once_registered, InMemoryStore,
     };
-    use shared::views::ReadModels;
 
     const BODY: &str = r#"{"uid":"058c8716-47dd-4fc4-be89-00978a86b7c0","iccid":"89361123300836129514","imsi":"260216611193634","timestamp":"2022-08-21T10:15:30Z","balanceAmountInByte":93618231}"#;
 
@@ -73,22 +71,8 @@ mod tests {
     async fn an_alert_before_the_registration_is_kept_and_found_after_it() {
         let webhook = BalanceAlertWebhook(InMemoryStore::new());
         assert_eq!(reply(&webhook, BODY).await.status.as_u16(), 200);
-        shared::testkit::grant_units(&webhook.0, "u1", "1_GB", 1, None, None).await;
-        let registration = CustomerRegistration {
-            user_token: UserToken::parse("u1").unwrap(),
-            customer_uid: CustomerUid::parse("058c8716-47dd-4fc4-be89-00978a86b7c0").unwrap(),
-        };
-        let now = OffsetDateTime::now_utc();
-        webhook
-            .0
-            .register_customer(&registration, now)
-            .await
-            .unwrap();
-        let summary = webhook
-            .0
-            .user_summary(&registration.user_token)
-            .await
-            .unwrap();
+        let customer = CustomerUid::parse("058c8716-47dd-4fc4-be89-00978a86b7c0").unwrap();
+        let summary = summary_once_registered(&webhook.0, &customer).await;
         let latest = summary.latest_balance_alert.expect("the alert, linked");
         assert_eq!(latest.alert.balance_bytes, 93_618_231);
     }

@@ -27,12 +27,9 @@ fn check(body: &[u8], base64: bool) -> Result<(u16, Value), TestCaseError> {
     block_on(async {
         let webhook = CountryChangeWebhook(InMemoryStore::new());
         let sent = send(&webhook, &webhook.0, body, base64).await?;
-        let status = sent.status;
-        prop_assert!([200, 400, 413].contains(&status), "status {}", status);
-        sent.check_default_refusal()?;
-        // A valid body is a new fact in an empty store.
-        if let Some(change) = sent.payload {
-            prop_assert_eq!(&sent.answer, &json!({"status": "recorded"}));
+        sent.check_recorded()?;
+        // A valid body is the eSIM's one country change.
+        if let Some(change) = sent.payload.clone() {
             let esim = webhook.0.esim_history(&change.iccid).await.unwrap();
             let esim = esim.expect("the eSIM, known by its country");
             let history: Vec<_> = esim.country_history.into_iter().map(|h| h.change).collect();
@@ -40,7 +37,7 @@ fn check(body: &[u8], base64: bool) -> Result<(u16, Value), TestCaseError> {
             prop_assert_eq!(esim.country.map(|c| c.change), Some(change));
             prop_assert!(esim.current.is_none());
         }
-        Ok((status, sent.answer))
+        Ok((sent.status, sent.answer))
     })
 }
 

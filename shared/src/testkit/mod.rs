@@ -232,6 +232,26 @@ pub async fn grant_units<S: crate::entitlement::EntitlementStore>(
     );
 }
 
+/// What `store` shows of user `u1` once Gigastore registers `customer` for them (granted one
+/// unit of `1_GB` first, so the profile exists): how balance facts kept before the
+/// registration are found.
+pub async fn summary_once_registered(
+    store: &InMemoryStore,
+    customer: &crate::ids::CustomerUid,
+) -> crate::views::UserSummary {
+    use crate::registration::RegistrationStore;
+    use crate::views::ReadModels;
+    grant_units(store, "u1", "1_GB", 1, None, None).await;
+    let registration = crate::registration::CustomerRegistration {
+        user_token: crate::ids::UserToken::parse("u1").unwrap(),
+        customer_uid: customer.clone(),
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let registered = store.register_customer(&registration, now).await.unwrap();
+    assert!(registered.is_some(), "u1 is known");
+    store.user_summary(&registration.user_token).await.unwrap()
+}
+
 /// The reply `webhook` gives `request`, checked against [`gate`]; nothing logged or counted.
 pub async fn reply_to<W: crate::pipeline::Webhook>(
     webhook: &W,

@@ -40,6 +40,22 @@ impl<P> Sent<P> {
         }
         Ok(())
     }
+
+    /// Checks what a webhook recording a fact answers any body sent to an empty store: 200,
+    /// 400 or 413, the default refusal for an invalid body, and `{"status":"recorded"}` for a
+    /// valid one (always a new fact there).
+    pub fn check_recorded(&self) -> Result<(), TestCaseError> {
+        prop_assert!(
+            [200, 400, 413].contains(&self.status),
+            "status {}",
+            self.status
+        );
+        self.check_default_refusal()?;
+        if !self.invalid() {
+            prop_assert_eq!(&self.answer, &serde_json::json!({"status": "recorded"}));
+        }
+        Ok(())
+    }
 }
 
 /// Sends `body` (base64-encoded by API Gateway or not) through the pipeline to `webhook`, which

@@ -165,12 +165,6 @@ fn change<T>(
     })
 }
 
-/// The user an index entry belongs to.
-#[derive(Deserialize)]
-struct UserOnly {
-    user_token: UserToken,
-}
-
 /// The customer an item names, if any.
 #[derive(Deserialize)]
 struct CustomerOnly {
@@ -193,7 +187,7 @@ impl EventLookups for DynamoStore {
             .await
             .map_err(|e| failed("DynamoDB Query", e))?;
         let first = found.items.unwrap_or_default().into_iter().next();
-        let user = first.map(items::from_item::<UserOnly>).transpose()?;
+        let user = first.map(items::from_item::<items::UserOnly>).transpose()?;
         Ok(user.map(|u| u.user_token))
     }
 

@@ -75,6 +75,13 @@ pub fn to_item<T: Serialize>(value: &T) -> Result<Item, StoreError> {
     serde_dynamo::to_item(value).map_err(StoreError::malformed)
 }
 
+/// Only the user an item names: what a lookup by customer id reads of a profile or an
+/// unclaimed registration.
+#[derive(Debug, Deserialize)]
+pub struct UserOnly {
+    pub user_token: UserToken,
+}
+
 /// A user's profile: `USER#<token>` / `PROFILE`; written by grants and registrations.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ProfileItem {

@@ -112,7 +112,7 @@ impl ReadModels for DynamoStore {
         let user = found
             .into_iter()
             .next()
-            .map(items::from_item::<UserOnly>)
+            .map(items::from_item::<items::UserOnly>)
             .transpose()?;
         Ok(user.map(|u| u.user_token))
     }
@@ -143,10 +143,4 @@ impl ReadModels for DynamoStore {
         }
         Ok(EsimHistory::of(current, history, country, country_history))
     }
-}
-
-/// The user an item found by customer id belongs to (a profile or an unclaimed registration).
-#[derive(serde::Deserialize)]
-struct UserOnly {
-    user_token: UserToken,
 }

@@ -35,15 +35,20 @@ struct Timeline<F> {
 }
 
 impl<F: Tracked> Timeline<F> {
-    /// Records `fact` into the timeline at `slot` (created if empty), as the adapter's
-    /// transaction and late path do.
-    fn record(slot: &mut Option<Self>, fact: &F) -> Recorded {
+    /// Records `fact` into the timeline of `subject` in `timelines` (created if new), as the
+    /// adapter's transaction and late path do.
+    fn record<K: Ord + Clone>(
+        timelines: &mut BTreeMap<K, Self>,
+        subject: &K,
+        fact: &F,
+    ) -> Recorded {
         let entry = (fact.received_at(), fact.distinction().to_owned());
-        let Some(timeline) = slot else {
-            *slot = Some(Self {
+        let Some(timeline) = timelines.get_mut(subject) else {
+            let timeline = Self {
                 current: fact.clone(),
                 history: BTreeMap::from([(entry, fact.clone())]),
-            });
+            };
+            timelines.insert(subject.clone(), timeline);
             return Recorded::Changed;
         };
         if timeline.history.contains_key(&entry) {
@@ -269,23 +274,19 @@ impl RegistrationStore for InMemoryStore {
 
 impl EsimStore for InMemoryStore {
     async fn record_status(&self, record: &EsimStatusRecord) -> Result<Recorded, StoreError> {
-        let mut t = self.tables();
-        let mut slot = t.esims.remove(&record.status.iccid);
-        let recorded = Timeline::record(&mut slot, record);
-        t.esims
-            .extend(slot.map(|s| (record.status.iccid.clone(), s)));
-        Ok(recorded)
+        let iccid = &record.status.iccid;
+        Ok(Timeline::record(&mut self.tables().esims, iccid, record))
     }
 }
 
 impl CountryStore for InMemoryStore {
     async fn record_country(&self, record: &CountryChangeRecord) -> Result<Recorded, StoreError> {
-        let mut t = self.tables();
-        let mut slot = t.countries.remove(&record.change.iccid);
-        let recorded = Timeline::record(&mut slot, record);
-        t.countries
-            .extend(slot.map(|s| (record.change.iccid.clone(), s)));
-        Ok(recorded)
+        let iccid = &record.change.iccid;
+        Ok(Timeline::record(
+            &mut self.tables().countries,
+            iccid,
+            record,
+        ))
     }
 }
 

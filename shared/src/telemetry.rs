@@ -76,16 +76,11 @@ impl Metric {
     }
 }
 
-/// One EMF document holding `metrics` (count 1 each) for `function`, at `timestamp_ms`.
+/// One EMF document holding each metric with its count for `function`, at `timestamp_ms` (a
+/// request counts each metric once; a batch, many events in one line).
 ///
 /// Each metric is published without dimensions (for alarms across functions), per function,
 /// and per function and its extra dimension.
-pub fn emf_document(function: &str, metrics: &[Metric], timestamp_ms: i64) -> Value {
-    let ones: Vec<(Metric, u64)> = metrics.iter().map(|&m| (m, 1)).collect();
-    emf_counts(function, &ones, timestamp_ms)
-}
-
-/// The same with a count for each metric (a batch counts many events in one line).
 pub fn emf_counts(function: &str, counts: &[(Metric, u64)], timestamp_ms: i64) -> Value {
     let mut root = Map::new();
     let mut directives = Vec::new();
@@ -111,7 +106,8 @@ pub fn emf_counts(function: &str, counts: &[(Metric, u64)], timestamp_ms: i64) -
     Value::Object(root)
 }
 
-/// Prints an EMF document on its own stdout line, where CloudWatch Logs extracts it.
+/// Prints an EMF document counting each of `metrics` once on its own stdout line, where
+/// CloudWatch Logs extracts it.
 pub fn emit(function: &str, metrics: &[Metric]) {
     let ones: Vec<(Metric, u64)> = metrics.iter().map(|&m| (m, 1)).collect();
     emit_counts(function, &ones);
@@ -133,6 +129,12 @@ fn now_millis() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The document of one request counting each of `metrics` once.
+    fn emf_document(function: &str, metrics: &[Metric], timestamp_ms: i64) -> Value {
+        let ones: Vec<(Metric, u64)> = metrics.iter().map(|&m| (m, 1)).collect();
+        emf_counts(function, &ones, timestamp_ms)
+    }
 
     #[test]
     fn emf_documents_follow_the_specification() {

@@ -2,7 +2,7 @@
 //!
 //! Locally nothing consumes the stream (no Lambda event source mapping), so this is how a
 //! developer sees the events their webhooks produce. Each record goes through the publisher's
-//! own code ([`shared::dynamo::events::event_of`]) with the table as lookups; the event's id is
+//! own code ([`shared::adapters::dynamo::events::event_of`]) with the table as lookups; the event's id is
 //! the record's `eventID`, as published.
 
 use std::collections::{HashMap, HashSet};
@@ -14,8 +14,8 @@ use aws_sdk_dynamodbstreams::Client as StreamsClient;
 use aws_types::service_config::ServiceConfigKey;
 use aws_types::SdkConfig;
 use serde_json::{json, Value};
-use shared::dynamo::DynamoStore;
-use shared::events::{Details, DomainEvent};
+use shared::adapters::dynamo::DynamoStore;
+use shared::domain::events::{Details, DomainEvent};
 
 /// How long `--follow` waits between polls.
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -312,7 +312,9 @@ async fn event_of(
     let change = record.dynamodb.as_ref();
     let old = image(change.and_then(|c| c.old_image.as_ref()));
     let new = image(change.and_then(|c| c.new_image.as_ref()));
-    let event = shared::dynamo::events::event_of(store, id.clone(), name.as_str(), old, new).await;
+    let event =
+        shared::adapters::dynamo::events::event_of(store, id.clone(), name.as_str(), old, new)
+            .await;
     event.map_err(|source| crate::CliError::Record { id, source })
 }
 
@@ -371,7 +373,7 @@ pub(crate) async fn events(
 /// One line for people: time, type, ids, details.
 pub fn summary(event: &DomainEvent) -> Result<String, serde_json::Error> {
     // The stored format, as in the JSON: every line's time has the same width.
-    let time = shared::clock::format(event.time);
+    let time = shared::domain::clock::format(event.time);
     let id = |v: Option<&str>| v.unwrap_or("-").to_owned();
     let details: &Details = &event.details;
     Ok(format!(

@@ -13,11 +13,11 @@ use std::path::PathBuf;
 
 use aws_sdk_dynamodb::Client;
 use clap::{Parser, Subcommand};
-use shared::dynamo::DynamoStore;
-use shared::entitlement::{self, Entitlement, EntitlementStore, Grant, GrantOutcome};
-use shared::ids::{CustomerUid, Email, Iccid, ItemId, PurchaseId, UserToken};
-use shared::store::StoreError;
-use shared::views::{EsimHistory, ReadModels, UserSummary};
+use shared::adapters::dynamo::DynamoStore;
+use shared::domain::entitlement::{self, Entitlement, EntitlementStore, Grant, GrantOutcome};
+use shared::domain::ids::{CustomerUid, Email, Iccid, ItemId, PurchaseId, UserToken};
+use shared::domain::store::StoreError;
+use shared::domain::views::{EsimHistory, ReadModels, UserSummary};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -206,14 +206,14 @@ impl Clients {
     /// Both over `aws`; the stream's at DynamoDB's endpoint when only that one is configured.
     pub fn new(aws: &aws_types::SdkConfig) -> Self {
         Self {
-            dynamodb: shared::dynamo::client(aws),
+            dynamodb: shared::adapters::dynamo::client(aws),
             streams: events::streams_client(aws),
         }
     }
 
     /// Both from the environment, as the functions load their configuration.
     pub async fn from_env() -> Self {
-        Self::new(&shared::aws::load().await)
+        Self::new(&shared::adapters::sdk::load().await)
     }
 }
 
@@ -251,7 +251,9 @@ where
             let message = match &failure {
                 // The whole chain: the database's own words say what to fix.
                 CliError::Store(store) => store.chain(),
-                CliError::Stream(_) | CliError::Record { .. } => shared::store::chain(&failure),
+                CliError::Stream(_) | CliError::Record { .. } => {
+                    shared::domain::store::chain(&failure)
+                }
                 other => other.to_string(),
             };
             let _ = writeln!(err, "error: {message}");

@@ -12,11 +12,11 @@ use country_change::CountryChangeWebhook;
 use customer_registration::RegistrationWebhook;
 use esim_status::EsimStatusWebhook;
 use serde_json::Value;
-use shared::deadline::Deadline;
-use shared::dynamo::DynamoStore;
-use shared::payload::FromBody;
-use shared::pipeline::{Webhook, NOT_STORED};
-use shared::store::StoreError;
+use shared::adapters::dynamo::DynamoStore;
+use shared::domain::deadline::Deadline;
+use shared::domain::payload::FromBody;
+use shared::domain::store::StoreError;
+use shared::webhook::{Webhook, NOT_STORED};
 use time::OffsetDateTime;
 
 /// Time one replayed webhook may take.
@@ -97,7 +97,7 @@ pub fn not_stored_in(file: &Path) -> Result<Vec<Result<NotStored, UnusableLine>>
             let text = |field| line[field].as_str().ok_or_else(|| unusable(field));
             Ok(NotStored {
                 route: text("route")?.to_owned(),
-                received_at: shared::clock::parse(text("received_at")?)
+                received_at: shared::domain::clock::parse(text("received_at")?)
                     .map_err(|_| unusable("received_at"))?,
                 payload: text("payload")?.to_owned(),
             })
@@ -184,7 +184,7 @@ pub async fn replay(
                     continue;
                 }
             };
-            let at = shared::clock::format(entry.received_at);
+            let at = shared::domain::clock::format(entry.received_at);
             match replay_one(store, &entry, dry_run).await {
                 Ok(Replayed::Applied(outcome)) => {
                     writeln!(out, "applied  {} received {at}: {outcome}", entry.route)?;

@@ -5,8 +5,8 @@
 
 use gigastore_fuzz::{assert_checked_text, check};
 use libfuzzer_sys::fuzz_target;
-use shared::activation::ActivationRequest;
-use shared::ids::{ActivationId, ItemId, MetaTag, UserToken};
+use shared::domain::activation::ActivationRequest;
+use shared::domain::ids::{ActivationId, ItemId, MetaTag, UserToken};
 
 fuzz_target!(|data: &[u8]| {
     check(data, |request: &ActivationRequest| {

@@ -5,8 +5,8 @@
 
 use gigastore_fuzz::{assert_checked_text, check};
 use libfuzzer_sys::fuzz_target;
-use shared::ids::{CustomerUid, UserToken};
-use shared::registration::CustomerRegistration;
+use shared::domain::ids::{CustomerUid, UserToken};
+use shared::domain::registration::CustomerRegistration;
 
 fuzz_target!(|data: &[u8]| {
     check(data, |registration: &CustomerRegistration| {

@@ -5,7 +5,7 @@
 
 use gigastore_fuzz::{assert_checked_text, check, is_digits};
 use libfuzzer_sys::fuzz_target;
-use shared::esim::{EsimStatus, ProfileState};
+use shared::domain::esim::{EsimStatus, ProfileState};
 
 fuzz_target!(|data: &[u8]| {
     check(data, |status: &EsimStatus| {

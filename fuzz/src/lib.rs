@@ -3,7 +3,7 @@
 
 use std::fmt::Debug;
 
-use shared::payload::{FromBody, MAX_BODY_BYTES};
+use shared::domain::payload::{FromBody, MAX_BODY_BYTES};
 
 /// Reads `data` as a `P`. Whatever the bytes, nothing panics; a payload accepted is within the
 /// cap, passes `trusted` (which asserts what the rest of the code trusts of it and returns it

@@ -6,11 +6,11 @@ use crate::common::{
 };
 use activation_request::ActivationWebhook;
 use serde_json::{json, Value};
-use shared::auth::WebhookSecrets;
-use shared::dynamo::DynamoStore;
-use shared::entitlement::EntitlementStore;
-use shared::ids::{ItemId, UserToken};
-use shared::pipeline::Gate;
+use shared::adapters::dynamo::DynamoStore;
+use shared::domain::entitlement::EntitlementStore;
+use shared::domain::ids::{ItemId, UserToken};
+use shared::webhook::gate::credentials::WebhookSecrets;
+use shared::webhook::gate::Gate;
 use time::{Duration, OffsetDateTime};
 
 fn body(activation: &str, user: &str, item: &str) -> String {

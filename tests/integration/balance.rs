@@ -4,7 +4,7 @@ use balance_activation::BalanceActivationWebhook;
 use balance_alert::BalanceAlertWebhook;
 use customer_registration::RegistrationWebhook;
 use serde_json::{json, Value};
-use shared::dynamo::DynamoStore;
+use shared::adapters::dynamo::DynamoStore;
 
 use crate::cli::show_json;
 use crate::common::{self, concurrently, post, Auth, TestTable};

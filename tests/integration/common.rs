@@ -19,12 +19,12 @@ use aws_sdk_dynamodb::Client;
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use entitlements::template::TableDeclaration;
 use serde_json::Value;
-use shared::auth::WebhookSecrets;
-use shared::dynamo::DynamoStore;
-use shared::pipeline::Gate;
-use shared::pipeline::Webhook;
+use shared::adapters::dynamo::DynamoStore;
+use shared::domain::views::{ReadModels, UserSummary};
 use shared::testkit;
-use shared::views::{ReadModels, UserSummary};
+use shared::webhook::gate::credentials::WebhookSecrets;
+use shared::webhook::gate::Gate;
+use shared::webhook::Webhook;
 use tokio::sync::Barrier;
 
 /// The workspace root.
@@ -106,9 +106,9 @@ impl MotoServer {
             .region(Region::new("us-east-1"))
             .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
             .endpoint_url(self.endpoint())
-            .http_client(shared::aws::https_client())
+            .http_client(shared::adapters::sdk::https_client())
             .interceptor(log.clone());
-        let config = adjust(shared::dynamo::tuned(config)).build();
+        let config = adjust(shared::adapters::dynamo::tuned(config)).build();
         (Client::from_conf(config), log)
     }
 }
@@ -255,7 +255,7 @@ pub fn streams_client() -> aws_sdk_dynamodbstreams::Client {
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
         .endpoint_url(endpoint())
-        .http_client(shared::aws::https_client())
+        .http_client(shared::adapters::sdk::https_client())
         .build();
     aws_sdk_dynamodbstreams::Client::from_conf(config)
 }
@@ -406,7 +406,7 @@ pub async fn send<W: Webhook>(
     gate: &Gate,
     request: lambda_http::Request,
 ) -> (u16, Value) {
-    read_response(shared::pipeline::handle(webhook, gate, request).await)
+    read_response(shared::webhook::pipeline::handle(webhook, gate, request).await)
 }
 
 /// The path `W` is served on: its API Gateway route without the method.
@@ -490,7 +490,7 @@ pub fn recorded_count(answers: &[(u16, Value)]) -> usize {
 /// What is stored for `user`, as the operator views read it.
 pub async fn user_summary(store: &DynamoStore, user: &str) -> UserSummary {
     store
-        .user_summary(&shared::ids::UserToken::parse(user).unwrap())
+        .user_summary(&shared::domain::ids::UserToken::parse(user).unwrap())
         .await
         .unwrap()
 }

@@ -5,23 +5,24 @@
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use shared::activation::{
+use shared::domain::activation::{
     ActivationRecord, ActivationRequest, ActivationStore, ApproveOutcome, Decision, RecordOutcome,
     Refusal,
 };
-use shared::balance::{
+use shared::domain::balance::{
     BalanceActivation, BalanceActivationRecord, BalanceAlert, BalanceAlertRecord, BalanceStore,
 };
-use shared::country::{Country, CountryChange, CountryChangeRecord, CountryStore};
-use shared::entitlement::{self, EntitlementStore, Grant, GrantOutcome, GrantWrite};
-use shared::esim::{EsimStatus, EsimStatusRecord, EsimStore, ProfileState, Recorded};
-use shared::events::EventLookups;
-use shared::ids::{
+use shared::domain::country::{Country, CountryChange, CountryChangeRecord, CountryStore};
+use shared::domain::entitlement::{self, EntitlementStore, Grant, GrantOutcome, GrantWrite};
+use shared::domain::esim::{EsimStatus, EsimStatusRecord, EsimStore, ProfileState};
+use shared::domain::events::EventLookups;
+use shared::domain::ids::{
     ActivationId, BalanceItemId, CustomerUid, Eid, Email, Iccid, Imsi, ItemId, PurchaseId,
     UserToken,
 };
-use shared::registration::{CustomerRegistration, Registered, RegistrationStore};
-use shared::views::ReadModels;
+use shared::domain::registration::{CustomerRegistration, Registered, RegistrationStore};
+use shared::domain::timeline::Recorded;
+use shared::domain::views::ReadModels;
 use time::{Duration, OffsetDateTime};
 
 /// Every port, as one store offers them.
@@ -102,7 +103,7 @@ fn item(id: &str) -> ItemId {
 }
 
 fn now() -> OffsetDateTime {
-    shared::clock::to_millis(OffsetDateTime::now_utc())
+    shared::domain::clock::to_millis(OffsetDateTime::now_utc())
 }
 
 fn grant(user_token: &str, item_id: &str, quantity: u32) -> Grant {
@@ -473,7 +474,7 @@ async fn late_statuses_take_their_place_in_time<S: Store>(store: Arc<S>) {
         },
         received_at: t0 + Duration::milliseconds(ms),
     };
-    let states = |h: &shared::views::EsimHistory| -> Vec<(String, i64)> {
+    let states = |h: &shared::domain::views::EsimHistory| -> Vec<(String, i64)> {
         let ms = |r: &EsimStatusRecord| (r.received_at - t0).whole_milliseconds() as i64;
         let entries = h.history.iter();
         entries

@@ -3,9 +3,9 @@
 use country_change::CountryChangeWebhook;
 use esim_status::EsimStatusWebhook;
 use serde_json::{json, Value};
-use shared::country::CountryChange;
-use shared::dynamo::DynamoStore;
-use shared::payload::FromBody;
+use shared::adapters::dynamo::DynamoStore;
+use shared::domain::country::CountryChange;
+use shared::domain::payload::FromBody;
 use time::{Duration, OffsetDateTime};
 
 use crate::cli::cli_on;
@@ -79,10 +79,13 @@ async fn an_older_change_goes_into_the_history_only() {
     // Replayed with the time it was first received, before the current one.
     let late = CountryChange::from_body(change(Some("DE"), "FR").as_bytes()).unwrap();
     let earlier = OffsetDateTime::now_utc() - Duration::minutes(5);
-    let outcome = shared::country::record(&t.store, &late, earlier).await;
-    assert_eq!(outcome.unwrap(), shared::country::Recorded::Late);
-    let again = shared::country::record(&t.store, &late, earlier).await;
-    assert_eq!(again.unwrap(), shared::country::Recorded::Unchanged);
+    let outcome = shared::domain::country::record(&t.store, &late, earlier).await;
+    assert_eq!(outcome.unwrap(), shared::domain::timeline::Recorded::Late);
+    let again = shared::domain::country::record(&t.store, &late, earlier).await;
+    assert_eq!(
+        again.unwrap(),
+        shared::domain::timeline::Recorded::Unchanged
+    );
 
     let esim = esim_json(&t.name).await;
     assert_eq!(esim["country"]["newCountry"], "AT");

@@ -3,9 +3,10 @@
 use crate::common::{self, concurrently, post, recorded_count, Auth, TestTable};
 use esim_status::EsimStatusWebhook;
 use serde_json::{json, Value};
-use shared::dynamo::DynamoStore;
-use shared::esim::{Iccid, ProfileState};
-use shared::views::{EsimHistory, ReadModels};
+use shared::adapters::dynamo::DynamoStore;
+use shared::domain::esim::ProfileState;
+use shared::domain::ids::Iccid;
+use shared::domain::views::{EsimHistory, ReadModels};
 
 const ICCID: &str = "89361123300836129514";
 
@@ -31,7 +32,7 @@ async fn history(store: &DynamoStore) -> EsimHistory {
 }
 
 /// The current status of `h`.
-fn current(h: &EsimHistory) -> &shared::esim::EsimStatusRecord {
+fn current(h: &EsimHistory) -> &shared::domain::esim::EsimStatusRecord {
     h.current.as_ref().expect("a status recorded")
 }
 

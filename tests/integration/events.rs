@@ -13,9 +13,9 @@ use country_change::CountryChangeWebhook;
 use customer_registration::RegistrationWebhook;
 use esim_status::EsimStatusWebhook;
 use serde_json::{json, Value};
-use shared::pipeline::respond;
-use shared::telemetry::Metric;
-use shared::views::ReadModels;
+use shared::domain::views::ReadModels;
+use shared::runtime::telemetry::Metric;
+use shared::webhook::pipeline::respond;
 
 /// (file under events/, expected status, expected body, expected metrics), in replay order.
 fn expectations() -> Vec<(&'static str, u16, Value, Vec<Metric>)> {
@@ -28,8 +28,10 @@ fn expectations() -> Vec<(&'static str, u16, Value, Vec<Metric>)> {
     use esim_status::{
         RECEIVED, UNCHANGED as EsimStatusUnchanged, UNKNOWN_STATE as EsimUnknownState,
     };
-    use shared::activation::Refusal;
-    use shared::http::{AUTH_REJECTED as AuthRejected, INVALID_REQUEST as InvalidRequest};
+    use shared::domain::activation::Refusal;
+    use shared::webhook::reply::{
+        AUTH_REJECTED as AuthRejected, INVALID_REQUEST as InvalidRequest,
+    };
     #[allow(non_snake_case)]
     let ActivationRefused = refused;
     #[allow(non_snake_case)]
@@ -279,7 +281,7 @@ async fn every_sample_event_gets_its_expected_answer() {
     );
 
     // installed, doc sample (DISABLED), unknown state: three facts; the redelivery added none.
-    let iccid = shared::esim::Iccid::parse("89361123300836129514").unwrap();
+    let iccid = shared::domain::ids::Iccid::parse("89361123300836129514").unwrap();
     let esim = t.store.esim_history(&iccid).await.unwrap().unwrap();
     assert_eq!(
         esim.current.as_ref().unwrap().status.profile_state.as_str(),

@@ -16,10 +16,11 @@ use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_types::body::SdkBody;
 use esim_status::EsimStatusWebhook;
 use serde_json::Value;
-use shared::dynamo::DynamoStore;
-use shared::http::{Reply, STORAGE_ERROR, STORAGE_PERMANENT_ERROR};
-use shared::pipeline::{respond, Webhook, NOT_STORED};
+use shared::adapters::dynamo::DynamoStore;
 use shared::testkit::LogCapture;
+use shared::webhook::pipeline::respond;
+use shared::webhook::reply::{Reply, STORAGE_ERROR, STORAGE_PERMANENT_ERROR};
+use shared::webhook::{Webhook, NOT_STORED};
 
 use crate::common::{
     grant, http_event, local_gate, operation, user_summary, Auth, TestTable, LOCAL_SECRET,
@@ -331,12 +332,12 @@ async fn throttling_throughout_is_answered_in_time_with_nothing_recorded() {
 
     faults.heal();
     assert_eq!(setup.units_used().await, 0);
-    let iccid = shared::ids::Iccid::parse("89361123300836129514").unwrap();
-    use shared::views::ReadModels;
+    let iccid = shared::domain::ids::Iccid::parse("89361123300836129514").unwrap();
+    use shared::domain::views::ReadModels;
     let store = &setup.table.store;
     assert_eq!(store.esim_history(&iccid).await.unwrap(), None);
-    let a1 = shared::ids::ActivationId::parse("a1").unwrap();
-    use shared::activation::ActivationStore;
+    let a1 = shared::domain::ids::ActivationId::parse("a1").unwrap();
+    use shared::domain::activation::ActivationStore;
     assert_eq!(store.activation(&a1).await.unwrap(), None);
 }
 

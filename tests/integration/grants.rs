@@ -3,8 +3,8 @@
 use std::num::NonZeroU32;
 
 use crate::common::{concurrently, user_summary, TestTable};
-use shared::entitlement::{Grant, GrantOutcome};
-use shared::ids::{ItemId, PurchaseId, UserToken};
+use shared::domain::entitlement::{Grant, GrantOutcome};
+use shared::domain::ids::{ItemId, PurchaseId, UserToken};
 use time::OffsetDateTime;
 
 fn purchase(user: &str, item: &str, quantity: u32, id: Option<&str>) -> Grant {
@@ -29,16 +29,22 @@ fn granted(outcome: &GrantOutcome) -> u32 {
 async fn a_purchase_is_granted_once_however_often_it_is_sent() {
     let t = TestTable::new().await;
     let now = OffsetDateTime::now_utc();
-    let first =
-        shared::entitlement::grant(&t.store, &purchase("u1", "1_GB", 2, Some("order-1")), now)
-            .await
-            .unwrap();
+    let first = shared::domain::entitlement::grant(
+        &t.store,
+        &purchase("u1", "1_GB", 2, Some("order-1")),
+        now,
+    )
+    .await
+    .unwrap();
     assert!(matches!(first, GrantOutcome::Granted(_)));
     assert_eq!(granted(&first), 2);
-    let again =
-        shared::entitlement::grant(&t.store, &purchase("u1", "1_GB", 2, Some("order-1")), now)
-            .await
-            .unwrap();
+    let again = shared::domain::entitlement::grant(
+        &t.store,
+        &purchase("u1", "1_GB", 2, Some("order-1")),
+        now,
+    )
+    .await
+    .unwrap();
     assert!(
         matches!(again, GrantOutcome::AlreadyGranted(_)),
         "{again:?}"
@@ -46,22 +52,29 @@ async fn a_purchase_is_granted_once_however_often_it_is_sent() {
     assert_eq!(granted(&again), 2);
 
     // Another purchase adds; a grant without a purchase id always adds.
-    let second =
-        shared::entitlement::grant(&t.store, &purchase("u1", "1_GB", 1, Some("order-2")), now)
+    let second = shared::domain::entitlement::grant(
+        &t.store,
+        &purchase("u1", "1_GB", 1, Some("order-2")),
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(granted(&second), 3);
+    let manual =
+        shared::domain::entitlement::grant(&t.store, &purchase("u1", "1_GB", 1, None), now)
             .await
             .unwrap();
-    assert_eq!(granted(&second), 3);
-    let manual = shared::entitlement::grant(&t.store, &purchase("u1", "1_GB", 1, None), now)
-        .await
-        .unwrap();
     assert_eq!(granted(&manual), 4);
 
     // The same purchase id for another user or item adds nothing anywhere.
     for (user, item) in [("u2", "1_GB"), ("u1", "5_GB")] {
-        let reused =
-            shared::entitlement::grant(&t.store, &purchase(user, item, 1, Some("order-1")), now)
-                .await
-                .unwrap();
+        let reused = shared::domain::entitlement::grant(
+            &t.store,
+            &purchase(user, item, 1, Some("order-1")),
+            now,
+        )
+        .await
+        .unwrap();
         assert_eq!(
             reused,
             GrantOutcome::PurchaseIdReused {
@@ -82,7 +95,7 @@ async fn concurrent_retries_of_one_purchase_grant_once() {
         let store = t.other_store();
         async move {
             let retry = purchase("u1", "1_GB", 3, Some("order-9"));
-            shared::entitlement::grant(&store, &retry, OffsetDateTime::now_utc())
+            shared::domain::entitlement::grant(&store, &retry, OffsetDateTime::now_utc())
                 .await
                 .unwrap()
         }
@@ -100,7 +113,7 @@ async fn concurrent_retries_of_one_purchase_grant_once() {
 async fn a_grant_is_one_transaction_plus_one_read() {
     let t = TestTable::new().await;
     t.log.clear();
-    shared::entitlement::grant(
+    shared::domain::entitlement::grant(
         &t.store,
         &purchase("u1", "1_GB", 1, Some("order-1")),
         OffsetDateTime::now_utc(),

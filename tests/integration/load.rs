@@ -14,12 +14,12 @@ use activation_request::ActivationWebhook;
 use customer_registration::RegistrationWebhook;
 use esim_status::EsimStatusWebhook;
 use serde_json::{json, Value};
-use shared::activation::ActivationStore;
-use shared::dynamo::DynamoStore;
-use shared::esim::Iccid;
-use shared::ids::{ActivationId, CustomerUid};
-use shared::pipeline::Webhook;
-use shared::views::ReadModels;
+use shared::adapters::dynamo::DynamoStore;
+use shared::domain::activation::ActivationStore;
+use shared::domain::ids::Iccid;
+use shared::domain::ids::{ActivationId, CustomerUid};
+use shared::domain::views::ReadModels;
+use shared::webhook::Webhook;
 
 use crate::common::{
     concurrently, create_table, grant, http_event, local_gate, path, send, user_summary, Auth,

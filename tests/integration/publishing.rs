@@ -48,7 +48,7 @@ fn sdk_config(http: SharedHttpClient) -> aws_config::SdkConfig {
 }
 
 fn moto() -> aws_config::SdkConfig {
-    sdk_config(shared::aws::https_client())
+    sdk_config(shared::adapters::sdk::https_client())
 }
 
 /// A bus of its own, with a rule delivering every event of ours to a queue of its own.
@@ -86,7 +86,7 @@ impl Subscriber {
         let queue_arn = attributes.attributes.unwrap()
             [&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
             .clone();
-        let pattern = json!({"source": [shared::events::SOURCE]}).to_string();
+        let pattern = json!({"source": [shared::domain::events::SOURCE]}).to_string();
         events
             .put_rule()
             .name(&rule)
@@ -141,7 +141,7 @@ impl Subscriber {
         &self,
         table: &TestTable,
         http: SharedHttpClient,
-    ) -> Publisher<shared::dynamo::DynamoStore> {
+    ) -> Publisher<shared::adapters::dynamo::DynamoStore> {
         let client = event_publisher::client(&sdk_config(http));
         Publisher::new(table.other_store(), Bus::new(client, &self.bus))
     }
@@ -168,7 +168,7 @@ async fn stream_records(table: &TestTable) -> Vec<Value> {
 
 /// Runs the publisher's handler on `records` as one Lambda invocation.
 async fn publish(
-    publisher: &Publisher<shared::dynamo::DynamoStore>,
+    publisher: &Publisher<shared::adapters::dynamo::DynamoStore>,
     records: &[Value],
 ) -> DynamoDbEventResponse {
     let event: Event = serde_json::from_value(json!({ "Records": records })).unwrap();
@@ -289,7 +289,7 @@ async fn each_accepted_webhook_becomes_one_event_with_its_ids_and_a_redelivery_n
     );
 
     let records = stream_records(&table).await;
-    let publisher = subscriber.publisher(&table, shared::aws::https_client());
+    let publisher = subscriber.publisher(&table, shared::adapters::sdk::https_client());
     let response = publish(&publisher, &records).await;
     assert_eq!(resume_points(&response), Vec::<String>::new());
 

@@ -3,9 +3,9 @@
 use crate::common::{self, post, user_summary, Auth, TestTable, LOCAL_SECRET};
 use customer_registration::RegistrationWebhook;
 use serde_json::{json, Value};
-use shared::dynamo::DynamoStore;
-use shared::ids::CustomerUid;
-use shared::views::ReadModels;
+use shared::adapters::dynamo::DynamoStore;
+use shared::domain::ids::CustomerUid;
+use shared::domain::views::ReadModels;
 
 async fn user(store: &DynamoStore, token: &str, email: Option<&str>) {
     shared::testkit::grant_units(store, token, "1_GB", 1, email, None).await;

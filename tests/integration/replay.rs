@@ -10,11 +10,12 @@ use activation_request::ActivationWebhook;
 use customer_registration::RegistrationWebhook;
 use esim_status::EsimStatusWebhook;
 use serde_json::{json, Value};
-use shared::dynamo::DynamoStore;
-use shared::ids::{Iccid, UserToken};
-use shared::pipeline::{respond, Webhook};
+use shared::adapters::dynamo::DynamoStore;
+use shared::domain::ids::{Iccid, UserToken};
+use shared::domain::views::ReadModels;
 use shared::testkit::LogCapture;
-use shared::views::ReadModels;
+use shared::webhook::pipeline::respond;
+use shared::webhook::Webhook;
 
 use crate::common::{cli_clients, local_gate, TestTable};
 use crate::faults::{faulty_store, invocation, Fault, Faults};
@@ -137,7 +138,7 @@ async fn contents(store: &DynamoStore) -> BTreeMap<String, Value> {
         let iccid = Iccid::parse(&format!("8936112330083612{esim:04}")).unwrap();
         let history = store.esim_history(&iccid).await.unwrap();
         let facts = history.map(|h| {
-            let fact = |r: &shared::esim::EsimStatusRecord| {
+            let fact = |r: &shared::domain::esim::EsimStatusRecord| {
                 json!([r.status.profile_state.as_str(), r.status.imsi.as_str(), r.status.eid.as_ref().map(|e| e.as_str())])
             };
             json!({"current": h.current.as_ref().map(fact), "history": h.history.iter().map(fact).collect::<Vec<_>>()})

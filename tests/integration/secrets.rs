@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 use activation_request::ActivationWebhook;
 use esim_status::EsimStatusWebhook;
 use serde_json::{json, Value};
-use shared::auth::{AuthError, SourceAllowList};
-use shared::dynamo::DynamoStore;
-use shared::pipeline::Gate;
-use shared::secrets::sdk;
-use shared::secrets::sdk::config::{BehaviorVersion, Credentials, Region};
-use shared::secrets::{RefreshPolicy, SecretSource, SecretUnavailable};
+use shared::adapters::dynamo::DynamoStore;
+use shared::adapters::secrets_manager::sdk;
+use shared::adapters::secrets_manager::sdk::config::{BehaviorVersion, Credentials, Region};
 use shared::testkit::LogCapture;
+use shared::webhook::gate::credentials::AuthError;
+use shared::webhook::gate::secrets::{RefreshPolicy, SecretSource, SecretUnavailable};
+use shared::webhook::gate::sources::SourceAllowList;
+use shared::webhook::gate::Gate;
 
 use crate::common::{self, call_through, concurrently, Auth, RequestLog, TestTable};
 
@@ -33,7 +34,7 @@ fn client_for(endpoint: &str, reads: &RequestLog) -> sdk::Client {
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
         .endpoint_url(endpoint)
-        .http_client(shared::aws::https_client())
+        .http_client(shared::adapters::sdk::https_client())
         .interceptor(reads.clone())
         .build();
     sdk::Client::from_conf(config)

@@ -5,13 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use serde_yaml::Value;
-use shared::pipeline::Webhook;
-use shared::telemetry::NAMESPACE;
+use shared::runtime::telemetry::NAMESPACE;
+use shared::webhook::Webhook;
 
 /// Every metric name a function emits.
 fn metric_names() -> Vec<&'static str> {
     [
-        &shared::http::METRICS[..],
+        &shared::webhook::reply::METRICS[..],
         &activation_request::METRICS,
         &customer_registration::METRICS,
         &esim_status::METRICS,

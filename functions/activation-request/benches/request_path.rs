@@ -7,11 +7,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use activation_request::ActivationWebhook;
 use criterion::{criterion_group, criterion_main, Criterion};
-use shared::auth::WebhookSecrets;
-use shared::entitlement::{self, Grant};
-use shared::ids::{ItemId, UserToken};
-use shared::pipeline::{respond, Gate};
+use shared::domain::entitlement::{self, Grant};
+use shared::domain::ids::{ItemId, UserToken};
 use shared::testkit::InMemoryStore;
+use shared::webhook::gate::credentials::WebhookSecrets;
+use shared::webhook::gate::Gate;
+use shared::webhook::pipeline::respond;
 
 fn approve(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()

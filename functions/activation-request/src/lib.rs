@@ -2,15 +2,15 @@
 //! table. Every authenticated call gets HTTP 200 with `SUCCESS` or `FAIL`.
 
 use lambda_http::http::StatusCode;
-use shared::activation::{
+use shared::domain::activation::{
     self, ActivationRequest, ActivationStore, Answer, Decision, Outcome, Refusal,
 };
-use shared::deadline::Deadline;
-use shared::http::{storage_failure_metrics, Reply, INVALID_REQUEST, STORAGE_ERROR};
-use shared::payload::PayloadError;
-use shared::pipeline::Webhook;
-use shared::store::StoreError;
-use shared::telemetry::Metric;
+use shared::domain::deadline::Deadline;
+use shared::domain::payload::PayloadError;
+use shared::domain::store::StoreError;
+use shared::runtime::telemetry::Metric;
+use shared::webhook::reply::{storage_failure_metrics, Reply, INVALID_REQUEST, STORAGE_ERROR};
+use shared::webhook::Webhook;
 use time::OffsetDateTime;
 use tracing::Span;
 
@@ -136,10 +136,10 @@ impl<S: ActivationStore> Webhook for ActivationWebhook<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::http::STORAGE_PERMANENT_ERROR;
-    use shared::ids::UserToken;
+    use shared::domain::ids::UserToken;
+    use shared::domain::views::ReadModels;
     use shared::testkit::{grant_units, reply, FailingStore, Failure, InMemoryStore};
-    use shared::views::ReadModels;
+    use shared::webhook::reply::STORAGE_PERMANENT_ERROR;
 
     const BODY: &str =
         r#"{"inventoryItemId":"1_GB","userToken":"u1","metaTag":"m","activationId":"a1"}"#;

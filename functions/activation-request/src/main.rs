@@ -3,5 +3,5 @@
 use activation_request::ActivationWebhook;
 
 fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve(ActivationWebhook)
+    shared::runtime::serve(ActivationWebhook)
 }

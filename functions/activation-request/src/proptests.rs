@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 use serde_json::Value;
-use shared::activation::ActivationStore;
+use shared::domain::activation::ActivationStore;
 use shared::testkit::properties::send;
 use shared::testkit::strategies::Payload;
 use shared::testkit::{block_on, InMemoryStore};

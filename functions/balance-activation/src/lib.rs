@@ -2,12 +2,13 @@
 //! on first use or on demand). Kept by Gigastore's customer id, once per balance and start; a
 //! later one with another expiry replaces it.
 
-use shared::balance::{self, BalanceActivation, BalanceStore, Recorded};
-use shared::deadline::Deadline;
-use shared::http::Reply;
-use shared::pipeline::Webhook;
-use shared::store::StoreError;
-use shared::telemetry::Metric;
+use shared::domain::balance::{self, BalanceActivation, BalanceStore};
+use shared::domain::deadline::Deadline;
+use shared::domain::store::StoreError;
+use shared::domain::timeline::Recorded;
+use shared::runtime::telemetry::Metric;
+use shared::webhook::reply::Reply;
+use shared::webhook::Webhook;
 use time::OffsetDateTime;
 use tracing::Span;
 

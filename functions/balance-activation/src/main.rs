@@ -3,5 +3,5 @@
 use balance_activation::BalanceActivationWebhook;
 
 fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve(BalanceActivationWebhook)
+    shared::runtime::serve(BalanceActivationWebhook)
 }

@@ -5,10 +5,10 @@
 
 use proptest::prelude::*;
 use serde_json::{json, Value};
+use shared::domain::views::BalanceView;
 use shared::testkit::properties::send;
 use shared::testkit::strategies::Payload;
 use shared::testkit::{block_on, summary_once_registered, InMemoryStore};
-use shared::views::BalanceView;
 
 use super::*;
 

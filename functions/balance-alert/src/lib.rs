@@ -2,12 +2,13 @@
 //! threshold. Kept by Gigastore's customer id, once per alert; the latest is the newest by
 //! Gigastore's own `timestamp`, whatever order alerts arrive in.
 
-use shared::balance::{self, BalanceAlert, BalanceStore, Recorded};
-use shared::deadline::Deadline;
-use shared::http::Reply;
-use shared::pipeline::Webhook;
-use shared::store::StoreError;
-use shared::telemetry::Metric;
+use shared::domain::balance::{self, BalanceAlert, BalanceStore};
+use shared::domain::deadline::Deadline;
+use shared::domain::store::StoreError;
+use shared::domain::timeline::Recorded;
+use shared::runtime::telemetry::Metric;
+use shared::webhook::reply::Reply;
+use shared::webhook::Webhook;
 use time::OffsetDateTime;
 use tracing::Span;
 
@@ -53,7 +54,7 @@ impl<S: BalanceStore> Webhook for BalanceAlertWebhook<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::ids::CustomerUid;
+    use shared::domain::ids::CustomerUid;
     use shared::testkit::{
         assert_a_redelivery_changes_nothing, assert_unstored_payloads_are_logged_whole, reply,
         summary_once_registered, InMemoryStore,

@@ -3,5 +3,5 @@
 use balance_alert::BalanceAlertWebhook;
 
 fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve(BalanceAlertWebhook)
+    shared::runtime::serve(BalanceAlertWebhook)
 }

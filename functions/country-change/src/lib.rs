@@ -1,12 +1,13 @@
 //! Gigastore's Country Change webhook: the eSIM attached to a network in another country.
 //! Recorded as the eSIM's current country and its history, like eSIM statuses.
 
-use shared::country::{self, CountryChange, CountryStore, Recorded};
-use shared::deadline::Deadline;
-use shared::http::Reply;
-use shared::pipeline::Webhook;
-use shared::store::StoreError;
-use shared::telemetry::Metric;
+use shared::domain::country::{self, CountryChange, CountryStore};
+use shared::domain::deadline::Deadline;
+use shared::domain::store::StoreError;
+use shared::domain::timeline::Recorded;
+use shared::runtime::telemetry::Metric;
+use shared::webhook::reply::Reply;
+use shared::webhook::Webhook;
 use time::OffsetDateTime;
 use tracing::Span;
 

@@ -3,5 +3,5 @@
 use country_change::CountryChangeWebhook;
 
 fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve(CountryChangeWebhook)
+    shared::runtime::serve(CountryChangeWebhook)
 }

@@ -3,12 +3,12 @@
 
 use lambda_http::http::StatusCode;
 use serde::Serialize;
-use shared::deadline::Deadline;
-use shared::http::Reply;
-use shared::pipeline::Webhook;
-use shared::registration::{self, CustomerRegistration, Registered, RegistrationStore};
-use shared::store::StoreError;
-use shared::telemetry::Metric;
+use shared::domain::deadline::Deadline;
+use shared::domain::registration::{self, CustomerRegistration, Registered, RegistrationStore};
+use shared::domain::store::StoreError;
+use shared::runtime::telemetry::Metric;
+use shared::webhook::reply::Reply;
+use shared::webhook::Webhook;
 use time::OffsetDateTime;
 
 /// A Customer Registration for one of our users.
@@ -84,9 +84,9 @@ impl<S: RegistrationStore> Webhook for RegistrationWebhook<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::http::{STORAGE_ERROR, STORAGE_PERMANENT_ERROR};
+    use shared::domain::views::ReadModels;
     use shared::testkit::{reply, FailingStore, Failure, InMemoryStore};
-    use shared::views::ReadModels;
+    use shared::webhook::reply::{STORAGE_ERROR, STORAGE_PERMANENT_ERROR};
 
     const BODY: &str = r#"{"userToken":"u1","customerUid":"c-1"}"#;
 
@@ -97,7 +97,7 @@ mod tests {
         assert_eq!(answered.status, StatusCode::NOT_FOUND);
         assert_eq!(answered.body, r#"{"error":"unknown user"}"#);
         assert_eq!(answered.metrics, [UNKNOWN_USER]);
-        let customer = shared::ids::CustomerUid::parse("c-1").unwrap();
+        let customer = shared::domain::ids::CustomerUid::parse("c-1").unwrap();
         let user = webhook.0.user_for_customer(&customer).await.unwrap();
         assert_eq!(user.map(String::from).as_deref(), Some("u1"));
     }

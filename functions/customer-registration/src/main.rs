@@ -3,5 +3,5 @@
 use customer_registration::RegistrationWebhook;
 
 fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve(RegistrationWebhook)
+    shared::runtime::serve(RegistrationWebhook)
 }

@@ -4,10 +4,10 @@
 
 use proptest::prelude::*;
 use serde_json::{json, Value};
+use shared::domain::views::ReadModels;
 use shared::testkit::properties::send;
 use shared::testkit::strategies::Payload;
 use shared::testkit::{block_on, InMemoryStore};
-use shared::views::ReadModels;
 
 use super::*;
 

@@ -1,11 +1,12 @@
 //! Gigastore's eSIM Status webhook: record the eSIM's current state and its history.
 
-use shared::deadline::Deadline;
-use shared::esim::{self, EsimStatus, EsimStore, Recorded};
-use shared::http::Reply;
-use shared::pipeline::Webhook;
-use shared::store::StoreError;
-use shared::telemetry::Metric;
+use shared::domain::deadline::Deadline;
+use shared::domain::esim::{self, EsimStatus, EsimStore};
+use shared::domain::store::StoreError;
+use shared::domain::timeline::Recorded;
+use shared::runtime::telemetry::Metric;
+use shared::webhook::reply::Reply;
+use shared::webhook::Webhook;
 use time::OffsetDateTime;
 use tracing::Span;
 

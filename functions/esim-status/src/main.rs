@@ -3,5 +3,5 @@
 use esim_status::EsimStatusWebhook;
 
 fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve(EsimStatusWebhook)
+    shared::runtime::serve(EsimStatusWebhook)
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use aws_sdk_eventbridge::error::DisplayErrorContext;
 use aws_sdk_eventbridge::types::{PutEventsRequestEntry, PutEventsResultEntry};
 use aws_sdk_eventbridge::Client;
-use shared::deadline::Deadline;
-use shared::events::{DomainEvent, SOURCE};
+use shared::domain::deadline::Deadline;
+use shared::domain::events::{DomainEvent, SOURCE};
 
 /// Most entries one `PutEvents` takes.
 pub const MAX_ENTRIES: usize = 10;

@@ -13,11 +13,11 @@ use std::time::Duration;
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use lambda_runtime::LambdaEvent;
-use shared::deadline::Deadline;
-use shared::dynamo::events::event_of;
-use shared::events::{DomainEvent, EventLookups};
-use shared::store::StoreError;
-use shared::telemetry::Metric;
+use shared::adapters::dynamo::events::event_of;
+use shared::domain::deadline::Deadline;
+use shared::domain::events::{DomainEvent, EventLookups};
+use shared::domain::store::StoreError;
+use shared::runtime::telemetry::Metric;
 
 pub use bus::{client, Bus, PublishError, Put, MAX_ENTRIES, MAX_REQUEST_BYTES};
 
@@ -153,7 +153,7 @@ impl<L: EventLookups> Publisher<L> {
             resume = Some((sequence, error));
         }
         log_batch(sequence.len(), events.len(), put.accepted, resume.as_ref());
-        shared::telemetry::emit_counts(
+        shared::runtime::telemetry::emit_counts(
             FUNCTION,
             &[(PUBLISHED, put.accepted as u64), (FAILED, failed as u64)],
         );

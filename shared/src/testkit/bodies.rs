@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::payload::MAX_BODY_BYTES;
+use crate::domain::payload::MAX_BODY_BYTES;
 
 /// Text that naive parsers mishandle: right-to-left overrides and scripts, emoji with joiners,
 /// a byte order mark and zero-width characters (format characters, accepted as text), NUL and

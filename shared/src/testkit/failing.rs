@@ -2,16 +2,18 @@
 
 use time::OffsetDateTime;
 
-use crate::activation::{ActivationRecord, ActivationStore, ApproveOutcome, RecordOutcome};
-use crate::balance::{BalanceActivationRecord, BalanceAlertRecord, BalanceStore};
-use crate::country::{CountryChangeRecord, CountryStore};
-use crate::entitlement::{Entitlement, EntitlementStore, Grant, GrantWrite};
-use crate::esim::{EsimStatusRecord, EsimStore, Iccid, Recorded};
-use crate::events::EventLookups;
-use crate::ids::{ActivationId, CustomerUid, ItemId, UserToken};
-use crate::registration::{CustomerRegistration, Registered, RegistrationStore};
-use crate::store::{FailureClass, StoreError};
-use crate::views::{EsimHistory, ReadModels, UserSummary};
+use crate::domain::activation::{ActivationRecord, ActivationStore, ApproveOutcome, RecordOutcome};
+use crate::domain::balance::{BalanceActivationRecord, BalanceAlertRecord, BalanceStore};
+use crate::domain::country::{CountryChangeRecord, CountryStore};
+use crate::domain::entitlement::{Entitlement, EntitlementStore, Grant, GrantWrite};
+use crate::domain::esim::{EsimStatusRecord, EsimStore};
+use crate::domain::events::EventLookups;
+use crate::domain::ids::Iccid;
+use crate::domain::ids::{ActivationId, CustomerUid, ItemId, UserToken};
+use crate::domain::registration::{CustomerRegistration, Registered, RegistrationStore};
+use crate::domain::store::{FailureClass, StoreError};
+use crate::domain::timeline::Recorded;
+use crate::domain::views::{EsimHistory, ReadModels, UserSummary};
 
 /// How a [`FailingStore`] fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

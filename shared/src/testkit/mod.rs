@@ -19,10 +19,10 @@ pub use memory::Snapshot;
 pub struct LogCapture(Arc<Mutex<Vec<u8>>>);
 
 impl LogCapture {
-    /// Logs of this thread go here, through [`crate::telemetry::subscriber`], until the guard drops.
+    /// Logs of this thread go here, through [`crate::runtime::telemetry::subscriber`], until the guard drops.
     pub fn install(&self) -> tracing::subscriber::DefaultGuard {
         discard_logs_of_other_threads();
-        tracing::subscriber::set_default(crate::telemetry::subscriber(self.clone()))
+        tracing::subscriber::set_default(crate::runtime::telemetry::subscriber(self.clone()))
     }
 
     /// Everything written so far.
@@ -51,8 +51,9 @@ fn discard_logs_of_other_threads() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // If the test binary already set one, that one serves as well.
-        let _ =
-            tracing::subscriber::set_global_default(crate::telemetry::subscriber(std::io::sink));
+        let _ = tracing::subscriber::set_global_default(crate::runtime::telemetry::subscriber(
+            std::io::sink,
+        ));
     });
 }
 
@@ -82,24 +83,29 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
 pub const SECRET: &str = "unit-test-secret";
 
 /// The reply `webhook` gives an authenticated request with `body`.
-pub async fn reply<W: crate::pipeline::Webhook>(webhook: &W, body: &str) -> crate::http::Reply {
+pub async fn reply<W: crate::webhook::Webhook>(
+    webhook: &W,
+    body: &str,
+) -> crate::webhook::reply::Reply {
     let mut request = lambda_http::Request::new(lambda_http::Body::Text(body.to_owned()));
     let bearer = format!("Bearer {SECRET}");
     if let Ok(value) = bearer.parse() {
         request.headers_mut().insert("authorization", value);
     }
-    let gate = crate::pipeline::Gate::open(crate::auth::WebhookSecrets::parse(SECRET));
-    crate::pipeline::respond(webhook, &gate, &request).await
+    let gate = crate::webhook::gate::Gate::open(
+        crate::webhook::gate::credentials::WebhookSecrets::parse(SECRET),
+    );
+    crate::webhook::pipeline::respond(webhook, &gate, &request).await
 }
 
 /// Checks that `webhook` over `store` records `body` once: `recorded`, counting `received`; then,
 /// delivered again, `unchanged`, counting `received` and `unchanged`, with nothing written.
-pub async fn assert_a_redelivery_changes_nothing<W: crate::pipeline::Webhook>(
+pub async fn assert_a_redelivery_changes_nothing<W: crate::webhook::Webhook>(
     webhook: &W,
     store: &InMemoryStore,
     body: &str,
-    received: crate::telemetry::Metric,
-    unchanged: crate::telemetry::Metric,
+    received: crate::runtime::telemetry::Metric,
+    unchanged: crate::runtime::telemetry::Metric,
 ) {
     let first = reply(webhook, body).await;
     assert_eq!(first.body, r#"{"status":"recorded"}"#);
@@ -114,11 +120,11 @@ pub async fn assert_a_redelivery_changes_nothing<W: crate::pipeline::Webhook>(
 /// Checks that a webhook over a store that fails, transiently or for good, answers 503,
 /// counts the failure, and logs the whole payload once, at error level, for `entitlements
 /// replay` (`make` builds the webhook over the failing store).
-pub async fn assert_unstored_payloads_are_logged_whole<W: crate::pipeline::Webhook>(
+pub async fn assert_unstored_payloads_are_logged_whole<W: crate::webhook::Webhook>(
     make: impl Fn(FailingStore) -> W,
     body: &str,
 ) {
-    use crate::http::{STORAGE_ERROR, STORAGE_PERMANENT_ERROR};
+    use crate::webhook::reply::{STORAGE_ERROR, STORAGE_PERMANENT_ERROR};
     for (failure, metrics) in [
         (Failure::Transient, &[STORAGE_ERROR][..]),
         (
@@ -134,7 +140,7 @@ pub async fn assert_unstored_payloads_are_logged_whole<W: crate::pipeline::Webho
         let lines = logs.lines();
         let not_stored: Vec<_> = lines
             .iter()
-            .filter(|l| l["message"] == crate::pipeline::NOT_STORED)
+            .filter(|l| l["message"] == crate::webhook::NOT_STORED)
             .collect();
         assert_eq!(not_stored.len(), 1, "{lines:?}");
         assert_eq!(not_stored[0]["level"], "ERROR");
@@ -143,8 +149,10 @@ pub async fn assert_unstored_payloads_are_logged_whole<W: crate::pipeline::Webho
 }
 
 /// The gate [`reply_to`] checks requests against: [`SECRET`], from any address (as [`reply`]).
-pub fn gate() -> crate::pipeline::Gate {
-    crate::pipeline::Gate::open(crate::auth::WebhookSecrets::parse(SECRET))
+pub fn gate() -> crate::webhook::gate::Gate {
+    crate::webhook::gate::Gate::open(crate::webhook::gate::credentials::WebhookSecrets::parse(
+        SECRET,
+    ))
 }
 
 /// An API Gateway HTTP API (payload 2.0) event POSTing `body` (none: no body) to `path`, from
@@ -206,7 +214,7 @@ pub fn api_gateway_request(path: &str, body: &[u8], base64: bool) -> lambda_http
 
 /// Grants `quantity` units of `item` to `user`, with `email` on the profile, as a purchase
 /// system would (anything but a new grant is a test failure).
-pub async fn grant_units<S: crate::entitlement::EntitlementStore>(
+pub async fn grant_units<S: crate::domain::entitlement::EntitlementStore>(
     store: &S,
     user: &str,
     item: &str,
@@ -214,8 +222,8 @@ pub async fn grant_units<S: crate::entitlement::EntitlementStore>(
     email: Option<&str>,
     expires_at: Option<time::OffsetDateTime>,
 ) {
-    use crate::ids::{Email, ItemId, UserToken};
-    let grant = crate::entitlement::Grant {
+    use crate::domain::ids::{Email, ItemId, UserToken};
+    let grant = crate::domain::entitlement::Grant {
         user_token: UserToken::parse(user).unwrap(),
         item: ItemId::parse(item).unwrap(),
         quantity: std::num::NonZeroU32::new(quantity).expect("a positive quantity"),
@@ -223,11 +231,14 @@ pub async fn grant_units<S: crate::entitlement::EntitlementStore>(
         expires_at,
         purchase_id: None,
     };
-    let outcome = crate::entitlement::grant(store, &grant, time::OffsetDateTime::now_utc())
+    let outcome = crate::domain::entitlement::grant(store, &grant, time::OffsetDateTime::now_utc())
         .await
         .unwrap();
     assert!(
-        matches!(outcome, crate::entitlement::GrantOutcome::Granted(_)),
+        matches!(
+            outcome,
+            crate::domain::entitlement::GrantOutcome::Granted(_)
+        ),
         "{outcome:?}"
     );
 }
@@ -237,13 +248,13 @@ pub async fn grant_units<S: crate::entitlement::EntitlementStore>(
 /// registration are found.
 pub async fn summary_once_registered(
     store: &InMemoryStore,
-    customer: &crate::ids::CustomerUid,
-) -> crate::views::UserSummary {
-    use crate::registration::RegistrationStore;
-    use crate::views::ReadModels;
+    customer: &crate::domain::ids::CustomerUid,
+) -> crate::domain::views::UserSummary {
+    use crate::domain::registration::RegistrationStore;
+    use crate::domain::views::ReadModels;
     grant_units(store, "u1", "1_GB", 1, None, None).await;
-    let registration = crate::registration::CustomerRegistration {
-        user_token: crate::ids::UserToken::parse("u1").unwrap(),
+    let registration = crate::domain::registration::CustomerRegistration {
+        user_token: crate::domain::ids::UserToken::parse("u1").unwrap(),
         customer_uid: customer.clone(),
     };
     let now = time::OffsetDateTime::now_utc();
@@ -253,11 +264,11 @@ pub async fn summary_once_registered(
 }
 
 /// The reply `webhook` gives `request`, checked against [`gate`]; nothing logged or counted.
-pub async fn reply_to<W: crate::pipeline::Webhook>(
+pub async fn reply_to<W: crate::webhook::Webhook>(
     webhook: &W,
     request: &lambda_http::Request,
-) -> crate::http::Reply {
-    crate::pipeline::respond(webhook, &gate(), request).await
+) -> crate::webhook::reply::Reply {
+    crate::webhook::pipeline::respond(webhook, &gate(), request).await
 }
 
 /// Runs `future` to its end on this thread's own runtime, for synchronous test bodies
@@ -325,8 +336,11 @@ mod request_tests {
                 sent_encoded
             );
             assert_eq!(request.uri().path(), "/p");
-            let secrets = crate::auth::WebhookSecrets::parse(SECRET);
-            assert_eq!(crate::http::authenticate(&request, &secrets), Ok(()));
+            let secrets = crate::webhook::gate::credentials::WebhookSecrets::parse(SECRET);
+            assert_eq!(
+                crate::webhook::gate::credentials::authenticate(&request, &secrets),
+                Ok(())
+            );
         }
     }
 }

@@ -6,8 +6,8 @@ use proptest::prelude::*;
 use serde_json::Value;
 
 use super::{api_gateway_request, reply_to, InMemoryStore};
-use crate::payload::{FromBody, MAX_BODY_BYTES};
-use crate::pipeline::Webhook;
+use crate::domain::payload::{FromBody, MAX_BODY_BYTES};
+use crate::webhook::Webhook;
 
 /// What one body sent through the pipeline got.
 #[derive(Debug)]

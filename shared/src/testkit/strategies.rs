@@ -10,7 +10,7 @@ use proptest::sample::select;
 use serde_json::Value;
 
 use super::bodies::{self, Mutation, Replacement, AWKWARD_TEXT};
-use crate::payload::MAX_BODY_BYTES;
+use crate::domain::payload::MAX_BODY_BYTES;
 
 /// What the strategies need to know of one payload.
 #[derive(Debug, Clone, Copy)]

@@ -1,0 +1,131 @@
+//! Entitlements and grants: one transaction per grant, marked once per purchase.
+
+use aws_sdk_dynamodb::types::{Put, ReturnValue, ReturnValuesOnConditionCheckFailure, Update};
+use time::OffsetDateTime;
+
+use super::items::{self, EntitlementItem, ProfileItem, PurchaseItem};
+use super::{failed, n, s, unbuildable, DynamoStore, Transacted, Transaction};
+use crate::domain::entitlement::{Entitlement, EntitlementStore, Grant, GrantWrite, Purchase};
+use crate::domain::ids::{ItemId, UserToken};
+use crate::domain::store::StoreError;
+
+/// Write names in the grant's transaction.
+const PROFILE: &str = "profile";
+const ENTITLEMENT: &str = "entitlement";
+const PURCHASE: &str = "purchase";
+
+impl EntitlementStore for DynamoStore {
+    async fn apply_grant(
+        &self,
+        grant: &Grant,
+        now: OffsetDateTime,
+    ) -> Result<GrantWrite, StoreError> {
+        let unbuildable = |e| unbuildable("DynamoDB TransactWriteItems", e);
+        let stamp = crate::domain::clock::format(now);
+
+        let mut profile_set = String::from(
+            "SET user_token = :user, created_at = if_not_exists(created_at, :now), updated_at = :now",
+        );
+        let mut profile = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(ProfileItem::key(&grant.user_token)))
+            .expression_attribute_values(":user", s(grant.user_token.as_str()))
+            .expression_attribute_values(":now", s(&stamp));
+        if let Some(email) = &grant.email {
+            profile_set.push_str(", email = :email");
+            profile = profile.expression_attribute_values(":email", s(email.as_str()));
+        }
+
+        let mut entitlement_set = String::from(
+            "SET user_token = :user, item_id = :item, units_used = if_not_exists(units_used, :zero), updated_at = :now",
+        );
+        let mut entitlement = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(EntitlementItem::key(&grant.user_token, &grant.item)))
+            .expression_attribute_values(":user", s(grant.user_token.as_str()))
+            .expression_attribute_values(":item", s(grant.item.as_str()))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":now", s(&stamp))
+            .expression_attribute_values(":quantity", n(grant.quantity.get()));
+        if let Some(expires_at) = grant.expires_at {
+            entitlement_set.push_str(", expires_at = :expires");
+            entitlement =
+                entitlement.expression_attribute_values(":expires", n(expires_at.unix_timestamp()));
+        }
+        // A new purchase lifts an earlier revocation.
+        let entitlement = entitlement.update_expression(format!(
+            "{entitlement_set} ADD units_granted :quantity REMOVE revoked_at"
+        ));
+
+        let profile = profile.update_expression(profile_set);
+        let mut writes = Transaction::default()
+            .update(PROFILE, profile.build().map_err(unbuildable)?)
+            .update(ENTITLEMENT, entitlement.build().map_err(unbuildable)?);
+        if let Some(purchase_id) = &grant.purchase_id {
+            let marker = PurchaseItem::new(
+                Purchase {
+                    purchase_id: purchase_id.clone(),
+                    user_token: grant.user_token.clone(),
+                    item: grant.item.clone(),
+                    quantity: grant.quantity.get(),
+                },
+                now,
+            );
+            let put = Put::builder()
+                .table_name(self.table())
+                .set_item(Some(items::to_item(&marker)?))
+                .condition_expression("attribute_not_exists(pk)")
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .build()
+                .map_err(unbuildable)?;
+            writes = writes.put(PURCHASE, put);
+        }
+
+        match self.transact(writes).await? {
+            Transacted::Committed => Ok(GrantWrite::Applied),
+            Transacted::ConditionFailed(cancelled) => match cancelled.item(PURCHASE) {
+                Some(marker) => Ok(GrantWrite::PurchaseSeen(PurchaseItem::read(
+                    marker.clone(),
+                )?)),
+                None => Err(StoreError::Inconsistent("grant cancelled without a reason")),
+            },
+        }
+    }
+
+    async fn entitlement(
+        &self,
+        user: &UserToken,
+        item: &ItemId,
+    ) -> Result<Option<Entitlement>, StoreError> {
+        self.get(EntitlementItem::key(user, item))
+            .send()
+            .await
+            .map_err(|e| failed("DynamoDB GetItem", e))?
+            .item
+            .map(EntitlementItem::read)
+            .transpose()
+    }
+
+    async fn revoke(
+        &self,
+        user: &UserToken,
+        item: &ItemId,
+        now: OffsetDateTime,
+    ) -> Result<Option<Entitlement>, StoreError> {
+        let result = self
+            .update(EntitlementItem::key(user, item))
+            .update_expression(
+                "SET units_granted = units_used, revoked_at = :now, updated_at = :now",
+            )
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":now", s(crate::domain::clock::format(now)))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        super::unless_condition_failed(result)?
+            .map(|out| EntitlementItem::read(out.attributes.unwrap_or_default()))
+            .transpose()
+    }
+}

@@ -1,0 +1,19 @@
+//! What the business decides, free of HTTP and SDK types: Gigastore's payloads (`ids`,
+//! `payload`), time (`clock`, `deadline`), what every port shares (`store`, `timeline`), one module
+//! per use case with the port it needs, the read models (`views`) and the domain events
+//! (`events`). Nothing here imports anything outside this folder.
+
+pub mod activation;
+pub mod balance;
+pub mod clock;
+pub mod country;
+pub mod deadline;
+pub mod entitlement;
+pub mod esim;
+pub mod events;
+pub mod ids;
+pub mod payload;
+pub mod registration;
+pub mod store;
+pub mod timeline;
+pub mod views;

@@ -1,0 +1,166 @@
+//! Configuration from the environment, read once at init.
+
+use crate::webhook::gate::credentials::WebhookSecrets;
+use crate::webhook::gate::sources::{InvalidCidr, SourceAllowList};
+
+/// What every function needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The DynamoDB table (`TABLE_NAME`).
+    pub table_name: String,
+    /// Where the accepted webhook secrets come from.
+    pub secrets: SecretsConfig,
+    /// Where calls may come from (`ALLOWED_SOURCE_CIDRS`, comma-separated; empty allows all).
+    pub allowed_sources: SourceAllowList,
+}
+
+/// Where the accepted webhook secrets come from.
+#[derive(Debug, Clone)]
+pub enum SecretsConfig {
+    /// A Secrets Manager secret, by ARN (`WEBHOOK_SECRET_ARN`): how functions run in AWS.
+    Managed {
+        /// The secret's ARN.
+        arn: String,
+    },
+    /// Fixed secrets (`WEBHOOK_SECRETS`, comma-separated): local runs and tests.
+    Fixed(WebhookSecrets),
+}
+
+/// The environment cannot run a function.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// `TABLE_NAME` is unset or blank.
+    #[error("TABLE_NAME is not set")]
+    MissingTableName,
+    /// `ALLOWED_SOURCE_CIDRS` is not a list of CIDRs.
+    #[error(transparent)]
+    AllowedSources(#[from] InvalidCidr),
+}
+
+/// `name`'s value through `lookup`, trimmed; `None` when unset or blank.
+fn non_blank(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    lookup(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`, so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let table_name = non_blank(&lookup, "TABLE_NAME").ok_or(ConfigError::MissingTableName)?;
+        let secrets = match non_blank(&lookup, "WEBHOOK_SECRET_ARN") {
+            Some(arn) => {
+                if non_blank(&lookup, "WEBHOOK_SECRETS").is_some() {
+                    tracing::warn!("WEBHOOK_SECRETS is ignored: WEBHOOK_SECRET_ARN is set");
+                }
+                SecretsConfig::Managed { arn }
+            }
+            None => {
+                let secrets = WebhookSecrets::parse(&lookup("WEBHOOK_SECRETS").unwrap_or_default());
+                if secrets.is_empty() {
+                    tracing::error!(
+                        "neither WEBHOOK_SECRET_ARN nor WEBHOOK_SECRETS is set: every request \
+                         will be refused with 401"
+                    );
+                }
+                SecretsConfig::Fixed(secrets)
+            }
+        };
+        let allowed_sources =
+            SourceAllowList::parse(&lookup("ALLOWED_SOURCE_CIDRS").unwrap_or_default())?;
+        Ok(Self {
+            table_name,
+            secrets,
+            allowed_sources,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ARN: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:webhook-AbCdEf";
+
+    fn read(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn table_name_is_required() {
+        assert_eq!(read(&[]).unwrap_err(), ConfigError::MissingTableName);
+        assert_eq!(
+            read(&[("TABLE_NAME", "  ")]).unwrap_err(),
+            ConfigError::MissingTableName
+        );
+        assert_eq!(read(&[("TABLE_NAME", " t ")]).unwrap().table_name, "t");
+    }
+
+    #[test]
+    fn webhook_secrets_are_read_when_no_arn_is_set() {
+        let config = read(&[("TABLE_NAME", "t"), ("WEBHOOK_SECRETS", "a,b")]).unwrap();
+        assert!(matches!(config.secrets, SecretsConfig::Fixed(s) if s.len() == 2));
+        let blank_arn = read(&[
+            ("TABLE_NAME", "t"),
+            ("WEBHOOK_SECRET_ARN", " "),
+            ("WEBHOOK_SECRETS", "a"),
+        ])
+        .unwrap();
+        assert!(matches!(blank_arn.secrets, SecretsConfig::Fixed(s) if s.len() == 1));
+    }
+
+    #[test]
+    fn no_secret_at_all_is_an_empty_fixed_list() {
+        let config = read(&[("TABLE_NAME", "t")]).unwrap();
+        assert!(matches!(config.secrets, SecretsConfig::Fixed(s) if s.is_empty()));
+    }
+
+    #[test]
+    fn a_secret_arn_wins_over_webhook_secrets() {
+        for vars in [
+            &[("TABLE_NAME", "t"), ("WEBHOOK_SECRET_ARN", ARN)][..],
+            &[
+                ("TABLE_NAME", "t"),
+                ("WEBHOOK_SECRET_ARN", &format!(" {ARN}\n")),
+                ("WEBHOOK_SECRETS", "local-dev-secret"),
+            ][..],
+        ] {
+            let config = read(vars).unwrap();
+            assert!(
+                matches!(&config.secrets, SecretsConfig::Managed { arn } if arn == ARN),
+                "{:?}",
+                config.secrets
+            );
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_a_secret() {
+        let config = read(&[("TABLE_NAME", "t"), ("WEBHOOK_SECRETS", "hunter2-secret")]).unwrap();
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn allowed_sources_are_parsed() {
+        let config = read(&[
+            ("TABLE_NAME", "t"),
+            ("ALLOWED_SOURCE_CIDRS", "203.0.113.0/24"),
+        ])
+        .unwrap();
+        assert!(config.allowed_sources.allows(Some("203.0.113.9")));
+        assert!(!config.allowed_sources.allows(Some("198.51.100.1")));
+        assert_eq!(
+            read(&[("TABLE_NAME", "t"), ("ALLOWED_SOURCE_CIDRS", "nope")]).unwrap_err(),
+            ConfigError::AllowedSources(InvalidCidr("nope".into()))
+        );
+    }
+}

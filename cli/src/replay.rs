@@ -9,7 +9,7 @@ use std::time::Duration;
 use balance_activation::BalanceActivationWebhook;
 use balance_alert::BalanceAlertWebhook;
 use country_change::CountryChangeWebhook;
-use customer_registration::RegistrationWebhook;
+use customer_registration::CustomerRegistrationWebhook;
 use esim_status::EsimStatusWebhook;
 use serde_json::Value;
 use shared::adapters::dynamo::DynamoStore;
@@ -149,8 +149,8 @@ pub async fn replay_one(
         EsimStatusWebhook::<DynamoStore>::ROUTE => {
             apply(&EsimStatusWebhook(store), entry, dry_run).await
         }
-        RegistrationWebhook::<DynamoStore>::ROUTE => {
-            apply(&RegistrationWebhook(store), entry, dry_run).await
+        CustomerRegistrationWebhook::<DynamoStore>::ROUTE => {
+            apply(&CustomerRegistrationWebhook(store), entry, dry_run).await
         }
         BalanceAlertWebhook::<DynamoStore>::ROUTE => {
             apply(&BalanceAlertWebhook(store), entry, dry_run).await

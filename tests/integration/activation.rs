@@ -4,7 +4,7 @@ use crate::common::{
     concurrently, grant, http_event, local_gate, path, post, send, user_summary as summary, Auth,
     TestTable, LOCAL_SECRET,
 };
-use activation_request::ActivationWebhook;
+use activation_request::ActivationRequestWebhook;
 use serde_json::{json, Value};
 use shared::adapters::dynamo::DynamoStore;
 use shared::domain::entitlement::EntitlementStore;
@@ -30,17 +30,17 @@ async fn units_used(store: &DynamoStore, user: &str, item: &str) -> u32 {
 /// as `auth` says; returns (status, JSON body).
 async fn call_with(store: &DynamoStore, gate: &Gate, body: &str, auth: Auth<'_>) -> (u16, Value) {
     let request = http_event(
-        path::<ActivationWebhook<DynamoStore>>(),
+        path::<ActivationRequestWebhook<DynamoStore>>(),
         Some(body),
         false,
         auth,
     );
-    send(&ActivationWebhook(store.clone()), gate, request).await
+    send(&ActivationRequestWebhook(store.clone()), gate, request).await
 }
 
 /// Sends `body` to the function over `store` with the configured secret.
 async fn call(store: &DynamoStore, body: &str) -> (u16, Value) {
-    post(&ActivationWebhook(store.clone()), body).await
+    post(&ActivationRequestWebhook(store.clone()), body).await
 }
 
 /// The decision on a well-formed request for `activation` of `item` by `user`; every decision,
@@ -279,10 +279,10 @@ async fn meta_tag_may_be_absent_or_null_and_extra_fields_are_ignored() {
 async fn a_base64_encoded_body_is_decided_normally() {
     let t = TestTable::new().await;
     grant(&t.store, "u1", "1_GB", 1, None).await;
-    let (activation, secrets) = (ActivationWebhook(t.store.clone()), local_gate());
+    let (activation, secrets) = (ActivationRequestWebhook(t.store.clone()), local_gate());
     // Sends `body` base64-encoded, as API Gateway does with a body it takes for binary.
     let base64 = |body: &str| {
-        let path = path::<ActivationWebhook<DynamoStore>>();
+        let path = path::<ActivationRequestWebhook<DynamoStore>>();
         let request = http_event(path, Some(body), true, Auth::Bearer(LOCAL_SECRET));
         send(&activation, &secrets, request)
     };

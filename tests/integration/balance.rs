@@ -2,7 +2,7 @@
 
 use balance_activation::BalanceActivationWebhook;
 use balance_alert::BalanceAlertWebhook;
-use customer_registration::RegistrationWebhook;
+use customer_registration::CustomerRegistrationWebhook;
 use serde_json::{json, Value};
 use shared::adapters::dynamo::DynamoStore;
 
@@ -66,7 +66,7 @@ async fn customer_items(t: &TestTable) -> Vec<String> {
 async fn register(store: &DynamoStore) {
     shared::testkit::grant_units(store, "u1", "1_GB", 1, Some("u1@example.com"), None).await;
     let body = json!({"userToken": "u1", "customerUid": UID}).to_string();
-    let answer = post(&RegistrationWebhook(store.clone()), &body).await;
+    let answer = post(&CustomerRegistrationWebhook(store.clone()), &body).await;
     assert_eq!(answer, (200, json!({"email": "u1@example.com"})));
 }
 

@@ -1,8 +1,8 @@
 //! The `entitlements` operator CLI against a real DynamoDB-API server.
 
 use crate::common::{cli_clients, client, demo_user, post, root, TestTable};
-use activation_request::ActivationWebhook;
-use customer_registration::RegistrationWebhook;
+use activation_request::ActivationRequestWebhook;
+use customer_registration::CustomerRegistrationWebhook;
 use esim_status::EsimStatusWebhook;
 use serde_json::Value;
 
@@ -90,7 +90,9 @@ async fn show_lists_activation_decisions_newest_first() {
                 .to_string();
         // Both are decisions, approval and refusal alike: 200.
         assert_eq!(
-            post(&ActivationWebhook(t.store.clone()), &body).await.0,
+            post(&ActivationRequestWebhook(t.store.clone()), &body)
+                .await
+                .0,
             200
         );
         // Decisions are ordered by their millisecond timestamps; keep them apart.
@@ -235,7 +237,7 @@ async fn show_finds_a_user_by_customer_id() {
     let email = ["--email", "u1@example.com"];
     assert_eq!(cli_grant(table, "u1", "1_GB", &email).await.0, 0);
     let body = serde_json::json!({"userToken": "u1", "customerUid": "c-77"}).to_string();
-    let registration = RegistrationWebhook(t.store.clone());
+    let registration = CustomerRegistrationWebhook(t.store.clone());
     assert_eq!(post(&registration, &body).await.0, 200);
 
     let (code, out, err) = cli_on(table, &["show", "--customer-uid", "c-77", "--json"]).await;
@@ -303,12 +305,12 @@ async fn events_prints_one_line_per_accepted_webhook_and_none_for_a_redelivery()
     let table = t.name.as_str();
     // A grant: stream records, no event.
     demo_user(&t.store).await;
-    let registration = RegistrationWebhook(t.other_store());
+    let registration = CustomerRegistrationWebhook(t.other_store());
     let registered =
         serde_json::json!({"userToken": EVENT_USER, "customerUid": EVENT_CUSTOMER}).to_string();
     assert_eq!(post(&registration, &registered).await.0, 200);
     assert_eq!(post(&registration, &registered).await.0, 200, "redelivery");
-    let activation = ActivationWebhook(t.other_store());
+    let activation = ActivationRequestWebhook(t.other_store());
     let approve = serde_json::json!({"inventoryItemId": "1_GB", "userToken": EVENT_USER, "activationId": "act-1"}).to_string();
     assert_eq!(post(&activation, &approve).await.1["returnCode"], "SUCCESS");
     let esim = EsimStatusWebhook(t.other_store());

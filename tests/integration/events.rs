@@ -6,11 +6,11 @@ use std::collections::BTreeSet;
 use crate::common::{
     demo_user, local_gate, read_response, root, sample_event, user_summary, TestTable,
 };
-use activation_request::ActivationWebhook;
+use activation_request::ActivationRequestWebhook;
 use balance_activation::BalanceActivationWebhook;
 use balance_alert::BalanceAlertWebhook;
 use country_change::CountryChangeWebhook;
-use customer_registration::RegistrationWebhook;
+use customer_registration::CustomerRegistrationWebhook;
 use esim_status::EsimStatusWebhook;
 use serde_json::{json, Value};
 use shared::domain::views::ReadModels;
@@ -248,10 +248,10 @@ async fn every_sample_event_gets_its_expected_answer() {
         let store = t.store.clone();
         let reply = match file.split('/').next() {
             Some("activation-request") => {
-                respond(&ActivationWebhook(store), &secrets, &request).await
+                respond(&ActivationRequestWebhook(store), &secrets, &request).await
             }
             Some("customer-registration") => {
-                respond(&RegistrationWebhook(store), &secrets, &request).await
+                respond(&CustomerRegistrationWebhook(store), &secrets, &request).await
             }
             Some("esim-status") => respond(&EsimStatusWebhook(store), &secrets, &request).await,
             Some("balance-alert") => respond(&BalanceAlertWebhook(store), &secrets, &request).await,

@@ -7,7 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use activation_request::{ActivationWebhook, CONFIRMED, OUTCOME_UNKNOWN};
+use activation_request::{ActivationRequestWebhook, CONFIRMED, OUTCOME_UNKNOWN};
 use aws_smithy_runtime_api::client::http::{
     http_client_fn, HttpClient, HttpConnector, HttpConnectorFuture, SharedHttpConnector,
 };
@@ -253,8 +253,8 @@ impl Setup {
     }
 
     /// The Activation Request function, over a store of its own following the plan.
-    fn activations(&self) -> ActivationWebhook<DynamoStore> {
-        ActivationWebhook(faulty_store(&self.table, &self.faults))
+    fn activations(&self) -> ActivationRequestWebhook<DynamoStore> {
+        ActivationRequestWebhook(faulty_store(&self.table, &self.faults))
     }
 
     /// The eSIM Status function, over a store of its own following the plan.

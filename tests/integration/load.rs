@@ -10,8 +10,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use activation_request::ActivationWebhook;
-use customer_registration::RegistrationWebhook;
+use activation_request::ActivationRequestWebhook;
+use customer_registration::CustomerRegistrationWebhook;
 use esim_status::EsimStatusWebhook;
 use serde_json::{json, Value};
 use shared::adapters::dynamo::DynamoStore;
@@ -242,10 +242,10 @@ async fn deliver_call(store: &DynamoStore, call: &Call, n: usize) -> (u16, Value
     let body = call.body();
     match call {
         Call::Activation { .. } | Call::BadActivation { .. } => {
-            deliver(&ActivationWebhook(store.clone()), &body, n).await
+            deliver(&ActivationRequestWebhook(store.clone()), &body, n).await
         }
         Call::Registration { .. } | Call::BadRegistration(_) => {
-            deliver(&RegistrationWebhook(store.clone()), &body, n).await
+            deliver(&CustomerRegistrationWebhook(store.clone()), &body, n).await
         }
         Call::Esim { .. } | Call::BadEsim(_) => {
             deliver(&EsimStatusWebhook(store.clone()), &body, n).await

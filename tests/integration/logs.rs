@@ -2,8 +2,8 @@
 //! email or, on the happy path, a user token.
 
 use crate::common::{demo_user, replay, TestTable, LOCAL_SECRET};
-use activation_request::ActivationWebhook;
-use customer_registration::RegistrationWebhook;
+use activation_request::ActivationRequestWebhook;
+use customer_registration::CustomerRegistrationWebhook;
 use esim_status::EsimStatusWebhook;
 use serde_json::Value;
 use shared::testkit::LogCapture;
@@ -12,8 +12,8 @@ use shared::testkit::LogCapture;
 async fn one_line_per_request_and_nothing_personal_or_secret() {
     let t = TestTable::new().await;
     demo_user(&t.store).await;
-    let activation = ActivationWebhook(t.store.clone());
-    let registration = RegistrationWebhook(t.store.clone());
+    let activation = ActivationRequestWebhook(t.store.clone());
+    let registration = CustomerRegistrationWebhook(t.store.clone());
     let esim = EsimStatusWebhook(t.store.clone());
 
     // The production subscriber, writing here instead of stdout.

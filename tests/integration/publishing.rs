@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use activation_request::ActivationWebhook;
+use activation_request::ActivationRequestWebhook;
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use aws_smithy_runtime_api::client::http::{
@@ -21,7 +21,7 @@ use aws_smithy_types::byte_stream::ByteStream;
 use balance_activation::BalanceActivationWebhook;
 use balance_alert::BalanceAlertWebhook;
 use country_change::CountryChangeWebhook;
-use customer_registration::RegistrationWebhook;
+use customer_registration::CustomerRegistrationWebhook;
 use entitlements::events::{lambda_record, Start, StreamReader};
 use esim_status::EsimStatusWebhook;
 use event_publisher::{Bus, Publisher};
@@ -226,7 +226,7 @@ async fn each_accepted_webhook_becomes_one_event_with_its_ids_and_a_redelivery_n
 
     // A grant: a profile and an entitlement, no event.
     demo_user(&table.store).await;
-    let registration = RegistrationWebhook(store());
+    let registration = CustomerRegistrationWebhook(store());
     let registered = json!({"userToken": USER, "customerUid": CUSTOMER}).to_string();
     assert_eq!(post(&registration, &registered).await.0, 200);
     assert_eq!(post(&registration, &registered).await.0, 200, "redelivery");
@@ -234,7 +234,7 @@ async fn each_accepted_webhook_becomes_one_event_with_its_ids_and_a_redelivery_n
     // Unknown user: answered 404, kept as an unclaimed registration.
     assert_eq!(post(&registration, &stranger).await.0, 404);
 
-    let activation = ActivationWebhook(store());
+    let activation = ActivationRequestWebhook(store());
     let approve = json!({"inventoryItemId": "1_GB", "userToken": USER, "metaTag": "order-1001", "activationId": "act-1"}).to_string();
     assert_eq!(post(&activation, &approve).await.1["returnCode"], "SUCCESS");
     assert_eq!(

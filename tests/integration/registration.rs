@@ -1,7 +1,7 @@
 //! Customer Registration against a real DynamoDB-API server.
 
 use crate::common::{self, post, user_summary, Auth, TestTable, LOCAL_SECRET};
-use customer_registration::RegistrationWebhook;
+use customer_registration::CustomerRegistrationWebhook;
 use serde_json::{json, Value};
 use shared::adapters::dynamo::DynamoStore;
 use shared::domain::ids::CustomerUid;
@@ -13,12 +13,17 @@ async fn user(store: &DynamoStore, token: &str, email: Option<&str>) {
 
 /// Registers through the function over `store`, presenting the secret as `auth` says.
 async fn call_auth(store: &DynamoStore, body: &str, auth: Auth<'_>) -> (u16, Value) {
-    common::call(&RegistrationWebhook(store.clone()), Some(body), auth).await
+    common::call(
+        &CustomerRegistrationWebhook(store.clone()),
+        Some(body),
+        auth,
+    )
+    .await
 }
 
 /// Registers through the function over `store` with the configured secret.
 async fn call(store: &DynamoStore, body: &str) -> (u16, Value) {
-    post(&RegistrationWebhook(store.clone()), body).await
+    post(&CustomerRegistrationWebhook(store.clone()), body).await
 }
 
 /// The user token the customer id `uid` leads to, if any.

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use activation_request::ActivationWebhook;
-use customer_registration::RegistrationWebhook;
+use activation_request::ActivationRequestWebhook;
+use customer_registration::CustomerRegistrationWebhook;
 use esim_status::EsimStatusWebhook;
 use serde_json::{json, Value};
 use shared::adapters::dynamo::DynamoStore;
@@ -97,8 +97,8 @@ async fn deliver(store: &DynamoStore, delivery: &Delivery, budget: Duration) -> 
     }
     let store = store.clone();
     match delivery {
-        Delivery::Activation(body) => to(ActivationWebhook(store), body, budget).await,
-        Delivery::Registration(body) => to(RegistrationWebhook(store), body, budget).await,
+        Delivery::Activation(body) => to(ActivationRequestWebhook(store), body, budget).await,
+        Delivery::Registration(body) => to(CustomerRegistrationWebhook(store), body, budget).await,
         Delivery::Status(body) => to(EsimStatusWebhook(store), body, budget).await,
     }
 }

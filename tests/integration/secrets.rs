@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use activation_request::ActivationWebhook;
+use activation_request::ActivationRequestWebhook;
 use esim_status::EsimStatusWebhook;
 use serde_json::{json, Value};
 use shared::adapters::dynamo::DynamoStore;
@@ -110,7 +110,7 @@ async fn esim_status(store: &DynamoStore, gate: &Gate, secret: &str) -> (u16, Va
 
 /// An Activation Request through the production handler, presenting `secret` as a bearer token.
 async fn activation(store: &DynamoStore, gate: &Gate, secret: &str) -> (u16, Value) {
-    let webhook = ActivationWebhook(store.clone());
+    let webhook = ActivationRequestWebhook(store.clone());
     call_through(&webhook, gate, Some(ACTIVATION), Auth::Bearer(secret)).await
 }
 

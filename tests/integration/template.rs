@@ -120,8 +120,8 @@ fn every_function_has_its_route_and_every_route_a_function() {
     }
     type Store = shared::testkit::InMemoryStore;
     let served = BTreeMap::from([
-        served::<activation_request::ActivationWebhook<Store>>(),
-        served::<customer_registration::RegistrationWebhook<Store>>(),
+        served::<activation_request::ActivationRequestWebhook<Store>>(),
+        served::<customer_registration::CustomerRegistrationWebhook<Store>>(),
         served::<esim_status::EsimStatusWebhook<Store>>(),
         served::<balance_alert::BalanceAlertWebhook<Store>>(),
         served::<balance_activation::BalanceActivationWebhook<Store>>(),

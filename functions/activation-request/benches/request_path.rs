@@ -5,7 +5,7 @@
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use activation_request::ActivationWebhook;
+use activation_request::ActivationRequestWebhook;
 use criterion::{criterion_group, criterion_main, Criterion};
 use shared::domain::entitlement::{self, Grant};
 use shared::domain::ids::{ItemId, UserToken};
@@ -32,7 +32,7 @@ fn approve(c: &mut Criterion) {
     runtime
         .block_on(entitlement::grant(&store, &grant, now))
         .expect("granted");
-    let webhook = ActivationWebhook(store);
+    let webhook = ActivationRequestWebhook(store);
     let gate = Gate::open(WebhookSecrets::parse("bench-secret"));
     let next = AtomicU64::new(0);
     c.bench_function("approve an activation (in memory)", |b| {

@@ -38,9 +38,9 @@ pub fn refused(why: Refusal) -> Metric {
 
 /// The Activation Request webhook over a store of entitlements and decisions.
 #[derive(Debug, Clone)]
-pub struct ActivationWebhook<S>(pub S);
+pub struct ActivationRequestWebhook<S>(pub S);
 
-impl<S: ActivationStore> Webhook for ActivationWebhook<S> {
+impl<S: ActivationStore> Webhook for ActivationRequestWebhook<S> {
     const FUNCTION: &'static str = "activation-request";
     const ROUTE: &'static str = "POST /sdk/activation-request";
     type Payload = ActivationRequest;
@@ -153,7 +153,7 @@ mod tests {
     async fn approves_from_the_in_memory_store_once() {
         let store = InMemoryStore::new();
         grant_units(&store, "u1", "1_GB", 1, None, None).await;
-        let webhook = ActivationWebhook(store);
+        let webhook = ActivationRequestWebhook(store);
         let first = reply(&webhook, BODY).await;
         assert_eq!(
             first.body,
@@ -177,7 +177,7 @@ mod tests {
                 &[STORAGE_ERROR, STORAGE_PERMANENT_ERROR][..],
             ),
         ] {
-            let reply = reply(&ActivationWebhook(FailingStore(failure)), BODY).await;
+            let reply = reply(&ActivationRequestWebhook(FailingStore(failure)), BODY).await;
             assert_eq!(reply.status, StatusCode::OK);
             assert_eq!(
                 json(&reply),
@@ -191,7 +191,7 @@ mod tests {
     #[tokio::test]
     async fn invalid_bodies_are_refused_with_200_and_never_reach_the_store() {
         // A store that never answers: reaching it would hang the test.
-        let webhook = ActivationWebhook(FailingStore(Failure::NeverAnswers));
+        let webhook = ActivationRequestWebhook(FailingStore(Failure::NeverAnswers));
         let reply = reply(&webhook, r#"{"metaTag": myTag}"#).await;
         assert_eq!(reply.status, StatusCode::OK);
         assert_eq!(json(&reply)["returnCode"], "FAIL");

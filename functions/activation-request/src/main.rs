@@ -1,7 +1,7 @@
 //! Lambda entry point: serves the webhook over the table; everything is set up once, at init.
 
-use activation_request::ActivationWebhook;
+use activation_request::ActivationRequestWebhook;
 
 fn main() -> Result<(), lambda_http::Error> {
-    shared::runtime::serve(ActivationWebhook)
+    shared::runtime::serve(ActivationRequestWebhook)
 }

@@ -28,9 +28,9 @@ struct EmailAnswer {
 
 /// The Customer Registration webhook over a store of user profiles.
 #[derive(Debug, Clone)]
-pub struct RegistrationWebhook<S>(pub S);
+pub struct CustomerRegistrationWebhook<S>(pub S);
 
-impl<S: RegistrationStore> Webhook for RegistrationWebhook<S> {
+impl<S: RegistrationStore> Webhook for CustomerRegistrationWebhook<S> {
     const FUNCTION: &'static str = "customer-registration";
     const ROUTE: &'static str = "POST /sdk/customer-registration";
     type Payload = CustomerRegistration;
@@ -92,7 +92,7 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_users_are_kept_unclaimed() {
-        let webhook = RegistrationWebhook(InMemoryStore::new());
+        let webhook = CustomerRegistrationWebhook(InMemoryStore::new());
         let answered = reply(&webhook, BODY).await;
         assert_eq!(answered.status, StatusCode::NOT_FOUND);
         assert_eq!(answered.body, r#"{"error":"unknown user"}"#);
@@ -111,7 +111,7 @@ mod tests {
                 &[STORAGE_ERROR, STORAGE_PERMANENT_ERROR][..],
             ),
         ] {
-            let webhook = RegistrationWebhook(FailingStore(failure));
+            let webhook = CustomerRegistrationWebhook(FailingStore(failure));
             let answered = reply(&webhook, BODY).await;
             assert_eq!(answered.status, StatusCode::SERVICE_UNAVAILABLE);
             assert_eq!(

@@ -32,7 +32,7 @@ async fn seeded() -> InMemoryStore {
 /// property of the answer and of what was stored, and returns the status and the answer.
 fn check(body: &[u8], base64: bool) -> Result<(u16, Value), TestCaseError> {
     block_on(async {
-        let webhook = RegistrationWebhook(seeded().await);
+        let webhook = CustomerRegistrationWebhook(seeded().await);
         let sent = send(&webhook, &webhook.0, body, base64).await?;
         let status = sent.status;
         prop_assert!([200, 400, 404, 413].contains(&status), "status {}", status);

@@ -17,6 +17,7 @@ use shared::adapters::dynamo::events::event_of;
 use shared::domain::deadline::Deadline;
 use shared::domain::events::{DomainEvent, EventLookups};
 use shared::domain::store::StoreError;
+use shared::runtime::config::non_blank;
 use shared::runtime::telemetry::Metric;
 
 pub use bus::{client, Bus, PublishError, Put, MAX_ENTRIES, MAX_REQUEST_BYTES};
@@ -60,12 +61,7 @@ impl Config {
 
     /// Reads configuration through `lookup`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let required = |name| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-                .ok_or(ConfigError::Missing(name))
-        };
+        let required = |name| non_blank(&lookup, name).ok_or(ConfigError::Missing(name));
         Ok(Self {
             table_name: required("TABLE_NAME")?,
             event_bus_name: required("EVENT_BUS_NAME")?,

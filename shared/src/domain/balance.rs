@@ -32,7 +32,7 @@ pub struct BalanceAlert {
     /// Its subscriber id.
     pub imsi: Imsi,
     /// When the threshold was crossed, as Gigastore says.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::domain::clock::stored")]
     pub timestamp: OffsetDateTime,
     /// Data left, in bytes (below 2^63).
     #[serde(rename = "balanceAmountInByte")]
@@ -61,7 +61,7 @@ pub struct BalanceAlertRecord {
     #[serde(flatten)]
     pub alert: BalanceAlert,
     /// When we received it.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::domain::clock::stored")]
     pub received_at: OffsetDateTime,
 }
 

@@ -118,7 +118,7 @@ pub struct CountryChangeRecord {
     #[serde(flatten)]
     pub change: CountryChange,
     /// When we received it: the payload carries no time of its own.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::domain::clock::stored")]
     pub received_at: OffsetDateTime,
 }
 

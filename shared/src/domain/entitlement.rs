@@ -21,10 +21,10 @@ pub struct Entitlement {
     /// Units consumed by approved activations.
     pub units_used: u32,
     /// After this instant nothing more may be activated.
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(with = "crate::domain::clock::stored::option")]
     pub expires_at: Option<OffsetDateTime>,
     /// When an operator last revoked what was left.
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(with = "crate::domain::clock::stored::option")]
     pub revoked_at: Option<OffsetDateTime>,
 }
 

@@ -147,7 +147,7 @@ pub struct EsimStatusRecord {
     #[serde(flatten)]
     pub status: EsimStatus,
     /// When we received it.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::domain::clock::stored")]
     pub received_at: OffsetDateTime,
 }
 

@@ -30,7 +30,7 @@ pub struct ActivationView {
     /// Why it was refused.
     pub reason: Option<Refusal>,
     /// When it was decided.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::domain::clock::stored")]
     pub decided_at: OffsetDateTime,
 }
 
@@ -54,10 +54,10 @@ pub struct BalanceView {
     /// Gigastore's id of the balance.
     pub item: BalanceItemId,
     /// When it started.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::domain::clock::stored")]
     pub activated_at: OffsetDateTime,
     /// When it stops being valid.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::domain::clock::stored")]
     pub expires_at: OffsetDateTime,
 }
 

@@ -37,8 +37,9 @@ pub enum ConfigError {
     AllowedSources(#[from] InvalidCidr),
 }
 
-/// `name`'s value through `lookup`, trimmed; `None` when unset or blank.
-fn non_blank(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+/// `name`'s value through `lookup`, trimmed; `None` when unset or blank. Every function reads
+/// its variables with it, so a blank value means unset everywhere.
+pub fn non_blank(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
     lookup(name)
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())

@@ -5,6 +5,7 @@
 pub mod events;
 pub mod replay;
 pub mod template;
+pub mod webhooks;
 
 use std::future::Future;
 use std::io::Write;

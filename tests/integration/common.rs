@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -18,12 +19,14 @@ use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::Client;
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use entitlements::template::TableDeclaration;
+use entitlements::webhooks::{self, Visit};
 use serde_json::Value;
 use shared::adapters::dynamo::DynamoStore;
 use shared::domain::views::{ReadModels, UserSummary};
 use shared::testkit;
 use shared::webhook::gate::credentials::WebhookSecrets;
 use shared::webhook::gate::Gate;
+use shared::webhook::reply::Reply;
 use shared::webhook::Webhook;
 use tokio::sync::Barrier;
 
@@ -407,6 +410,43 @@ pub async fn send<W: Webhook>(
     request: lambda_http::Request,
 ) -> (u16, Value) {
     read_response(shared::webhook::pipeline::handle(webhook, gate, request).await)
+}
+
+/// The reply of the registered webhook of `function` over `store` to `request` (without its log
+/// line or metrics); `None` when no webhook has that function.
+pub async fn respond_as(
+    function: &str,
+    store: DynamoStore,
+    gate: &Gate,
+    request: &lambda_http::Request,
+) -> Option<Reply> {
+    type Replying<'a> = Pin<Box<dyn Future<Output = Reply> + 'a>>;
+    struct Find<'a> {
+        function: &'a str,
+        store: Option<DynamoStore>,
+        gate: &'a Gate,
+        request: &'a lambda_http::Request,
+        reply: Option<Replying<'a>>,
+    }
+    impl<'a> Visit<DynamoStore> for Find<'a> {
+        fn visit<W: Webhook + 'static>(&mut self, make: fn(DynamoStore) -> W) {
+            if let Some(store) = self.store.take_if(|_| W::FUNCTION == self.function) {
+                let (webhook, gate, request) = (make(store), self.gate, self.request);
+                self.reply = Some(Box::pin(async move {
+                    shared::webhook::pipeline::respond(&webhook, gate, request).await
+                }));
+            }
+        }
+    }
+    let mut find = Find {
+        function,
+        store: Some(store),
+        gate,
+        request,
+        reply: None,
+    };
+    webhooks::each(&mut find);
+    Some(find.reply?.await)
 }
 
 /// The path `W` is served on: its API Gateway route without the method.

@@ -6,51 +6,22 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use shared::domain::activation::{
-    ActivationRecord, ActivationRequest, ActivationStore, ApproveOutcome, Decision, RecordOutcome,
-    Refusal,
+    ActivationRecord, ActivationRequest, ApproveOutcome, Decision, RecordOutcome, Refusal,
 };
 use shared::domain::balance::{
-    BalanceActivation, BalanceActivationRecord, BalanceAlert, BalanceAlertRecord, BalanceStore,
+    BalanceActivation, BalanceActivationRecord, BalanceAlert, BalanceAlertRecord,
 };
-use shared::domain::country::{Country, CountryChange, CountryChangeRecord, CountryStore};
-use shared::domain::entitlement::{self, EntitlementStore, Grant, GrantOutcome, GrantWrite};
-use shared::domain::esim::{EsimStatus, EsimStatusRecord, EsimStore, ProfileState};
-use shared::domain::events::EventLookups;
+use shared::domain::country::{Country, CountryChange, CountryChangeRecord};
+use shared::domain::entitlement::{self, Grant, GrantOutcome, GrantWrite};
+use shared::domain::esim::{EsimStatus, EsimStatusRecord, ProfileState};
 use shared::domain::ids::{
     ActivationId, BalanceItemId, CustomerUid, Eid, Email, Iccid, Imsi, ItemId, PurchaseId,
     UserToken,
 };
-use shared::domain::registration::{CustomerRegistration, Registered, RegistrationStore};
+use shared::domain::registration::{CustomerRegistration, Registered};
+use shared::domain::store::Store;
 use shared::domain::timeline::Recorded;
-use shared::domain::views::ReadModels;
 use time::{Duration, OffsetDateTime};
-
-/// Every port, as one store offers them.
-pub trait Store:
-    ActivationStore
-    + EntitlementStore
-    + RegistrationStore
-    + EsimStore
-    + CountryStore
-    + BalanceStore
-    + ReadModels
-    + EventLookups
-    + 'static
-{
-}
-
-impl<T> Store for T where
-    T: ActivationStore
-        + EntitlementStore
-        + RegistrationStore
-        + EsimStore
-        + CountryStore
-        + BalanceStore
-        + ReadModels
-        + EventLookups
-        + 'static
-{
-}
 
 /// Runs each case once per store, each on a fresh, empty store.
 macro_rules! contract {

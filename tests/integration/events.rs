@@ -4,18 +4,12 @@
 use std::collections::BTreeSet;
 
 use crate::common::{
-    demo_user, local_gate, read_response, root, sample_event, user_summary, TestTable,
+    demo_user, local_gate, read_response, respond_as, root, sample_event, user_summary, TestTable,
 };
-use activation_request::ActivationRequestWebhook;
-use balance_activation::BalanceActivationWebhook;
-use balance_alert::BalanceAlertWebhook;
-use country_change::CountryChangeWebhook;
-use customer_registration::CustomerRegistrationWebhook;
-use esim_status::EsimStatusWebhook;
+use entitlements::webhooks::described;
 use serde_json::{json, Value};
 use shared::domain::views::ReadModels;
 use shared::runtime::telemetry::Metric;
-use shared::webhook::pipeline::respond;
 
 /// (file under events/, expected status, expected body, expected metrics), in replay order.
 fn expectations() -> Vec<(&'static str, u16, Value, Vec<Metric>)> {
@@ -238,6 +232,9 @@ async fn every_sample_event_gets_its_expected_answer() {
         covered,
         "every file in events/ needs an expectation here"
     );
+    let folders: BTreeSet<&str> = covered.iter().filter_map(|f| f.split('/').next()).collect();
+    let registered: BTreeSet<&str> = described().iter().map(|w| w.function).collect();
+    assert_eq!(folders, registered, "every webhook has sample events");
 
     let t = TestTable::new().await;
     demo_user(&t.store).await;
@@ -246,23 +243,10 @@ async fn every_sample_event_gets_its_expected_answer() {
     for (file, status, body, metrics) in expected {
         let request = sample_event(file);
         let store = t.store.clone();
-        let reply = match file.split('/').next() {
-            Some("activation-request") => {
-                respond(&ActivationRequestWebhook(store), &secrets, &request).await
-            }
-            Some("customer-registration") => {
-                respond(&CustomerRegistrationWebhook(store), &secrets, &request).await
-            }
-            Some("esim-status") => respond(&EsimStatusWebhook(store), &secrets, &request).await,
-            Some("balance-alert") => respond(&BalanceAlertWebhook(store), &secrets, &request).await,
-            Some("balance-activation") => {
-                respond(&BalanceActivationWebhook(store), &secrets, &request).await
-            }
-            Some("country-change") => {
-                respond(&CountryChangeWebhook(store), &secrets, &request).await
-            }
-            other => panic!("no handler for events/{other:?}"),
-        };
+        let function = file.split('/').next().unwrap_or_default();
+        let reply = respond_as(function, store, &secrets, &request)
+            .await
+            .unwrap_or_else(|| panic!("no webhook serves events/{function}"));
         assert_eq!(reply.metrics, metrics, "{file}");
         assert_eq!(
             read_response(reply.into_response()),

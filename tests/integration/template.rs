@@ -4,23 +4,20 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
+use entitlements::webhooks::described;
 use serde_yaml::Value;
 use shared::runtime::telemetry::NAMESPACE;
-use shared::webhook::Webhook;
 
-/// Every metric name a function emits.
+/// Every metric name a function emits: the pipeline's, each webhook's, the publisher's.
 fn metric_names() -> Vec<&'static str> {
-    [
-        &shared::webhook::reply::METRICS[..],
-        &activation_request::METRICS,
-        &customer_registration::METRICS,
-        &esim_status::METRICS,
-        &balance_alert::METRICS,
-        &balance_activation::METRICS,
-        &country_change::METRICS,
-        &event_publisher::METRICS,
-    ]
-    .concat()
+    let webhooks = described()
+        .into_iter()
+        .flat_map(|w| w.metrics.iter().copied());
+    shared::webhook::reply::METRICS
+        .into_iter()
+        .chain(webhooks)
+        .chain(event_publisher::METRICS)
+        .collect()
 }
 
 fn template() -> Value {
@@ -115,18 +112,10 @@ fn every_function_has_its_route_and_every_route_a_function() {
         "no route without a function, no function without a route or its stream"
     );
 
-    fn served<W: Webhook>() -> (String, String) {
-        (W::FUNCTION.to_owned(), W::ROUTE.to_owned())
-    }
-    type Store = shared::testkit::InMemoryStore;
-    let served = BTreeMap::from([
-        served::<activation_request::ActivationRequestWebhook<Store>>(),
-        served::<customer_registration::CustomerRegistrationWebhook<Store>>(),
-        served::<esim_status::EsimStatusWebhook<Store>>(),
-        served::<balance_alert::BalanceAlertWebhook<Store>>(),
-        served::<balance_activation::BalanceActivationWebhook<Store>>(),
-        served::<country_change::CountryChangeWebhook<Store>>(),
-    ]);
+    let served: BTreeMap<String, String> = described()
+        .into_iter()
+        .map(|w| (w.function.to_owned(), w.route.to_owned()))
+        .collect();
     assert_eq!(
         routes, served,
         "each function is deployed on the route its handler serves"

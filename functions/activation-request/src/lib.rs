@@ -43,6 +43,9 @@ pub struct ActivationRequestWebhook<S>(pub S);
 impl<S: ActivationStore> Webhook for ActivationRequestWebhook<S> {
     const FUNCTION: &'static str = "activation-request";
     const ROUTE: &'static str = "POST /sdk/activation-request";
+    const METRICS: &'static [&'static str] = &METRICS;
+    /// Never: the user who waited for the answer is gone, and a late approval spends money.
+    const REPLAYABLE: bool = false;
     type Payload = ActivationRequest;
     type Outcome = Outcome;
 

@@ -26,6 +26,7 @@ pub struct BalanceActivationWebhook<S>(pub S);
 impl<S: BalanceStore> Webhook for BalanceActivationWebhook<S> {
     const FUNCTION: &'static str = "balance-activation";
     const ROUTE: &'static str = "POST /webhooks/balance-activation";
+    const METRICS: &'static [&'static str] = &METRICS;
     type Payload = BalanceActivation;
     type Outcome = Recorded;
 

@@ -26,6 +26,7 @@ pub struct BalanceAlertWebhook<S>(pub S);
 impl<S: BalanceStore> Webhook for BalanceAlertWebhook<S> {
     const FUNCTION: &'static str = "balance-alert";
     const ROUTE: &'static str = "POST /webhooks/balance-alert";
+    const METRICS: &'static [&'static str] = &METRICS;
     type Payload = BalanceAlert;
     type Outcome = Recorded;
 

@@ -25,6 +25,7 @@ pub struct CountryChangeWebhook<S>(pub S);
 impl<S: CountryStore> Webhook for CountryChangeWebhook<S> {
     const FUNCTION: &'static str = "country-change";
     const ROUTE: &'static str = "POST /webhooks/country-change";
+    const METRICS: &'static [&'static str] = &METRICS;
     type Payload = CountryChange;
     type Outcome = Recorded;
 

@@ -33,6 +33,7 @@ pub struct CustomerRegistrationWebhook<S>(pub S);
 impl<S: RegistrationStore> Webhook for CustomerRegistrationWebhook<S> {
     const FUNCTION: &'static str = "customer-registration";
     const ROUTE: &'static str = "POST /sdk/customer-registration";
+    const METRICS: &'static [&'static str] = &METRICS;
     type Payload = CustomerRegistration;
     type Outcome = Registered;
 

@@ -26,6 +26,7 @@ pub struct EsimStatusWebhook<S>(pub S);
 impl<S: EsimStore> Webhook for EsimStatusWebhook<S> {
     const FUNCTION: &'static str = "esim-status";
     const ROUTE: &'static str = "POST /webhooks/esim-status";
+    const METRICS: &'static [&'static str] = &METRICS;
     type Payload = EsimStatus;
     type Outcome = Recorded;
 

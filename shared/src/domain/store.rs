@@ -1,7 +1,46 @@
-//! What every storage port can fail with. The ports themselves live beside the records they
-//! store (`activation`, `entitlement`, `registration`, `esim`, `views`); adapters implement them.
+//! What every storage port shares: the error each can fail with, and [`Store`], every port as
+//! one bound. The ports themselves live beside the records they store (`activation`,
+//! `entitlement`, `registration`, `esim`, `country`, `balance`, `views`, `events`).
 
 use std::error::Error;
+
+use crate::domain::activation::ActivationStore;
+use crate::domain::balance::BalanceStore;
+use crate::domain::country::CountryStore;
+use crate::domain::entitlement::EntitlementStore;
+use crate::domain::esim::EsimStore;
+use crate::domain::events::EventLookups;
+use crate::domain::registration::RegistrationStore;
+use crate::domain::views::ReadModels;
+
+/// Every port, as one store offers them: what the adapter and its in-memory twin implement, and
+/// what the registry of webhooks and the storage contract suite are generic over, so a webhook
+/// that needs a port left out of this list does not compile there.
+pub trait Store:
+    ActivationStore
+    + EntitlementStore
+    + RegistrationStore
+    + EsimStore
+    + CountryStore
+    + BalanceStore
+    + ReadModels
+    + EventLookups
+    + 'static
+{
+}
+
+impl<T> Store for T where
+    T: ActivationStore
+        + EntitlementStore
+        + RegistrationStore
+        + EsimStore
+        + CountryStore
+        + BalanceStore
+        + ReadModels
+        + EventLookups
+        + 'static
+{
+}
 
 /// The error an adapter gives, kept whole so logs show its whole chain.
 pub type Source = Box<dyn Error + Send + Sync + 'static>;

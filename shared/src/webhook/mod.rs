@@ -30,6 +30,11 @@ pub trait Webhook: Send + Sync {
     const FUNCTION: &'static str;
     /// The API route it serves, as API Gateway names it.
     const ROUTE: &'static str;
+    /// The metrics particular to it (the pipeline's own are `reply::METRICS`).
+    const METRICS: &'static [&'static str];
+    /// Whether a payload it could not store is logged under [`NOT_STORED`] for `entitlements
+    /// replay` to apply later, as the default [`Webhook::unavailable`] does.
+    const REPLAYABLE: bool = true;
     /// The validated body.
     type Payload: FromBody + Send + Sync;
     /// What the use case did.

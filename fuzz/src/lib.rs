@@ -4,6 +4,7 @@
 use std::fmt::Debug;
 
 use shared::domain::payload::{FromBody, MAX_BODY_BYTES};
+use time::OffsetDateTime;
 
 /// Reads `data` as a `P`. Whatever the bytes, nothing panics; a payload accepted is within the
 /// cap, passes `trusted` (which asserts what the rest of the code trusts of it and returns it
@@ -28,6 +29,16 @@ pub fn assert_checked_text(text: &str, max: usize) {
     assert!(
         !text.chars().any(char::is_control),
         "control characters: {text:?}"
+    );
+}
+
+/// Asserts what every payload time promises: in UTC and to the millisecond, as it is stored.
+pub fn assert_stored_time(at: OffsetDateTime) {
+    assert!(at.offset().is_utc(), "not UTC: {at}");
+    assert_eq!(
+        at.nanosecond() % 1_000_000,
+        0,
+        "finer than a millisecond: {at}"
     );
 }
 

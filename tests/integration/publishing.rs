@@ -22,7 +22,7 @@ use balance_activation::BalanceActivationWebhook;
 use balance_alert::BalanceAlertWebhook;
 use country_change::CountryChangeWebhook;
 use customer_registration::CustomerRegistrationWebhook;
-use entitlements::events::{lambda_record, Start, StreamReader};
+use entitlements::stream::{lambda_record, Start, StreamReader};
 use esim_status::EsimStatusWebhook;
 use event_publisher::{Bus, Publisher};
 use serde_json::{json, Value};

@@ -1,26 +1,17 @@
-//! `events`: the domain events the publisher would put, read from the table's stream.
+//! The table's stream, read with the DynamoDB Streams API as Lambda's event source mapping
+//! would hand it to the publisher.
 //!
-//! Locally nothing consumes the stream (no Lambda event source mapping), so this is how a
-//! developer sees the events their webhooks produce. Each record goes through the publisher's
-//! own code ([`shared::adapters::dynamo::events::event_of`]) with the table as lookups; the event's id is
-//! the record's `eventID`, as published.
+//! Locally nothing consumes the stream (no Lambda event source mapping): `entitlements events`
+//! reads it with this, and so do the integration tests, so both see the records a deployment
+//! would publish from.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
-use std::time::Duration;
 
 use aws_sdk_dynamodbstreams::types::{AttributeValue, OperationType, Record, ShardIteratorType};
 use aws_sdk_dynamodbstreams::Client as StreamsClient;
 use aws_types::service_config::ServiceConfigKey;
 use aws_types::SdkConfig;
 use serde_json::{json, Value};
-use shared::adapters::dynamo::DynamoStore;
-use shared::domain::events::{Details, DomainEvent};
-
-/// How long `--follow` waits between polls.
-const POLL_INTERVAL: Duration = Duration::from_secs(1);
-/// Polls between two looks for new shards while following (DynamoDB rolls shards over).
-const POLLS_PER_DESCRIBE: u32 = 60;
 
 /// Reading the stream failed.
 #[derive(Debug, thiserror::Error)]
@@ -259,7 +250,7 @@ pub fn without_moto_key_only_inserts(records: Vec<Record>) -> Vec<Record> {
 }
 
 /// An image as the Lambda DynamoDB event (and the publisher) holds it.
-fn image(image: Option<&HashMap<String, AttributeValue>>) -> serde_dynamo::Item {
+pub(crate) fn image(image: Option<&HashMap<String, AttributeValue>>) -> serde_dynamo::Item {
     serde_dynamo::Item::from(image.cloned().unwrap_or_default())
 }
 
@@ -298,94 +289,6 @@ pub fn lambda_record(r: &Record, arn: &str) -> Result<Value, serde_json::Error> 
         "eventSourceARN": arn,
         "dynamodb": dynamodb,
     }))
-}
-
-/// The event `record` becomes, as the publisher would put it, with `store` as lookups.
-async fn event_of(
-    store: &DynamoStore,
-    record: &Record,
-) -> Result<Option<DomainEvent>, crate::CliError> {
-    let id = record.event_id.clone();
-    let id = id.ok_or(StreamError::Incomplete("eventID"))?;
-    let name = record.event_name.as_ref();
-    let name = name.ok_or(StreamError::Incomplete("eventName"))?;
-    let change = record.dynamodb.as_ref();
-    let old = image(change.and_then(|c| c.old_image.as_ref()));
-    let new = image(change.and_then(|c| c.new_image.as_ref()));
-    let event =
-        shared::adapters::dynamo::events::event_of(store, id.clone(), name.as_str(), old, new)
-            .await;
-    event.map_err(|source| crate::CliError::Record { id, source })
-}
-
-/// What `events` is told.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Options {
-    /// Read from the oldest record kept, also when following.
-    pub from_start: bool,
-    /// Keep polling until interrupted.
-    pub follow: bool,
-    /// One JSON document per event.
-    pub json: bool,
-}
-
-/// Prints the events of `store`'s table's stream, read with `streams`, as `options` say.
-pub(crate) async fn events(
-    store: &DynamoStore,
-    streams: StreamsClient,
-    options: Options,
-    out: &mut impl Write,
-) -> Result<(), crate::CliError> {
-    // Without --follow, "from now on" would print nothing: it reads what is kept.
-    let start = match options.from_start || !options.follow {
-        true => Start::Oldest,
-        false => Start::Latest,
-    };
-    let mut reader = StreamReader::open(store.client(), streams, store.table(), start).await?;
-    let mut polls = 0u32;
-    loop {
-        let (records, any) = reader.poll().await?;
-        for record in &records {
-            let Some(event) = event_of(store, record).await? else {
-                continue;
-            };
-            match options.json {
-                true => serde_json::to_writer(&mut *out, &event)?,
-                false => write!(out, "{}", summary(&event)?)?,
-            }
-            writeln!(out)?;
-        }
-        out.flush()?;
-        if !options.follow {
-            if !any {
-                return Ok(());
-            }
-            continue;
-        }
-        polls += 1;
-        if polls.is_multiple_of(POLLS_PER_DESCRIBE) {
-            reader.refresh().await?;
-        }
-        tokio::time::sleep(POLL_INTERVAL).await;
-    }
-}
-
-/// One line for people: time, type, ids, details.
-pub fn summary(event: &DomainEvent) -> Result<String, serde_json::Error> {
-    // The stored format, as in the JSON: every line's time has the same width.
-    let time = shared::domain::clock::format(event.time);
-    let id = |v: Option<&str>| v.unwrap_or("-").to_owned();
-    let details: &Details = &event.details;
-    Ok(format!(
-        "{}  {:<20}  user={} customer={} iccid={}  {}  id={}",
-        time,
-        event.event_type.as_str(),
-        id(event.user_token.as_ref().map(|u| u.as_str())),
-        id(event.customer_uid.as_ref().map(|c| c.as_str())),
-        id(event.iccid.as_ref().map(|i| i.as_str())),
-        serde_json::to_string(details)?,
-        event.id,
-    ))
 }
 
 #[cfg(test)]

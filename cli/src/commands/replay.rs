@@ -215,6 +215,26 @@ pub async fn replay(
     first_failure.map_or(Ok(()), Err)
 }
 
+/// What `replay` is told.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Log files: the functions' JSON log lines, or the JSON `aws logs filter-log-events` prints
+    #[arg(long = "from-log", value_name = "FILE", required = true, num_args = 1..)]
+    from_log: Vec<PathBuf>,
+    /// Print what would be applied, write nothing
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// Replays the logs `args` name into the table.
+pub async fn run(
+    args: Args,
+    cx: &super::Context,
+    out: &mut impl Write,
+) -> Result<(), super::CliError> {
+    Ok(replay(&cx.store, &args.from_log, args.dry_run, out).await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

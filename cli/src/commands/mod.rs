@@ -1,0 +1,142 @@
+//! The commands: one module each, holding its arguments (`Args`) and its `run`.
+//!
+//! A new command is one module here, one `Command` variant and one arm in [`Command::run`].
+
+pub mod create_table;
+pub mod esim;
+pub mod events;
+pub mod grant;
+pub mod replay;
+pub mod revoke;
+pub mod show;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use shared::adapters::dynamo::DynamoStore;
+use shared::domain::ids::{ItemId, UserToken};
+use shared::domain::store::StoreError;
+use time::OffsetDateTime;
+
+use crate::stream::StreamError;
+use crate::template::CreateTableError;
+
+/// The commands, as parsed; each variant's doc comment is its help line.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Add units of an item to a user's entitlement; creates the user if new
+    Grant(grant::Args),
+    /// Remove every unit left of a user's entitlement to an item
+    Revoke(revoke::Args),
+    /// Show a user's profile, entitlements, activation decisions and balances
+    Show(show::Args),
+    /// Show an eSIM's current state and country, and their histories, newest first
+    Esim(esim::Args),
+    /// Apply the webhooks the functions logged as not stored ("webhook could not be stored"), at
+    /// the time they were received; repeating it changes nothing
+    Replay(replay::Args),
+    /// Print the domain events the publisher would put for the table's stream records (the last
+    /// 24 hours), one line each; a record that is no event prints nothing
+    #[command(
+        after_help = "Reads the stream at AWS_ENDPOINT_URL_DYNAMODB_STREAMS, or, when only \
+                      AWS_ENDPOINT_URL_DYNAMODB is set, at that endpoint too: moto serves both \
+                      APIs on one port, so a local run needs nothing more."
+    )]
+    Events(events::Args),
+    /// Create the table as template.yaml declares it (for a local DynamoDB-API server)
+    CreateTable(create_table::Args),
+}
+
+impl Command {
+    /// Runs the command, writing what it reports to `out`.
+    pub async fn run(self, cx: &Context, out: &mut impl Write) -> Result<(), CliError> {
+        match self {
+            Self::Grant(args) => grant::run(args, cx, out).await,
+            Self::Revoke(args) => revoke::run(args, cx, out).await,
+            Self::Show(args) => show::run(args, cx, out).await,
+            Self::Esim(args) => esim::run(args, cx, out).await,
+            Self::Replay(args) => replay::run(args, cx, out).await,
+            Self::Events(args) => events::run(args, cx, out).await,
+            Self::CreateTable(args) => create_table::run(args, cx, out).await,
+        }
+    }
+}
+
+/// What every command works with, set up once before it runs.
+#[derive(Debug)]
+pub struct Context {
+    /// The table.
+    pub store: DynamoStore,
+    /// The client of the table's stream (`events`).
+    pub streams: aws_sdk_dynamodbstreams::Client,
+    /// When the command runs: the time a grant or revocation is recorded at.
+    pub now: OffsetDateTime,
+}
+
+/// A command that ran and failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The table refused or could not be reached.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// `revoke` of an item the user holds no entitlement to.
+    #[error("user has no entitlement to {0}")]
+    NoSuchEntitlement(ItemId),
+    /// `show` of a user nothing is stored for.
+    #[error("nothing is stored for this user")]
+    UnknownUser,
+    /// `grant` with a purchase id already used for another grant.
+    #[error("this purchase id was already granted to user {user_token} for {item}: nothing added")]
+    PurchaseIdReused {
+        /// The user it was granted to.
+        user_token: UserToken,
+        /// The item it was granted for.
+        item: ItemId,
+    },
+    /// `show --customer-uid` of a customer no user is registered with.
+    #[error("no user is registered with this customer id")]
+    UnknownCustomer,
+    /// `esim` of an ICCID nothing was received for.
+    #[error("nothing was ever received for this eSIM")]
+    UnknownEsim,
+    /// `create-table` could not read its template.
+    #[error("cannot read {0}: {1}")]
+    ReadTemplate(PathBuf, std::io::Error),
+    /// `create-table` could not create the table.
+    #[error(transparent)]
+    CreateTable(#[from] CreateTableError),
+    /// The output could not be written.
+    #[error("cannot write output: {0}")]
+    Output(#[from] std::io::Error),
+    /// The output could not be encoded as JSON.
+    #[error("cannot encode output: {0}")]
+    Json(#[from] serde_json::Error),
+    /// `replay` failed.
+    #[error(transparent)]
+    Replay(#[from] replay::ReplayError),
+    /// `events` could not read the stream.
+    #[error(transparent)]
+    Stream(#[from] StreamError),
+    /// `events` read a record the publisher could not turn into an event.
+    #[error("stream record {id} cannot become an event")]
+    Record {
+        /// The record's `eventID`.
+        id: String,
+        /// Why.
+        #[source]
+        source: StoreError,
+    },
+}
+
+impl CliError {
+    /// The line printed after `error: `.
+    pub fn message(&self) -> String {
+        match self {
+            // The whole chain: the database's own words say what to fix.
+            Self::Store(store) => store.chain(),
+            Self::Stream(_) | Self::Record { .. } => shared::domain::store::chain(self),
+            other => other.to_string(),
+        }
+    }
+}

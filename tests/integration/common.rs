@@ -22,6 +22,7 @@ use entitlements::template::TableDeclaration;
 use entitlements::webhooks::{self, Visit};
 use serde_json::Value;
 use shared::adapters::dynamo::DynamoStore;
+use shared::domain::store::Store;
 use shared::domain::views::{ReadModels, UserSummary};
 use shared::testkit;
 use shared::webhook::gate::credentials::WebhookSecrets;
@@ -414,22 +415,22 @@ pub async fn send<W: Webhook>(
 
 /// The reply of the registered webhook of `function` over `store` to `request` (without its log
 /// line or metrics); `None` when no webhook has that function.
-pub async fn respond_as(
+pub async fn respond_as<S: Store>(
     function: &str,
-    store: DynamoStore,
+    store: S,
     gate: &Gate,
     request: &lambda_http::Request,
 ) -> Option<Reply> {
     type Replying<'a> = Pin<Box<dyn Future<Output = Reply> + 'a>>;
-    struct Find<'a> {
+    struct Find<'a, S> {
         function: &'a str,
-        store: Option<DynamoStore>,
+        store: Option<S>,
         gate: &'a Gate,
         request: &'a lambda_http::Request,
         reply: Option<Replying<'a>>,
     }
-    impl<'a> Visit<DynamoStore> for Find<'a> {
-        fn visit<W: Webhook + 'static>(&mut self, make: fn(DynamoStore) -> W) {
+    impl<'a, S> Visit<S> for Find<'a, S> {
+        fn visit<W: Webhook + 'static>(&mut self, make: fn(S) -> W) {
             if let Some(store) = self.store.take_if(|_| W::FUNCTION == self.function) {
                 let (webhook, gate, request) = (make(store), self.gate, self.request);
                 self.reply = Some(Box::pin(async move {

@@ -17,9 +17,15 @@ use shared::testkit::LogCapture;
 use shared::webhook::pipeline::respond;
 use shared::webhook::Webhook;
 
-use crate::common::{cli_clients, local_gate, TestTable};
+use crate::common::{
+    cli_clients, demo_user, local_gate, respond_as, root, sample_event, TestTable,
+};
 use crate::faults::{faulty_store, invocation, Fault, Faults};
+use entitlements::commands::replay::{replay_one, NotStored, Replayed};
+use entitlements::webhooks::described;
 use shared::testkit::grant_units;
+use shared::testkit::{FailingStore, Failure};
+use shared::webhook::NOT_STORED;
 
 const USERS: usize = 8;
 const ICCIDS: usize = 12;
@@ -241,5 +247,75 @@ async fn a_lost_database_mid_stream_is_made_whole_by_replaying_the_log() {
     }
     assert!(!again.contains("failed"), "{again}");
     assert_same(&contents(&lost.store).await, &replayed);
+    let _ = std::fs::remove_file(log);
+}
+
+/// Every webhook of the registry, through its own sample events: what it could not store it
+/// logs, `entitlements replay` applies, and a second replay finds stored; Activation
+/// Request logs nothing to replay and its route is never replayed.
+#[tokio::test]
+async fn every_registered_webhook_is_replayed_from_its_own_log_lines() {
+    let t = TestTable::new().await;
+    demo_user(&t.store).await;
+    let logs = LogCapture::default();
+    {
+        let _guard = logs.install();
+        for webhook in described() {
+            let folder = root().join("events").join(webhook.function);
+            for file in std::fs::read_dir(&folder).unwrap() {
+                let name = file.unwrap().file_name().to_string_lossy().into_owned();
+                let request = sample_event(&format!("{}/{name}", webhook.function));
+                let store = FailingStore(Failure::Transient);
+                respond_as(webhook.function, store, &local_gate(), &request)
+                    .await
+                    .expect("a registered webhook");
+            }
+        }
+    }
+    let logged: Vec<String> = logs
+        .lines()
+        .into_iter()
+        .filter(|line| line["message"] == NOT_STORED)
+        .filter_map(|line| line["route"].as_str().map(str::to_owned))
+        .collect();
+    let log = std::env::temp_dir().join(format!("registry-{}-{}.log", std::process::id(), t.name));
+    std::fs::write(&log, logs.text()).unwrap();
+    let (code, out) = replay_cli(&t.name, &log).await;
+    assert_eq!(code, 0, "{out}");
+    for webhook in described() {
+        let applied = format!("applied  {} received", webhook.route);
+        if webhook.replayable {
+            assert!(
+                logged.iter().any(|r| r == webhook.route),
+                "{}: {logged:?}",
+                webhook.function
+            );
+            assert!(
+                out.lines().any(|l| l.starts_with(&applied)),
+                "{}: {out}",
+                webhook.function
+            );
+        } else {
+            assert!(
+                !logged.iter().any(|r| r == webhook.route),
+                "{}",
+                webhook.function
+            );
+            let entry = NotStored {
+                route: webhook.route.to_owned(),
+                received_at: time::OffsetDateTime::now_utc(),
+                payload: "{}".to_owned(),
+            };
+            assert_eq!(
+                replay_one(&t.store, &entry, false).await.unwrap(),
+                Replayed::Skipped(format!("{} is never replayed", webhook.function))
+            );
+        }
+    }
+    // Again: facts are recognised as stored, registrations rewritten as they are.
+    let (code, again) = replay_cli(&t.name, &log).await;
+    assert_eq!(code, 0, "{again}");
+    assert!(again.contains("already stored"), "{again}");
+    assert!(!again.contains("failed"), "{again}");
     let _ = std::fs::remove_file(log);
 }

@@ -2,15 +2,12 @@
 //! same webhook code, at the time they were received. Idempotent: a second replay of the same
 //! log changes nothing.
 
+use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::time::Duration;
 
-use balance_activation::BalanceActivationWebhook;
-use balance_alert::BalanceAlertWebhook;
-use country_change::CountryChangeWebhook;
-use customer_registration::CustomerRegistrationWebhook;
-use esim_status::EsimStatusWebhook;
 use serde_json::Value;
 use shared::adapters::dynamo::DynamoStore;
 use shared::domain::deadline::Deadline;
@@ -18,6 +15,8 @@ use shared::domain::payload::FromBody;
 use shared::domain::store::StoreError;
 use shared::webhook::{Webhook, NOT_STORED};
 use time::OffsetDateTime;
+
+use crate::webhooks::{self, Visit};
 
 /// Time one replayed webhook may take.
 const BUDGET: Duration = Duration::from_secs(30);
@@ -144,24 +143,42 @@ pub async fn replay_one(
     entry: &NotStored,
     dry_run: bool,
 ) -> Result<Replayed, StoreError> {
-    let store = store.clone();
-    match entry.route.as_str() {
-        EsimStatusWebhook::<DynamoStore>::ROUTE => {
-            apply(&EsimStatusWebhook(store), entry, dry_run).await
+    type Applying<'a> = Pin<Box<dyn Future<Output = Result<Replayed, StoreError>> + 'a>>;
+    /// The registered webhook that serves the entry's route, applying it.
+    struct Find<'a> {
+        store: &'a DynamoStore,
+        entry: &'a NotStored,
+        dry_run: bool,
+        found: Option<Applying<'a>>,
+    }
+    impl<'a> Visit<DynamoStore> for Find<'a> {
+        fn visit<W: Webhook + 'static>(&mut self, make: fn(DynamoStore) -> W) {
+            if W::ROUTE != self.entry.route {
+                return;
+            }
+            let (entry, dry_run) = (self.entry, self.dry_run);
+            self.found = Some(if W::REPLAYABLE {
+                let webhook = make(self.store.clone());
+                Box::pin(async move { apply(&webhook, entry, dry_run).await })
+            } else {
+                let why = format!("{} is never replayed", W::FUNCTION);
+                Box::pin(async move { Ok(Replayed::Skipped(why)) })
+            });
         }
-        CustomerRegistrationWebhook::<DynamoStore>::ROUTE => {
-            apply(&CustomerRegistrationWebhook(store), entry, dry_run).await
-        }
-        BalanceAlertWebhook::<DynamoStore>::ROUTE => {
-            apply(&BalanceAlertWebhook(store), entry, dry_run).await
-        }
-        BalanceActivationWebhook::<DynamoStore>::ROUTE => {
-            apply(&BalanceActivationWebhook(store), entry, dry_run).await
-        }
-        CountryChangeWebhook::<DynamoStore>::ROUTE => {
-            apply(&CountryChangeWebhook(store), entry, dry_run).await
-        }
-        other => Ok(Replayed::Skipped(format!("no webhook serves {other}"))),
+    }
+    let mut find = Find {
+        store,
+        entry,
+        dry_run,
+        found: None,
+    };
+    webhooks::each(&mut find);
+    match find.found {
+        Some(applying) => applying.await,
+        None => Ok(Replayed::Skipped(format!(
+            "no webhook serves {}",
+            entry.route
+        ))),
     }
 }
 

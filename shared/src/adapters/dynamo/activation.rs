@@ -1,13 +1,83 @@
-//! Activation decisions: approve (record + consume, one transaction), refuse, read back.
+//! Activation decisions: approve (record + consume, one transaction), refuse, read back; and
+//! the item that keeps a decision.
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, Update};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
-use super::items::{ActivationItem, EntitlementItem, Item};
-use super::{failed, n, s, unbuildable, DynamoStore, Transacted, Transaction};
-use crate::domain::activation::{ActivationRecord, ActivationStore, ApproveOutcome, RecordOutcome};
-use crate::domain::ids::ActivationId;
+use super::entitlement::EntitlementItem;
+use super::keys::{self, Key};
+use super::{
+    failed, from_item, n, s, to_item, unbuildable, DynamoStore, Item, Transacted, Transaction,
+};
+use crate::domain::activation::{
+    ActivationRecord, ActivationStore, ApproveOutcome, Decision, RecordOutcome, Refusal, ReturnCode,
+};
+use crate::domain::ids::{ActivationId, ItemId, MetaTag, UserToken};
 use crate::domain::store::StoreError;
+
+/// An activation's one decision: `ACTIVATION#<id>` / `ACTIVATION`, found by user through
+/// `gsi1` (`USER#<token>` / `ACTIVATION#<decidedAt>#<id>`).
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct ActivationItem {
+    pk: String,
+    sk: String,
+    gsi1pk: String,
+    gsi1sk: String,
+    activation_id: ActivationId,
+    user_token: UserToken,
+    item_id: ItemId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    meta_tag: Option<MetaTag>,
+    /// As answered to Gigastore.
+    decision: ReturnCode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reason: Option<Refusal>,
+    #[serde(with = "crate::domain::clock::stored")]
+    decided_at: OffsetDateTime,
+}
+
+impl ActivationItem {
+    /// Reads a stored decision. A refusal stored without a reason reads as "no entitlement":
+    /// never approve by accident.
+    pub(super) fn read(item: Item) -> Result<ActivationRecord, StoreError> {
+        let stored: Self = from_item(item)?;
+        let decision = match stored.decision {
+            ReturnCode::Success => Decision::Approved,
+            ReturnCode::Fail => Decision::Refused(stored.reason.unwrap_or(Refusal::NoEntitlement)),
+        };
+        Ok(ActivationRecord {
+            activation_id: stored.activation_id,
+            user_token: stored.user_token,
+            item: stored.item_id,
+            meta_tag: stored.meta_tag,
+            decision,
+            decided_at: stored.decided_at,
+        })
+    }
+}
+
+impl From<&ActivationRecord> for ActivationItem {
+    fn from(r: &ActivationRecord) -> Self {
+        let id = &r.activation_id;
+        let Key { pk, sk } = keys::activation(id);
+        let by_user = keys::activation_by_user(&r.user_token, r.decided_at, id);
+        Self {
+            pk,
+            sk,
+            gsi1pk: by_user.pk,
+            gsi1sk: by_user.sk,
+            activation_id: id.clone(),
+            user_token: r.user_token.clone(),
+            item_id: r.item.clone(),
+            meta_tag: r.meta_tag.clone(),
+            decision: r.decision.return_code(),
+            reason: r.decision.refusal(),
+            decided_at: r.decided_at,
+        }
+    }
+}
 
 /// Write names in the approving transaction.
 const RECORD: &str = "activation record";
@@ -36,16 +106,14 @@ impl ActivationStore for DynamoStore {
         let unbuildable = |e| unbuildable("DynamoDB TransactWriteItems", e);
         let record = Put::builder()
             .table_name(self.table())
-            .set_item(Some(super::items::to_item(&ActivationItem::from(
-                approval,
-            ))?))
+            .set_item(Some(to_item(&ActivationItem::from(approval))?))
             .condition_expression("attribute_not_exists(pk)")
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(unbuildable)?;
         let consume = Update::builder()
             .table_name(self.table())
-            .set_key(Some(EntitlementItem::key(&approval.user_token, &approval.item)))
+            .set_key(Some(keys::entitlement(&approval.user_token, &approval.item).attributes()))
             .update_expression("SET units_used = units_used + :one, updated_at = :now")
             .condition_expression(
                 "units_used < units_granted AND (attribute_not_exists(expires_at) OR expires_at > :epoch)",
@@ -79,7 +147,7 @@ impl ActivationStore for DynamoStore {
 
     async fn record(&self, refusal: &ActivationRecord) -> Result<RecordOutcome, StoreError> {
         let result = self
-            .put(super::items::to_item(&ActivationItem::from(refusal))?)
+            .put(to_item(&ActivationItem::from(refusal))?)
             .condition_expression("attribute_not_exists(pk)")
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -98,10 +166,64 @@ impl ActivationStore for DynamoStore {
 
     async fn activation(&self, id: &ActivationId) -> Result<Option<ActivationRecord>, StoreError> {
         let out = self
-            .get(ActivationItem::key(id))
+            .get(keys::activation(id).attributes())
             .send()
             .await
             .map_err(|e| failed("DynamoDB GetItem", e))?;
         out.item.map(ActivationItem::read).transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    use super::*;
+
+    #[test]
+    fn activation_records_round_trip_through_items() {
+        let record = ActivationRecord {
+            activation_id: ActivationId::parse("a1").unwrap(),
+            user_token: UserToken::parse("u1").unwrap(),
+            item: ItemId::parse("1_GB").unwrap(),
+            meta_tag: None,
+            decision: Decision::Refused(Refusal::Expired),
+            decided_at: OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+        };
+        let item = to_item(&ActivationItem::from(&record)).unwrap();
+        assert_eq!(item["pk"], AttributeValue::S("ACTIVATION#a1".into()));
+        assert_eq!(item["gsi1pk"], AttributeValue::S("USER#u1".into()));
+        assert_eq!(
+            item["gsi1sk"],
+            AttributeValue::S("ACTIVATION#2023-11-14T22:13:20.000Z#a1".into())
+        );
+        assert_eq!(item["decision"], AttributeValue::S("FAIL".into()));
+        assert_eq!(item["reason"], AttributeValue::S("expired".into()));
+        assert_eq!(
+            item["decided_at"],
+            AttributeValue::S("2023-11-14T22:13:20.000Z".into())
+        );
+        assert!(!item.contains_key("meta_tag"));
+        assert_eq!(ActivationItem::read(item).unwrap(), record);
+    }
+
+    #[test]
+    fn decisions_written_with_variable_fractions_still_read() {
+        let mut item = to_item(&ActivationItem::from(&ActivationRecord {
+            activation_id: ActivationId::parse("a1").unwrap(),
+            user_token: UserToken::parse("u1").unwrap(),
+            item: ItemId::parse("1_GB").unwrap(),
+            meta_tag: None,
+            decision: Decision::Approved,
+            decided_at: OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+        }))
+        .unwrap();
+        item.insert(
+            "decided_at".into(),
+            AttributeValue::S("2023-11-14T22:13:20.12Z".into()),
+        );
+        let read = ActivationItem::read(item).unwrap();
+        assert_eq!(read.decided_at.millisecond(), 120);
+        assert_eq!(read.decision, Decision::Approved);
     }
 }

@@ -1,13 +1,97 @@
-//! Entitlements and grants: one transaction per grant, marked once per purchase.
+//! Entitlements and grants: one transaction per grant, marked once per purchase; and the items
+//! that keep an entitlement and a granted purchase.
 
 use aws_sdk_dynamodb::types::{Put, ReturnValue, ReturnValuesOnConditionCheckFailure, Update};
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::items::{self, EntitlementItem, ProfileItem, PurchaseItem};
-use super::{failed, n, s, unbuildable, DynamoStore, Transacted, Transaction};
+use super::keys::{self, Key};
+use super::{
+    failed, from_item, n, s, to_item, unbuildable, DynamoStore, Item, Transacted, Transaction,
+};
 use crate::domain::entitlement::{Entitlement, EntitlementStore, Grant, GrantWrite, Purchase};
-use crate::domain::ids::{ItemId, UserToken};
+use crate::domain::ids::{ItemId, PurchaseId, UserToken};
 use crate::domain::store::StoreError;
+
+/// Units of one item a user may activate: `USER#<token>` / `ENT#<item>`; only ever updated
+/// (concurrent activations use it), so this type only reads it.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct EntitlementItem {
+    pk: String,
+    sk: String,
+    user_token: UserToken,
+    item_id: ItemId,
+    units_granted: u32,
+    units_used: u32,
+    /// Unix seconds, so a condition expression can compare it with a number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::domain::clock::stored::option"
+    )]
+    revoked_at: Option<OffsetDateTime>,
+}
+
+impl EntitlementItem {
+    /// Reads a stored entitlement.
+    pub(super) fn read(item: Item) -> Result<Entitlement, StoreError> {
+        let stored: Self = from_item(item)?;
+        Ok(Entitlement {
+            user_token: stored.user_token,
+            item: stored.item_id,
+            units_granted: stored.units_granted,
+            units_used: stored.units_used,
+            expires_at: stored
+                .expires_at
+                .map(OffsetDateTime::from_unix_timestamp)
+                .transpose()
+                .map_err(StoreError::malformed)?,
+            revoked_at: stored.revoked_at,
+        })
+    }
+}
+
+/// Marks a purchase as granted, so a retried grant adds nothing: `PURCHASE#<id>` / `PURCHASE`.
+#[derive(Debug, Serialize, Deserialize)]
+struct PurchaseItem {
+    pk: String,
+    sk: String,
+    purchase_id: PurchaseId,
+    user_token: UserToken,
+    item_id: ItemId,
+    quantity: u32,
+    #[serde(with = "crate::domain::clock::stored")]
+    granted_at: OffsetDateTime,
+}
+
+impl PurchaseItem {
+    /// The marker of `purchase`, granted at `now`.
+    fn new(purchase: Purchase, now: OffsetDateTime) -> Self {
+        let Key { pk, sk } = keys::purchase(&purchase.purchase_id);
+        Self {
+            pk,
+            sk,
+            purchase_id: purchase.purchase_id,
+            user_token: purchase.user_token,
+            item_id: purchase.item,
+            quantity: purchase.quantity,
+            granted_at: now,
+        }
+    }
+
+    /// What the stored marker paid for.
+    fn read(item: Item) -> Result<Purchase, StoreError> {
+        let stored: Self = from_item(item)?;
+        Ok(Purchase {
+            purchase_id: stored.purchase_id,
+            user_token: stored.user_token,
+            item: stored.item_id,
+            quantity: stored.quantity,
+        })
+    }
+}
 
 /// Write names in the grant's transaction.
 const PROFILE: &str = "profile";
@@ -28,7 +112,7 @@ impl EntitlementStore for DynamoStore {
         );
         let mut profile = Update::builder()
             .table_name(self.table())
-            .set_key(Some(ProfileItem::key(&grant.user_token)))
+            .set_key(Some(keys::profile(&grant.user_token).attributes()))
             .expression_attribute_values(":user", s(grant.user_token.as_str()))
             .expression_attribute_values(":now", s(&stamp));
         if let Some(email) = &grant.email {
@@ -41,7 +125,9 @@ impl EntitlementStore for DynamoStore {
         );
         let mut entitlement = Update::builder()
             .table_name(self.table())
-            .set_key(Some(EntitlementItem::key(&grant.user_token, &grant.item)))
+            .set_key(Some(
+                keys::entitlement(&grant.user_token, &grant.item).attributes(),
+            ))
             .expression_attribute_values(":user", s(grant.user_token.as_str()))
             .expression_attribute_values(":item", s(grant.item.as_str()))
             .expression_attribute_values(":zero", n(0))
@@ -73,7 +159,7 @@ impl EntitlementStore for DynamoStore {
             );
             let put = Put::builder()
                 .table_name(self.table())
-                .set_item(Some(items::to_item(&marker)?))
+                .set_item(Some(to_item(&marker)?))
                 .condition_expression("attribute_not_exists(pk)")
                 .return_values_on_condition_check_failure(
                     ReturnValuesOnConditionCheckFailure::AllOld,
@@ -99,7 +185,7 @@ impl EntitlementStore for DynamoStore {
         user: &UserToken,
         item: &ItemId,
     ) -> Result<Option<Entitlement>, StoreError> {
-        self.get(EntitlementItem::key(user, item))
+        self.get(keys::entitlement(user, item).attributes())
             .send()
             .await
             .map_err(|e| failed("DynamoDB GetItem", e))?
@@ -115,7 +201,7 @@ impl EntitlementStore for DynamoStore {
         now: OffsetDateTime,
     ) -> Result<Option<Entitlement>, StoreError> {
         let result = self
-            .update(EntitlementItem::key(user, item))
+            .update(keys::entitlement(user, item).attributes())
             .update_expression(
                 "SET units_granted = units_used, revoked_at = :now, updated_at = :now",
             )

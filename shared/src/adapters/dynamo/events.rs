@@ -7,13 +7,13 @@
 
 use serde::Deserialize;
 
-use super::items::{
-    self, ActivationItem, BalanceActivationItem, BalanceAlertItem, CountryItem, EsimItem, Item,
-    ProfileItem, UnclaimedRegistrationItem, ACTIVATION_SK_PREFIX, BALANCE_ACTIVATION_SK_PREFIX,
-    BALANCE_ALERT_SK_PREFIX, COUNTRY_HISTORY_SK_PREFIX, ESIM_HISTORY_SK_PREFIX, PROFILE_SK,
-    UNCLAIMED_SK_PREFIX,
-};
-use super::{failed, s, DynamoStore, GSI1};
+use super::activation::ActivationItem;
+use super::balance::{BalanceActivationItem, BalanceAlertItem};
+use super::country::CountryItem;
+use super::esim::EsimItem;
+use super::keys::{self, Kind, GSI1};
+use super::registration::{ProfileItem, UnclaimedRegistrationItem, UserOnly};
+use super::{failed, from_item, s, DynamoStore, Item};
 use crate::domain::events::{enrich, fact_of, Change, DomainEvent, EventLookups, StoredChange};
 use crate::domain::ids::{CustomerUid, Iccid, UserToken};
 use crate::domain::store::StoreError;
@@ -52,42 +52,6 @@ struct UnknownEventName(String);
 #[error("stream record without its {0} image: the stream must be NEW_AND_OLD_IMAGES")]
 struct MissingImage(&'static str);
 
-/// The kinds of item events come from, by key.
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    Activation,
-    Profile,
-    Unclaimed,
-    EsimHistory,
-    BalanceAlert,
-    BalanceActivation,
-    CountryHistory,
-}
-
-/// Which kind of item `image` is, if events come from its kind.
-fn kind(image: &Item) -> Option<Kind> {
-    let text = |name: &str| image.get(name).and_then(|v| v.as_s().ok());
-    let (pk, sk) = (text("pk")?, text("sk")?);
-    if sk == PROFILE_SK {
-        Some(Kind::Profile)
-    } else if sk.starts_with(UNCLAIMED_SK_PREFIX) {
-        Some(Kind::Unclaimed)
-    } else if pk.starts_with(ACTIVATION_SK_PREFIX) && sk == "ACTIVATION" {
-        Some(Kind::Activation)
-    } else if pk.starts_with("ESIM#") && sk.starts_with(ESIM_HISTORY_SK_PREFIX) {
-        Some(Kind::EsimHistory)
-    } else if pk.starts_with("ESIM#") && sk.starts_with(COUNTRY_HISTORY_SK_PREFIX) {
-        // `COUNTRY#<receivedAt>#...`: an entry; `COUNTRY` alone is the current copy.
-        Some(Kind::CountryHistory)
-    } else if pk.starts_with("CUSTOMER#") && sk.starts_with(BALANCE_ALERT_SK_PREFIX) {
-        Some(Kind::BalanceAlert)
-    } else if pk.starts_with("CUSTOMER#") && sk.starts_with(BALANCE_ACTIVATION_SK_PREFIX) {
-        Some(Kind::BalanceActivation)
-    } else {
-        None
-    }
-}
-
 /// The stored change a stream record reports, its images read into domain records; `None`
 /// for items no event comes from (entitlements, purchases, an eSIM's current state, ...).
 pub fn stored_change(
@@ -100,15 +64,16 @@ pub fn stored_change(
         StreamEvent::Remove => &old,
         StreamEvent::Insert | StreamEvent::Modify => &new,
     };
-    let Some(kind) = kind(keyed) else {
+    let Some(kind) = keys::kind(keyed) else {
         return Ok(None);
     };
+    // Every kind named, so a new kind of item is given its events, or none, on purpose.
     Ok(Some(match kind {
         Kind::Activation => {
             StoredChange::Activation(change(event, old, new, ActivationItem::read)?)
         }
         Kind::Profile => StoredChange::Profile(change(event, old, new, ProfileItem::read)?),
-        Kind::Unclaimed => StoredChange::UnclaimedRegistration(change(
+        Kind::UnclaimedRegistration => StoredChange::UnclaimedRegistration(change(
             event,
             old,
             new,
@@ -123,6 +88,11 @@ pub fn stored_change(
         }
         Kind::CountryHistory => {
             StoredChange::CountryHistory(change(event, old, new, CountryItem::read)?)
+        }
+        // Their facts are told by the items above (an eSIM's current state and country by
+        // their history entries).
+        Kind::Entitlement | Kind::Purchase | Kind::EsimCurrent | Kind::CountryCurrent => {
+            return Ok(None)
         }
     }))
 }
@@ -177,32 +147,30 @@ impl EventLookups for DynamoStore {
         &self,
         customer: &CustomerUid,
     ) -> Result<Option<UserToken>, StoreError> {
+        let profile = keys::profile_by_customer(customer);
         let found = self
             .query()
             .index_name(GSI1)
             .key_condition_expression("gsi1pk = :customer AND gsi1sk = :profile")
-            .expression_attribute_values(":customer", s(items::customer_pk(customer)))
-            .expression_attribute_values(":profile", s(PROFILE_SK))
+            .expression_attribute_values(":customer", s(profile.pk))
+            .expression_attribute_values(":profile", s(profile.sk))
             .send()
             .await
             .map_err(|e| failed("DynamoDB Query", e))?;
         let first = found.items.unwrap_or_default().into_iter().next();
-        let user = first.map(items::from_item::<items::UserOnly>).transpose()?;
+        let user = first.map(from_item::<UserOnly>).transpose()?;
         Ok(user.map(|u| u.user_token))
     }
 
     async fn customer_of_user(&self, user: &UserToken) -> Result<Option<CustomerUid>, StoreError> {
         let found = self
-            .get(ProfileItem::key(user))
+            .get(keys::profile(user).attributes())
             // Only the id: the profile also holds the email, which an event never carries.
             .projection_expression("customer_uid")
             .send()
             .await
             .map_err(|e| failed("DynamoDB GetItem", e))?;
-        let stored = found
-            .item
-            .map(items::from_item::<CustomerOnly>)
-            .transpose()?;
+        let stored = found.item.map(from_item::<CustomerOnly>).transpose()?;
         Ok(stored.and_then(|c| c.customer_uid))
     }
 
@@ -211,21 +179,22 @@ impl EventLookups for DynamoStore {
             .query()
             .index_name(GSI1)
             .key_condition_expression("gsi1pk = :esim AND begins_with(gsi1sk, :prefix)")
-            .expression_attribute_values(":esim", s(items::esim_pk(iccid)))
-            .expression_attribute_values(":prefix", s(BALANCE_ALERT_SK_PREFIX))
+            .expression_attribute_values(":esim", s(keys::esim_pk(iccid)))
+            .expression_attribute_values(":prefix", s(keys::BALANCE_ALERT_SK_PREFIX))
             .scan_index_forward(false)
             .limit(1)
             .send()
             .await
             .map_err(|e| failed("DynamoDB Query", e))?;
         let newest = found.items.unwrap_or_default().into_iter().next();
-        let stored = newest.map(items::from_item::<CustomerOnly>).transpose()?;
+        let stored = newest.map(from_item::<CustomerOnly>).transpose()?;
         Ok(stored.and_then(|c| c.customer_uid))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::to_item;
     use super::*;
     use crate::domain::activation::{ActivationRecord, Decision};
     use crate::domain::ids::{ActivationId, ItemId};
@@ -237,7 +206,7 @@ mod tests {
     }
 
     fn decision() -> Item {
-        items::to_item(&ActivationItem::from(&ActivationRecord {
+        to_item(&ActivationItem::from(&ActivationRecord {
             activation_id: ActivationId::parse("a1").unwrap(),
             user_token: UserToken::parse("u1").unwrap(),
             item: ItemId::parse("1_GB").unwrap(),

@@ -1,10 +1,11 @@
 //! The DynamoDB adapter: implements the domain's storage ports over one table.
 //!
-//! One module per thing stored (`activations`, `entitlements`, `profiles`, `esims`,
-//! `countries`, `balances`), what facts with a history share in `timeline`, the read models in
-//! `views`, what the event publisher reads in `events`, the item shapes and keys in `items`; this
-//! module holds what they share: the client, the table name, error classes, conditional puts and
-//! transactions.
+//! One module per thing stored, each with its item types beside the code that writes them
+//! (`activation`, `entitlement`, `registration`, `esim`, `country`, `balance`); the table's
+//! layout (every key, and which kind of item a key is) in `keys`; what facts with a history share
+//! in `timeline`; the read models in `views`; what the event publisher reads in `events`. This
+//! module holds what they share: the client, the item type and its serde, error classes,
+//! conditional puts and transactions.
 
 mod activation;
 mod balance;
@@ -12,7 +13,7 @@ mod country;
 mod entitlement;
 mod esim;
 pub mod events;
-mod items;
+mod keys;
 mod registration;
 mod timeline;
 mod views;
@@ -29,13 +30,25 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::domain::store::{FailureClass, StoreError};
 
-pub use items::Item;
+pub use keys::GSI1;
 
-/// Name of the index that finds items by another id (a user's activations, a customer id).
-pub const GSI1: &str = "gsi1";
+/// A DynamoDB item as the SDK holds it.
+pub type Item = HashMap<String, AttributeValue>;
+
+/// Reads an item written by this code into its type.
+fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(StoreError::malformed)
+}
+
+/// Writes a value as an item.
+fn to_item<T: Serialize>(value: &T) -> Result<Item, StoreError> {
+    serde_dynamo::to_item(value).map_err(StoreError::malformed)
+}
 
 /// Attempts of one transaction when concurrent transactions on the same items conflict; the
 /// request's deadline may end them sooner.
@@ -126,7 +139,7 @@ impl DynamoStore {
     /// One cheap read of a key that never exists. Its failure is only logged: the first
     /// request then opens the connection itself.
     pub async fn warm_up(&self) {
-        let key = items::warm_up_key();
+        let key = keys::warm_up().attributes();
         let read = self.get(key).send();
         match tokio::time::timeout(WARM_UP_TIMEOUT, read).await {
             Ok(Ok(_)) => {}

@@ -122,7 +122,7 @@ async fn an_older_alert_is_kept_but_never_the_latest_and_links_once_registered()
     let shown = show_json(&t.name, "u1").await;
     let latest = &shown["latestBalanceAlert"];
     assert_eq!(latest["balanceAmountInByte"], 50_000_000);
-    assert_eq!(latest["timestamp"], "2022-08-21T12:00:00Z");
+    assert_eq!(latest["timestamp"], "2022-08-21T12:00:00.000Z");
     assert_eq!(latest["iccid"], "89361123300836129514");
     assert_eq!(latest["customerUid"], UID);
     assert_eq!(shown["customerUid"], UID);
@@ -157,7 +157,7 @@ async fn activations_show_as_balances_and_a_new_expiry_replaces_the_old() {
     let shown = show_json(&t.name, "u1").await;
     assert_eq!(
         shown["balances"],
-        json!([{"item": ITEM, "activatedAt": "2025-08-25T09:52:10Z", "expiresAt": "2025-09-09T10:15:30Z"}])
+        json!([{"item": ITEM, "activatedAt": "2025-08-25T09:52:10.000Z", "expiresAt": "2025-09-09T10:15:30.000Z"}])
     );
 }
 

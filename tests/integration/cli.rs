@@ -63,7 +63,7 @@ async fn grant_show_and_revoke() {
     assert_eq!(entitlement["item"], "1_GB");
     assert_eq!(entitlement["unitsGranted"], 4);
     assert_eq!(entitlement["unitsUsed"], 0);
-    assert_eq!(entitlement["expiresAt"], "2030-01-31T23:59:59Z");
+    assert_eq!(entitlement["expiresAt"], "2030-01-31T23:59:59.000Z");
     assert_eq!(shown["activations"], Value::Array(vec![]));
 
     let (code, out, _) = cli_on(table, &["show", "--user-token", "u1"]).await;

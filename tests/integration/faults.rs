@@ -39,6 +39,9 @@ pub enum Fault {
     InternalError,
     /// `ValidationException` (400): a bug, never fixed by a retry.
     Validation,
+    /// `TransactionInProgressException` (400): a retry of a transaction DynamoDB is still
+    /// applying (same client request token).
+    InProgress,
     /// The connection is refused before anything is sent.
     Refuse,
     /// Sent and applied by the server, then the connection drops before the answer.
@@ -163,6 +166,11 @@ impl HttpConnector for FaultyConnector {
             Fault::Validation => aws_error(
                 400,
                 "com.amazon.coral.validate#ValidationException",
+                Value::Null,
+            ),
+            Fault::InProgress => aws_error(
+                400,
+                &format!("{prefix}TransactionInProgressException"),
                 Value::Null,
             ),
             Fault::Refuse => HttpConnectorFuture::ready(Err(ConnectorError::io(
@@ -417,6 +425,34 @@ async fn an_approval_whose_answer_was_lost_is_read_back_and_approved() {
     assert_eq!(reply.metrics, [CONFIRMED]);
     assert!(took < BUDGET, "answered after {took:?}");
     assert_eq!(faults.seen("GetItem"), [Fault::Pass]);
+    faults.heal();
+    assert_eq!(setup.units_used().await, 1);
+}
+
+#[tokio::test]
+async fn an_approval_still_committing_is_read_back_not_refused() {
+    let (setup, faults) = Setup::new(1).await;
+    // Applied, its answer lost; the SDK's retry with the same token finds it still in progress.
+    faults.next("TransactWriteItems", &[Fault::LoseAnswer]);
+    faults.then("TransactWriteItems", Fault::InProgress);
+    let (reply, took) = approved(&setup.activations(), "a1").await;
+    assert_eq!(reply.metrics, [CONFIRMED]);
+    assert!(took < BUDGET, "answered after {took:?}");
+    assert_eq!(faults.seen("GetItem"), [Fault::Pass]);
+    faults.heal();
+    assert_eq!(setup.units_used().await, 1);
+}
+
+#[tokio::test]
+async fn an_approval_lost_then_throttled_is_read_back_not_refused() {
+    let (setup, faults) = Setup::new(1).await;
+    // The first attempt is applied and its answer lost; every retry is throttled: the last
+    // error says "not applied" of the last attempt only.
+    faults.next("TransactWriteItems", &[Fault::LoseAnswer]);
+    faults.then("TransactWriteItems", Fault::Throttle);
+    let (reply, took) = approved(&setup.activations(), "a1").await;
+    assert_eq!(reply.metrics, [CONFIRMED]);
+    assert!(took < BUDGET, "answered after {took:?}");
     faults.heal();
     assert_eq!(setup.units_used().await, 1);
 }

@@ -120,6 +120,25 @@ impl StoreError {
         }
     }
 
+    /// The same error, marked as maybe applied when `earlier` says an earlier attempt of the
+    /// same request may have been.
+    pub fn or_maybe_applied(self, earlier: bool) -> Self {
+        match self {
+            Self::Request {
+                operation,
+                class,
+                maybe_applied,
+                source,
+            } => Self::Request {
+                operation,
+                class,
+                maybe_applied: maybe_applied || earlier,
+                source,
+            },
+            other => other,
+        }
+    }
+
     /// A malformed stored value, from any error that says why.
     pub fn malformed(source: impl Into<Source>) -> Self {
         Self::Malformed(source.into())

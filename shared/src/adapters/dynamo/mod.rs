@@ -8,6 +8,7 @@
 //! conditional puts and transactions.
 
 mod activation;
+mod attempts;
 mod balance;
 mod country;
 mod entitlement;
@@ -34,6 +35,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::domain::store::{FailureClass, StoreError};
+use attempts::Attempts;
 
 pub use keys::GSI1;
 
@@ -218,10 +220,13 @@ impl DynamoStore {
     async fn transact(&self, writes: Transaction) -> Result<Transacted, StoreError> {
         let mut attempt = 1;
         loop {
+            let attempts = Attempts::default();
             let result = self
                 .client
                 .transact_write_items()
                 .set_transact_items(Some(writes.items.clone()))
+                .customize()
+                .interceptor(attempts.clone())
                 .send()
                 .await;
             let err = match result {
@@ -251,7 +256,8 @@ impl DynamoStore {
                     });
                 }
             }
-            return Err(failed("DynamoDB TransactWriteItems", err));
+            let error = failed("DynamoDB TransactWriteItems", err);
+            return Err(error.or_maybe_applied(attempts.maybe_applied()));
         }
     }
 }
@@ -318,14 +324,14 @@ where
 {
     let (class, maybe_applied) = match &err {
         SdkError::ServiceError(service) => {
-            let transient_code = service
-                .err()
-                .code()
-                .is_some_and(|c| TRANSIENT_CODES.contains(&c));
-            // A 5xx may come after the write was applied; a 4xx says it was not.
-            let server_error = service.raw().status().is_server_error();
-            match transient_code || server_error {
-                true => (FailureClass::Transient, server_error),
+            let code = service.err().code();
+            let transient_code = code.is_some_and(|c| TRANSIENT_CODES.contains(&c));
+            // A 5xx may come after the write was applied, and so may a transaction still in
+            // progress (an earlier attempt is being applied); any other 4xx says it was not.
+            let maybe_applied =
+                service.raw().status().is_server_error() || code == Some(attempts::IN_PROGRESS);
+            match transient_code || maybe_applied {
+                true => (FailureClass::Transient, maybe_applied),
                 false => (FailureClass::Permanent, false),
             }
         }

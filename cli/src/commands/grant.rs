@@ -5,7 +5,6 @@ use std::num::NonZeroU32;
 
 use shared::domain::entitlement::{self, Grant, GrantOutcome};
 use shared::domain::ids::{Email, ItemId, PurchaseId, UserToken};
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::{CliError, Context};
@@ -48,7 +47,7 @@ impl From<Args> for Grant {
 }
 
 fn parse_time(raw: &str) -> Result<OffsetDateTime, String> {
-    OffsetDateTime::parse(raw, &Rfc3339).map_err(|e| format!("not an RFC 3339 time ({e})"))
+    shared::domain::clock::parse(raw).map_err(|e| e.to_string())
 }
 
 /// Applies the grant; a repeated purchase id adds nothing, and is an error for another grant.

@@ -7,14 +7,18 @@ use tokio::time::Instant;
 
 use crate::domain::store::StoreError;
 
+/// The longest a Lambda invocation may last; a deadline further out is not believed.
+pub const LONGEST: Duration = Duration::from_secs(15 * 60);
+
 /// The instant by which a request's work must be done, so that it is still answered in time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Deadline(Instant);
 
 impl Deadline {
-    /// `budget` from now.
+    /// `budget` from now (at most [`LONGEST`]: no invocation lasts longer).
     pub fn after(budget: Duration) -> Self {
-        Self(Instant::now() + budget)
+        let now = Instant::now();
+        Self(now.checked_add(budget.min(LONGEST)).unwrap_or(now))
     }
 
     /// `margin` before Lambda's deadline (Unix milliseconds), or `default` from now when there
@@ -87,5 +91,12 @@ mod tests {
             deadline.keeping(Duration::from_secs(5)).remaining(),
             Duration::ZERO
         );
+    }
+
+    #[tokio::test]
+    async fn a_deadline_from_outside_never_overflows() {
+        let far = Deadline::before_lambda(Some(u64::MAX), Duration::ZERO, Duration::ZERO);
+        assert!(far.remaining() <= LONGEST);
+        assert!(Deadline::after(Duration::MAX).remaining() <= LONGEST);
     }
 }

@@ -100,16 +100,15 @@ impl JsonObject {
         }
     }
 
-    /// A time field: an RFC 3339 string, kept to the millisecond (the stored precision) in UTC.
+    /// A time field: an RFC 3339 string in the years 0001 to 9999 (UTC), kept to the
+    /// millisecond (the stored precision) in UTC.
     pub fn required_time(&self, field: &'static str) -> Result<OffsetDateTime, FieldError> {
         let text = self.required_str(field)?;
         let at = crate::domain::clock::parse(text).map_err(|_| FieldError::Malformed {
             field,
             expected: "must be an RFC 3339 time, e.g. 2022-08-21T10:15:30Z",
         })?;
-        Ok(crate::domain::clock::to_millis(
-            at.to_offset(time::UtcOffset::UTC),
-        ))
+        Ok(crate::domain::clock::to_millis(at))
     }
 
     /// A count field: a JSON integer from 0 to 2^63 - 1 (a signed 64-bit number, as Gigastore
@@ -241,6 +240,24 @@ mod tests {
             "bad must be an RFC 3339 time, e.g. 2022-08-21T10:15:30Z"
         );
         assert_eq!(obj.required_time("n"), Err(FieldError::NotAString("n")));
+    }
+
+    #[test]
+    fn times_past_the_stored_years_are_invalid_input() {
+        for (edge, accepted) in [
+            ("9999-12-31T23:59:59-00:01", false),
+            ("0000-01-01T00:00:00+00:01", false),
+            ("9999-12-31T23:59:59+00:01", true),
+            ("0001-01-01T00:00:00Z", true),
+        ] {
+            let obj = JsonObject::parse(format!(r#"{{"t":"{edge}"}}"#).as_bytes()).unwrap();
+            let read = obj.required_time("t");
+            assert_eq!(read.is_ok(), accepted, "{edge}: {read:?}");
+            if let Ok(at) = read {
+                let stored = crate::domain::clock::format(at);
+                assert_eq!(crate::domain::clock::parse(&stored), Ok(at), "{edge}");
+            }
+        }
     }
 
     #[test]

@@ -31,6 +31,19 @@ pub const AWKWARD_TEXT: [&str; 18] = [
     "٨٩٣٦١١٢٣٣٠٠٨٣٦١٢٩٥١٤",
 ];
 
+/// Times at the edge of what can be stored: outside the years 0001 to 9999 once in UTC (refused),
+/// and just inside them (accepted and read back).
+pub const EDGE_TIMES: [&str; 8] = [
+    "9999-12-31T23:59:59-00:01",
+    "0000-01-01T00:00:00+00:01",
+    "0000-12-31T23:59:59Z",
+    "9999-12-31T23:59:59.999999999-23:59",
+    "-0001-01-01T00:00:00Z",
+    "0001-01-01T00:00:00Z",
+    "9999-12-31T23:59:59.999Z",
+    "0001-01-01T00:59:00+00:59",
+];
+
 /// What a [`Mutation`] puts where a field's value was.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Replacement {
@@ -52,6 +65,8 @@ pub enum Replacement {
     Blank,
     /// One of [`AWKWARD_TEXT`] (the index wraps).
     Awkward(usize),
+    /// One of [`EDGE_TIMES`] (the index wraps).
+    EdgeTime(usize),
     /// `len` bytes of `x`: with the rest of the body, up to and past [`MAX_BODY_BYTES`].
     Huge(usize),
     /// Any text.
@@ -71,6 +86,7 @@ impl Replacement {
             Self::Empty => Value::from(""),
             Self::Blank => Value::from(" \t "),
             Self::Awkward(i) => Value::from(AWKWARD_TEXT[i % AWKWARD_TEXT.len()]),
+            Self::EdgeTime(i) => Value::from(EDGE_TIMES[i % EDGE_TIMES.len()]),
             Self::Huge(len) => Value::from("x".repeat(*len)),
             Self::Text(text) => Value::from(text.as_str()),
         }

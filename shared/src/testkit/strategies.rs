@@ -78,6 +78,7 @@ impl Payload {
             Just(Replacement::Empty),
             Just(Replacement::Blank),
             any::<usize>().prop_map(Replacement::Awkward),
+            any::<usize>().prop_map(Replacement::EdgeTime),
             // Small, and around the cap once the rest of the body is added.
             prop_oneof![0..=300usize, MAX_BODY_BYTES - 300..=MAX_BODY_BYTES + 300]
                 .prop_map(Replacement::Huge),

@@ -305,6 +305,7 @@ async fn every_registered_webhook_is_replayed_from_its_own_log_lines() {
                 route: webhook.route.to_owned(),
                 received_at: time::OffsetDateTime::now_utc(),
                 payload: "{}".to_owned(),
+                source: "hand-made".to_owned(),
             };
             assert_eq!(
                 replay_one(&t.store, &entry, false).await.unwrap(),

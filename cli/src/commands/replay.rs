@@ -21,6 +21,10 @@ use crate::webhooks::{self, Visit};
 /// Time one replayed webhook may take.
 const BUDGET: Duration = Duration::from_secs(30);
 
+/// How far a logged receipt time may be ahead of this machine's clock (clocks differ a little).
+/// A time further ahead is refused: replayed, it would outrank every later fact.
+pub const CLOCK_SKEW: Duration = Duration::from_secs(300);
+
 /// One payload a function could not store, as its log line tells it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotStored {
@@ -30,15 +34,17 @@ pub struct NotStored {
     pub received_at: OffsetDateTime,
     /// The body, whole.
     pub payload: String,
+    /// Where it was logged: `file:n`, the n-th line (or event) of the file.
+    pub source: String,
 }
 
 /// A log line that should hold a payload but cannot be used.
 #[derive(Debug, thiserror::Error)]
-#[error("{file}: a not-stored line without a usable {field}")]
+#[error("{at}: a not-stored line without a usable {field}")]
 pub struct UnusableLine {
-    /// The file it is in.
-    pub file: PathBuf,
-    /// The missing or malformed field.
+    /// Where it is: `file:n`.
+    pub at: String,
+    /// The missing, malformed or refused field.
     pub field: &'static str,
 }
 
@@ -63,14 +69,16 @@ pub enum ReplayError {
     Output(#[from] std::io::Error),
 }
 
-/// The log lines of `text`: one per line, or the `message` of each event when `text` is the JSON
-/// that `aws logs filter-log-events` prints.
-fn log_lines(text: &str) -> Vec<Value> {
+/// The log lines of `text` with their positions: one per line (numbered from 1), or the
+/// `message` of each event (numbered from 1) when `text` is the JSON that
+/// `aws logs filter-log-events` prints.
+fn log_lines(text: &str) -> Vec<(usize, Value)> {
     if let Ok(Value::Object(doc)) = serde_json::from_str::<Value>(text) {
         if let Some(Value::Array(events)) = doc.get("events") {
-            let messages = events.iter().filter_map(|e| e["message"].as_str());
-            return messages
-                .filter_map(|m| serde_json::from_str(m).ok())
+            let messages = events.iter().map(|e| e["message"].as_str());
+            return (1..)
+                .zip(messages)
+                .filter_map(|(n, m)| Some((n, serde_json::from_str(m?).ok()?)))
                 .collect();
         }
     }
@@ -79,26 +87,40 @@ fn log_lines(text: &str) -> Vec<Value> {
         line.find('{')
             .and_then(|at| serde_json::from_str(&line[at..]).ok())
     };
-    text.lines().filter_map(json).collect()
+    (1..)
+        .zip(text.lines())
+        .filter_map(|(n, line)| Some((n, json(line)?)))
+        .collect()
 }
 
-/// The not-stored payloads in `file`, in order.
-pub fn not_stored_in(file: &Path) -> Result<Vec<Result<NotStored, UnusableLine>>, ReplayError> {
+/// The not-stored payloads in `file`, in order. A receipt time later than `now` (beyond
+/// [`CLOCK_SKEW`]) makes its line unusable.
+pub fn not_stored_in(
+    file: &Path,
+    now: OffsetDateTime,
+) -> Result<Vec<Result<NotStored, UnusableLine>>, ReplayError> {
     let text = std::fs::read_to_string(file).map_err(|e| ReplayError::Read(file.to_owned(), e))?;
-    let unusable = |field| UnusableLine {
-        file: file.to_owned(),
-        field,
-    };
+    let latest = now + CLOCK_SKEW;
     let entries = log_lines(&text)
         .into_iter()
-        .filter(|line| line["message"] == NOT_STORED)
-        .map(|line| {
+        .filter(|(_, line)| line["message"] == NOT_STORED)
+        .map(|(n, line)| {
+            let source = format!("{}:{n}", file.display());
+            let unusable = |field| UnusableLine {
+                at: source.clone(),
+                field,
+            };
             let text = |field| line[field].as_str().ok_or_else(|| unusable(field));
+            let received_at = shared::domain::clock::parse(text("received_at")?)
+                .map_err(|_| unusable("received_at"))?;
+            if received_at > latest {
+                return Err(unusable("received_at (later than now)"));
+            }
             Ok(NotStored {
                 route: text("route")?.to_owned(),
-                received_at: shared::domain::clock::parse(text("received_at")?)
-                    .map_err(|_| unusable("received_at"))?,
+                received_at,
                 payload: text("payload")?.to_owned(),
+                source,
             })
         })
         .collect();
@@ -191,8 +213,9 @@ pub async fn replay(
     out: &mut impl Write,
 ) -> Result<(), ReplayError> {
     let (mut applied, mut skipped, mut first_failure) = (0, 0, None);
+    let now = OffsetDateTime::now_utc();
     for file in files {
-        for entry in not_stored_in(file)? {
+        for entry in not_stored_in(file, now)? {
             let entry = match entry {
                 Ok(entry) => entry,
                 Err(unusable) => {
@@ -204,7 +227,8 @@ pub async fn replay(
             let at = shared::domain::clock::format(entry.received_at);
             match replay_one(store, &entry, dry_run).await {
                 Ok(Replayed::Applied(outcome)) => {
-                    writeln!(out, "applied  {} received {at}: {outcome}", entry.route)?;
+                    let (route, source) = (&entry.route, &entry.source);
+                    writeln!(out, "applied  {route} received {at}: {outcome} ({source})")?;
                     applied += 1;
                 }
                 Ok(Replayed::Skipped(why)) => {
@@ -269,6 +293,32 @@ mod tests {
         let events = serde_json::json!({"events": [{"message": line, "timestamp": 1}], "searchedLogStreams": []});
         let parsed = log_lines(&events.to_string());
         assert_eq!(parsed.len(), 1);
-        assert_eq!(parsed[0]["route"], "POST /webhooks/esim-status");
+        assert_eq!(parsed[0].1["route"], "POST /webhooks/esim-status");
+    }
+
+    #[test]
+    fn a_receipt_time_in_the_future_is_refused_and_every_line_says_where_it_is() {
+        let now = OffsetDateTime::now_utc();
+        let line = |at: OffsetDateTime| {
+            serde_json::json!({
+                "message": NOT_STORED, "route": "POST /webhooks/esim-status",
+                "received_at": shared::domain::clock::format(at), "payload": "{}"
+            })
+            .to_string()
+        };
+        let skewed = now + CLOCK_SKEW - Duration::from_secs(1);
+        let future = now + CLOCK_SKEW + Duration::from_secs(1);
+        let text = [line(now), "not json".to_owned(), line(future), line(skewed)].join("\n");
+        let file = std::env::temp_dir().join(format!("not-stored-{}.log", std::process::id()));
+        std::fs::write(&file, text).unwrap();
+        let entries = not_stored_in(&file, now).unwrap();
+        let _ = std::fs::remove_file(&file);
+        let at = |n| format!("{}:{n}", file.display());
+        assert_eq!(entries.len(), 3);
+        assert!(matches!(&entries[0], Ok(e) if e.source == at(1)));
+        assert!(
+            matches!(&entries[1], Err(u) if u.at == at(3) && u.field == "received_at (later than now)")
+        );
+        assert!(matches!(&entries[2], Ok(e) if e.source == at(4)));
     }
 }

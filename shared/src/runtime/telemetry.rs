@@ -2,7 +2,7 @@
 
 use serde_json::{json, Map, Value};
 use tracing::Subscriber;
-use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -23,9 +23,35 @@ fn filter(lookup: impl Fn(&str) -> Option<String>) -> LevelFilter {
     parsed.unwrap_or(LevelFilter::INFO)
 }
 
+/// The most a dependency may log, whatever the level: at DEBUG and TRACE the Lambda runtime logs
+/// raw invocations (the `?token=` secret, headers, bodies), the AWS SDK logs responses (emails)
+/// and errors with the items they carry, the HTTP stack logs headers (session tokens). This
+/// library logs nothing secret or personal at any level, so only its own events go lower.
+pub const DEPENDENCIES_AT_MOST: LevelFilter = LevelFilter::INFO;
+
+/// What is logged at `level`: this library's events at it, every other crate's at most at
+/// [`DEPENDENCIES_AT_MOST`].
+fn targets(level: LevelFilter) -> Targets {
+    Targets::new()
+        .with_default(level.min(DEPENDENCIES_AT_MOST))
+        .with_target(module_path!().split("::").next().unwrap_or("shared"), level)
+}
+
 /// The JSON log subscriber writing to `writer`: one object per line, event fields and the
 /// current span's fields (each function's own, see `pipeline::Webhook::span`) at the top level.
+/// Its level comes from the process environment (see [`filter`]).
 pub fn subscriber<W>(writer: W) -> impl Subscriber + Send + Sync
+where
+    W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
+{
+    subscriber_with(writer, |name| std::env::var(name).ok())
+}
+
+/// [`subscriber`], its level read through `lookup` instead of the environment.
+pub fn subscriber_with<W>(
+    writer: W,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> impl Subscriber + Send + Sync
 where
     W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
 {
@@ -36,7 +62,7 @@ where
         .with_flattened_event()
         .with_top_level_flattened_current_span();
     tracing_subscriber::registry()
-        .with(filter(|name| std::env::var(name).ok()))
+        .with(targets(filter(lookup)))
         .with(layer)
 }
 
@@ -221,5 +247,37 @@ mod tests {
             shown(filter(env(Some("loud"), None))).as_deref(),
             Some("info")
         );
+    }
+
+    #[test]
+    fn dependencies_never_log_below_info() {
+        use tracing::Level;
+        for level in [
+            LevelFilter::TRACE,
+            LevelFilter::DEBUG,
+            LevelFilter::INFO,
+            LevelFilter::WARN,
+        ] {
+            let targets = targets(level);
+            for dependency in [
+                "lambda_runtime::layers::api_response",
+                "aws_smithy_runtime",
+                "hyper",
+            ] {
+                assert!(
+                    !targets.would_enable(dependency, &Level::DEBUG),
+                    "{level} {dependency}"
+                );
+                assert_eq!(
+                    targets.would_enable(dependency, &Level::INFO),
+                    level >= LevelFilter::INFO
+                );
+            }
+            let own = Level::DEBUG;
+            assert_eq!(
+                targets.would_enable("shared::webhook::pipeline", &own),
+                level >= own
+            );
+        }
     }
 }

@@ -25,6 +25,15 @@ impl LogCapture {
         tracing::subscriber::set_default(crate::runtime::telemetry::subscriber(self.clone()))
     }
 
+    /// The same at `level` (as `AWS_LAMBDA_LOG_LEVEL` says it), whatever the environment says.
+    pub fn install_at(&self, level: &str) -> tracing::subscriber::DefaultGuard {
+        discard_logs_of_other_threads();
+        let level = level.to_owned();
+        let lookup = move |name: &str| (name == "AWS_LAMBDA_LOG_LEVEL").then(|| level.clone());
+        let subscriber = crate::runtime::telemetry::subscriber_with(self.clone(), lookup);
+        tracing::subscriber::set_default(subscriber)
+    }
+
     /// Everything written so far.
     pub fn text(&self) -> String {
         let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();

@@ -2,7 +2,13 @@
 # the requirement files given (moto's DynamoDB-API server; cargo-lambda for run-local).
 # Installs again only when a requirement file changes.
 ensure_venv() {
-  local venv=.venv file stamp
+  ensure_venv_in .venv "$@"
+}
+
+# The same for another venv, for tools whose pins clash with .venv's (checkov: .venv-checkov).
+ensure_venv_in() {
+  local venv=$1 file stamp
+  shift
   if [ ! -x "$venv/bin/python" ]; then
     echo "==> creating $venv" >&2
     python3 -m venv "$venv"

@@ -399,3 +399,59 @@ fn alarms_and_dashboard_use_only_metric_names_the_functions_emit() {
     );
     assert!(used.contains("EventsFailed"), "EventsFailed has no alarm");
 }
+
+#[test]
+fn the_low_balance_rule_retries_then_dead_letters_to_a_queue_only_it_may_send_to() {
+    let t = template();
+    let rule = &t["Resources"]["LowBalanceRule"];
+    assert_eq!(rule["Condition"], "HasLowBalanceTopic");
+    let targets = rule["Properties"]["Targets"].as_sequence().unwrap();
+    assert!(!targets.is_empty());
+    for target in targets {
+        let retry = &target["RetryPolicy"];
+        assert!(
+            retry["MaximumEventAgeInSeconds"].as_u64().is_some(),
+            "bounded retries"
+        );
+        assert!(
+            retry["MaximumRetryAttempts"].as_u64().is_some(),
+            "bounded retries"
+        );
+        assert_eq!(
+            tag(&target["DeadLetterConfig"]["Arn"]),
+            "GetAtt LowBalanceDeadLetterQueue.Arn"
+        );
+    }
+    let queue = &t["Resources"]["LowBalanceDeadLetterQueue"];
+    assert_eq!(queue["Type"], "AWS::SQS::Queue");
+    assert_eq!(queue["Condition"], "HasLowBalanceTopic");
+    assert_eq!(queue["Properties"]["SqsManagedSseEnabled"], true);
+
+    let policies: Vec<(String, &Value)> = of_type(&t, "AWS::SQS::QueuePolicy")
+        .into_iter()
+        .filter(|(_, p)| {
+            p["Properties"]["Queues"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .any(|q| tag(q) == "Ref LowBalanceDeadLetterQueue")
+        })
+        .collect();
+    assert_eq!(policies.len(), 1, "one policy on the queue");
+    let policy = policies[0].1;
+    assert_eq!(policy["Condition"], "HasLowBalanceTopic");
+    let statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .unwrap();
+    assert_eq!(statements.len(), 1);
+    let s = &statements[0];
+    assert_eq!(s["Effect"], "Allow");
+    assert_eq!(s["Principal"]["Service"], "events.amazonaws.com");
+    assert_eq!(s["Action"], "sqs:SendMessage");
+    assert_eq!(tag(&s["Resource"]), "GetAtt LowBalanceDeadLetterQueue.Arn");
+    assert_eq!(
+        tag(&s["Condition"]["ArnEquals"]["aws:SourceArn"]),
+        "GetAtt LowBalanceRule.Arn",
+        "for this rule only"
+    );
+}

@@ -335,6 +335,14 @@ async fn events_prints_one_line_per_accepted_webhook_and_none_for_a_redelivery()
         events.iter().map(|e| e["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), 3, "each its stream record's id: {out}");
     assert!(ids.iter().all(|id| !id.is_empty()));
+    for e in &events {
+        let sequence = e["sequence"].as_str().unwrap_or_default();
+        assert_eq!(sequence.len(), 40, "as published: {out}");
+        assert!(
+            e["subject"].as_str().is_some_and(|s| !s.is_empty()),
+            "{out}"
+        );
+    }
     for e in &events[..2] {
         assert_eq!(e["userToken"], EVENT_USER);
         assert_eq!(e["customerUid"], EVENT_CUSTOMER, "enriched as published");

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use activation_request::ActivationRequestWebhook;
 use aws_lambda_events::event::dynamodb::Event;
@@ -26,6 +27,11 @@ use entitlements::stream::{lambda_record, Start, StreamReader};
 use esim_status::EsimStatusWebhook;
 use event_publisher::{Bus, Publisher};
 use serde_json::{json, Value};
+use shared::adapters::dynamo::DynamoStore;
+use shared::domain::events::EventLookups;
+use shared::domain::ids::{CustomerUid, Iccid, UserToken};
+use shared::domain::store::StoreError;
+use shared::testkit::LogCapture;
 
 use crate::common::{demo_user, endpoint, operation, post, streams_client, TestTable};
 
@@ -137,13 +143,14 @@ impl Subscriber {
     }
 
     /// A publisher over `table` putting on this bus through `http`.
-    fn publisher(
-        &self,
-        table: &TestTable,
-        http: SharedHttpClient,
-    ) -> Publisher<shared::adapters::dynamo::DynamoStore> {
+    fn publisher(&self, table: &TestTable, http: SharedHttpClient) -> Publisher<DynamoStore> {
+        self.publisher_over(table.other_store(), http)
+    }
+
+    /// A publisher completing events through `lookups`, putting on this bus through `http`.
+    fn publisher_over<L: EventLookups>(&self, lookups: L, http: SharedHttpClient) -> Publisher<L> {
         let client = event_publisher::client(&sdk_config(http));
-        Publisher::new(table.other_store(), Bus::new(client, &self.bus))
+        Publisher::new(lookups, Bus::new(client, &self.bus))
     }
 }
 
@@ -167,9 +174,18 @@ async fn stream_records(table: &TestTable) -> Vec<Value> {
 }
 
 /// Runs the publisher's handler on `records` as one Lambda invocation.
-async fn publish(
-    publisher: &Publisher<shared::adapters::dynamo::DynamoStore>,
+async fn publish<L: EventLookups>(
+    publisher: &Publisher<L>,
     records: &[Value],
+) -> DynamoDbEventResponse {
+    publish_within(publisher, records, Duration::from_secs(30)).await
+}
+
+/// The same, as an invocation whose deadline is `budget` from now.
+async fn publish_within<L: EventLookups>(
+    publisher: &Publisher<L>,
+    records: &[Value],
+    budget: Duration,
 ) -> DynamoDbEventResponse {
     let event: Event = serde_json::from_value(json!({ "Records": records })).unwrap();
     let mut context = lambda_runtime::Context::default();
@@ -177,7 +193,7 @@ async fn publish(
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64;
-    context.deadline = now_ms + 30_000;
+    context.deadline = now_ms + budget.as_millis() as u64;
     publisher
         .handle(lambda_runtime::LambdaEvent::new(event, context))
         .await
@@ -199,7 +215,12 @@ fn sequence_number(record: &Value) -> String {
 
 /// An eSIM Status body.
 fn status(state: &str) -> String {
-    json!({"iccid": ICCID, "imsi": "260216611193634", "profileState": state, "eid": "74088234238931452"})
+    status_of(ICCID, state)
+}
+
+/// An eSIM Status body for `iccid`.
+fn status_of(iccid: &str, state: &str) -> String {
+    json!({"iccid": iccid, "imsi": "260216611193634", "profileState": state, "eid": "74088234238931452"})
         .to_string()
 }
 
@@ -445,6 +466,8 @@ struct BusPlan {
     fail_after: Option<usize>,
     /// Entries whose detail contains this text are refused, this many times.
     refuse: Option<(String, usize)>,
+    /// The error code they are refused with (`InternalFailure` when unset).
+    refusal: Option<&'static str>,
     /// `PutEvents` requests seen.
     requests: usize,
 }
@@ -501,6 +524,7 @@ impl HttpConnector for FaultyBus {
         if plan.fail_after.is_some_and(|n| plan.requests > n) {
             return aws_error(500, "InternalException");
         }
+        let code = plan.refusal.unwrap_or("InternalFailure");
         let Some((marker, times)) = plan.refuse.as_mut().filter(|(_, times)| *times > 0) else {
             return self.inner.call(request);
         };
@@ -541,10 +565,7 @@ impl HttpConnector for FaultyBus {
             let mut answer: Value = serde_json::from_slice(&bytes).unwrap();
             let results = answer["Entries"].as_array_mut().unwrap();
             for &i in &refused {
-                results.insert(
-                    i,
-                    json!({"ErrorCode": "InternalFailure", "ErrorMessage": "injected"}),
-                );
+                results.insert(i, json!({"ErrorCode": code, "ErrorMessage": "injected"}));
             }
             let failed = answer["FailedEntryCount"].as_u64().unwrap_or(0) + refused.len() as u64;
             answer["FailedEntryCount"] = failed.into();
@@ -671,4 +692,293 @@ async fn refused_entries_are_retried_and_a_lasting_refusal_resumes_from_its_reco
     );
     let all: BTreeSet<&String> = first.iter().chain(&rest).collect();
     assert_eq!(all.len(), 12, "every event at least once");
+}
+
+/// Lookups through `inner` that each first wait `delay` (a table slow to answer), and a record
+/// of every lookup made (`operation:argument`).
+struct SlowLookups<L> {
+    inner: L,
+    delay: Duration,
+    made: Made,
+}
+
+/// The lookups made, shared with the test.
+#[derive(Debug, Clone, Default)]
+struct Made(Arc<Mutex<Vec<String>>>);
+
+impl Made {
+    fn all(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl<L> SlowLookups<L> {
+    fn new(inner: L, delay: Duration) -> (Self, Made) {
+        let made = Made::default();
+        let lookups = Self {
+            inner,
+            delay,
+            made: made.clone(),
+        };
+        (lookups, made)
+    }
+
+    async fn note(&self, lookup: String) {
+        self.made.0.lock().unwrap().push(lookup);
+        tokio::time::sleep(self.delay).await;
+    }
+}
+
+impl<L: EventLookups> EventLookups for SlowLookups<L> {
+    async fn user_of_customer(&self, c: &CustomerUid) -> Result<Option<UserToken>, StoreError> {
+        self.note(format!("user_of_customer:{c}")).await;
+        self.inner.user_of_customer(c).await
+    }
+
+    async fn customer_of_user(&self, u: &UserToken) -> Result<Option<CustomerUid>, StoreError> {
+        self.note(format!("customer_of_user:{u}")).await;
+        self.inner.customer_of_user(u).await
+    }
+
+    async fn customer_of_iccid(&self, i: &Iccid) -> Result<Option<CustomerUid>, StoreError> {
+        self.note(format!("customer_of_iccid:{i}")).await;
+        self.inner.customer_of_iccid(i).await
+    }
+}
+
+#[tokio::test]
+async fn slow_lookups_leave_time_to_publish_what_was_read_and_resume_at_the_first_unread_record() {
+    let table = TestTable::with_stream().await;
+    let subscriber = Subscriber::new().await;
+    // Twelve SIMs: twelve events, each needing a lookup of its own.
+    let esim = EsimStatusWebhook(table.other_store());
+    for i in 0..12 {
+        let body = status_of(&format!("8936112330083612{i:04}"), "INSTALLED");
+        assert_eq!(post(&esim, &body).await.1["status"], "recorded");
+    }
+    let records = stream_records(&table).await;
+    let events = event_records(&records);
+    assert_eq!(events.len(), 12);
+
+    // 400 ms a lookup, 4 s for the invocation: reading all of them would take it all.
+    let (slow, _) = SlowLookups::new(table.other_store(), Duration::from_millis(400));
+    let http = shared::adapters::sdk::https_client();
+    let publisher = subscriber.publisher_over(slow, http.clone());
+    let response = publish_within(&publisher, &records, Duration::from_secs(4)).await;
+    let first = delivered_ids(&subscriber.delivered().await);
+    let read = first.len();
+    assert!(read > 0, "what was read is published");
+    assert!(read < 12, "not everything could be read in time");
+    assert_eq!(
+        resume_points(&response),
+        [sequence_number(&records[events[read]])],
+        "resumes at the first record not read"
+    );
+    let origin = origins(&records);
+    let mut published: Vec<usize> = first.iter().map(|id| origin[id]).collect();
+    published.sort_unstable();
+    assert_eq!(
+        published,
+        events[..read],
+        "the events read, in stream order"
+    );
+
+    // Lambda hands the rest over again.
+    let publisher = subscriber.publisher(&table, http);
+    let response = publish(&publisher, &records[events[read]..]).await;
+    assert!(resume_points(&response).is_empty());
+    let rest = delivered_ids(&subscriber.delivered().await);
+    let all: BTreeSet<&String> = first.iter().chain(&rest).collect();
+    assert_eq!((all.len(), first.len() + rest.len()), (12, 12), "each once");
+}
+
+#[tokio::test]
+async fn a_batch_looks_up_each_customer_user_and_sim_once() {
+    let table = TestTable::with_stream().await;
+    let subscriber = Subscriber::new().await;
+    demo_user(&table.store).await;
+    let store = || table.other_store();
+    let registered = json!({"userToken": USER, "customerUid": CUSTOMER}).to_string();
+    let registration = CustomerRegistrationWebhook(store());
+    assert_eq!(post(&registration, &registered).await.0, 200);
+    let activation = ActivationRequestWebhook(store());
+    for (id, item) in [("act-1", "1_GB"), ("act-2", "5_GB")] {
+        let body = json!({"inventoryItemId": item, "userToken": USER, "activationId": id});
+        assert_eq!(post(&activation, &body.to_string()).await.0, 200);
+    }
+    let alerts = BalanceAlertWebhook(store());
+    let body = alert("2022-08-21T10:15:30Z", 93_618_231);
+    assert_eq!(post(&alerts, &body).await.1["status"], "recorded");
+    let esim = EsimStatusWebhook(store());
+    for state in ["INSTALLED", "DISABLED", "INSTALLED"] {
+        assert_eq!(post(&esim, &status(state)).await.1["status"], "recorded");
+    }
+    let countries = CountryChangeWebhook(store());
+    for (previous, new) in [(None, "DE"), (Some("DE"), "FR")] {
+        let body = country(previous, new);
+        assert_eq!(post(&countries, &body).await.1["status"], "recorded");
+    }
+    let records = stream_records(&table).await;
+
+    let (lookups, made) = SlowLookups::new(table.other_store(), Duration::ZERO);
+    let publisher = subscriber.publisher_over(lookups, shared::adapters::sdk::https_client());
+    assert!(resume_points(&publish(&publisher, &records).await).is_empty());
+    let delivered = subscriber.delivered().await;
+    assert_eq!(delivered.len(), 9, "{delivered:#?}");
+    for event in &delivered {
+        assert_eq!(event["detail"]["userToken"], USER, "{event:#}");
+        assert_eq!(event["detail"]["customerUid"], CUSTOMER, "{event:#}");
+    }
+    let mut once = made.all();
+    once.sort();
+    assert_eq!(
+        once,
+        [
+            format!("customer_of_iccid:{ICCID}"),
+            format!("customer_of_user:{USER}"),
+            format!("user_of_customer:{CUSTOMER}"),
+        ],
+        "each once in the batch"
+    );
+
+    // The next batch looks them up again: a profile may have changed in between.
+    assert!(resume_points(&publish(&publisher, &records).await).is_empty());
+    assert_eq!(made.all().len(), 6);
+}
+
+/// The log lines of `logs` whose message is `message`.
+fn logged(logs: &LogCapture, message: &str) -> Vec<Value> {
+    let lines = logs.lines().into_iter();
+    lines.filter(|l| l["message"] == message).collect()
+}
+
+#[tokio::test]
+async fn an_unreadable_record_is_skipped_logged_without_its_image_and_the_rest_published() {
+    let table = TestTable::with_stream().await;
+    let subscriber = Subscriber::new().await;
+    let mut records = twelve_statuses(&table).await;
+    let events = event_records(&records);
+    let bad = events[3];
+    let image = &mut records[bad]["dynamodb"]["NewImage"];
+    image.as_object_mut().unwrap().remove("received_at");
+    image["email"] = json!({"S": "someone@example.com"});
+    let bad_id = records[bad]["eventID"].as_str().unwrap().to_owned();
+
+    let logs = LogCapture::default();
+    let _guard = logs.install();
+    let publisher = subscriber.publisher(&table, shared::adapters::sdk::https_client());
+    let response = publish(&publisher, &records).await;
+    assert!(
+        resume_points(&response).is_empty(),
+        "nothing to hand over again"
+    );
+    let delivered = delivered_ids(&subscriber.delivered().await);
+    assert_eq!(delivered.len(), 11);
+    assert!(!delivered.contains(&bad_id));
+
+    let skipped = logged(&logs, "record skipped");
+    assert_eq!(skipped.len(), 1, "{}", logs.text());
+    let line = &skipped[0];
+    assert_eq!(line["level"], "ERROR");
+    assert_eq!(
+        line["sequence_number"],
+        sequence_number(&records[bad]).as_str()
+    );
+    assert_eq!(line["event_id"], bad_id.as_str());
+    assert_eq!(line["pk"], records[bad]["dynamodb"]["Keys"]["pk"]["S"]);
+    assert_eq!(line["sk"], records[bad]["dynamodb"]["Keys"]["sk"]["S"]);
+    assert!(
+        line["error"].as_str().unwrap().contains("received_at"),
+        "{line}"
+    );
+    assert!(
+        !logs.text().contains("someone@example.com"),
+        "never the image"
+    );
+    let batch = logged(&logs, "batch");
+    assert_eq!(batch.len(), 1, "{}", logs.text());
+    assert_eq!(
+        (&batch[0]["published"], &batch[0]["poisoned"]),
+        (&json!(11), &json!(1))
+    );
+}
+
+#[tokio::test]
+async fn an_entry_refused_for_good_is_skipped_and_a_configuration_refusal_resumes_unretried() {
+    let table = TestTable::with_stream().await;
+    let subscriber = Subscriber::new().await;
+    let records = twelve_statuses(&table).await;
+    let events = event_records(&records);
+    let id = |i: usize| records[events[i]]["eventID"].as_str().unwrap().to_owned();
+
+    // The entry itself is refused: it is never retried, and the others are all put.
+    let faults = BusFaults::default();
+    faults.plan().refuse = Some((id(2), usize::MAX));
+    faults.plan().refusal = Some("MalformedDetail");
+    let logs = LogCapture::default();
+    let guard = logs.install();
+    let publisher = subscriber.publisher(&table, faults.http_client());
+    assert!(resume_points(&publish(&publisher, &records).await).is_empty());
+    drop(guard);
+    assert_eq!(faults.plan().requests, 2, "ten entries, then two: no retry");
+    let delivered = delivered_ids(&subscriber.delivered().await);
+    assert_eq!(delivered.len(), 11);
+    assert!(!delivered.contains(&id(2)));
+    let skipped = logged(&logs, "record skipped");
+    assert_eq!(skipped.len(), 1, "{}", logs.text());
+    let sequence = sequence_number(&records[events[2]]);
+    assert_eq!(skipped[0]["sequence_number"], sequence.as_str());
+    assert!(skipped[0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("MalformedDetail"));
+    assert_eq!(logged(&logs, "batch")[0]["poisoned"], 1);
+
+    // The bus refuses us, not the entry: no retry would help now, Lambda's later ones may.
+    *faults.plan() = BusPlan::default();
+    faults.plan().refuse = Some((id(2), usize::MAX));
+    faults.plan().refusal = Some("AccessDeniedException");
+    let response = publish(&publisher, &records).await;
+    assert_eq!(resume_points(&response), [sequence]);
+    assert_eq!(
+        faults.plan().requests,
+        1,
+        "not retried, nothing sent after it"
+    );
+}
+
+#[tokio::test]
+async fn each_event_carries_its_subject_and_a_sequence_ordering_the_subjects_changes() {
+    let table = TestTable::with_stream().await;
+    let subscriber = Subscriber::new().await;
+    let countries = CountryChangeWebhook(table.other_store());
+    let body = country(None, "DE");
+    assert_eq!(post(&countries, &body).await.1["status"], "recorded");
+    let records = twelve_statuses(&table).await;
+
+    let publisher = subscriber.publisher(&table, shared::adapters::sdk::https_client());
+    assert!(resume_points(&publish(&publisher, &records).await).is_empty());
+    let delivered = subscriber.delivered().await;
+    assert_eq!(delivered.len(), 13);
+    let origin = origins(&records);
+    let mut by_stream: Vec<(usize, &Value)> = delivered
+        .iter()
+        .map(|e| (origin[e["detail"]["id"].as_str().unwrap()], &e["detail"]))
+        .collect();
+    by_stream.sort_by_key(|(i, _)| *i);
+    for (i, detail) in &by_stream {
+        assert_eq!(detail["subject"], format!("ESIM#{ICCID}"), "{detail:#}");
+        let sequence = detail["sequence"].as_str().unwrap();
+        assert_eq!(sequence.len(), 40, "{sequence}");
+        let stream = sequence_number(&records[*i]);
+        assert_eq!(format!("{stream:0>40}"), sequence, "the record's, padded");
+    }
+    let sequences: Vec<&str> = by_stream
+        .iter()
+        .map(|(_, d)| d["sequence"].as_str().unwrap())
+        .collect();
+    assert!(
+        sequences.windows(2).all(|w| w[0] < w[1]),
+        "as text, in the order the changes were stored: {sequences:?}"
+    );
 }

@@ -392,12 +392,16 @@ fn alarms_and_dashboard_use_only_metric_names_the_functions_emit() {
     }
     let alarms = of_type(&t, "AWS::CloudWatch::Alarm").len();
     assert_eq!(
-        alarms, 13,
+        alarms, 14,
         "errors, throttles, 5xx, auth burst, storage, permanent storage errors, secret \
          unavailable, activation outcome unknown, refusal rate, DynamoDB throttling, event \
-         dead letters, event publisher failures, stream iterator age"
+         dead letters, event publisher failures, poisoned records, stream iterator age"
     );
     assert!(used.contains("EventsFailed"), "EventsFailed has no alarm");
+    assert!(
+        used.contains("EventsPoisoned"),
+        "EventsPoisoned has no alarm"
+    );
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use aws_sdk_dynamodbstreams::types::Record;
+use shared::adapters::dynamo::events::StreamRecord;
 use shared::adapters::dynamo::DynamoStore;
 use shared::domain::events::DomainEvent;
 
@@ -41,11 +42,14 @@ async fn event_of(store: &DynamoStore, record: &Record) -> Result<Option<DomainE
     let name = record.event_name.as_ref();
     let name = name.ok_or(StreamError::Incomplete("eventName"))?;
     let change = record.dynamodb.as_ref();
-    let old = image(change.and_then(|c| c.old_image.as_ref()));
-    let new = image(change.and_then(|c| c.new_image.as_ref()));
-    let event =
-        shared::adapters::dynamo::events::event_of(store, id.clone(), name.as_str(), old, new)
-            .await;
+    let read = StreamRecord {
+        id: id.clone(),
+        event_name: name.as_str().to_owned(),
+        sequence_number: change.and_then(|c| c.sequence_number.clone()),
+        old: image(change.and_then(|c| c.old_image.as_ref())),
+        new: image(change.and_then(|c| c.new_image.as_ref())),
+    };
+    let event = shared::adapters::dynamo::events::event_of(store, read).await;
     event.map_err(|source| CliError::Record { id, source })
 }
 

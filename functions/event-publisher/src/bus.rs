@@ -1,5 +1,9 @@
-//! The EventBridge bus events are put on: `PutEvents` in order, at most 10 entries and 256 KiB
-//! per request, failed entries retried, and the first event that could not be put reported.
+//! The EventBridge bus events are put on: `PutEvents` at most 10 entries and 256 KiB per
+//! request, entries refused for a passing reason retried, those refused for good set aside, and
+//! the first event that could not be put reported.
+//!
+//! EventBridge takes or refuses each entry of a request on its own, so an entry after a refused
+//! one may be on the bus although the refused one is not: events are not put in order.
 
 use std::ops::Range;
 use std::time::Duration;
@@ -17,6 +21,17 @@ pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
 /// Attempts of the entries EventBridge refuses one by one (throttled, internal failure); a
 /// failed request is retried by the SDK itself.
 const ENTRY_ATTEMPTS: u32 = 3;
+/// Refusals of the entry itself (its detail, its fields): no attempt will ever put it.
+const ENTRY_REFUSALS: [&str; 3] = ["MalformedDetail", "InvalidArgument", "RedactionFailure"];
+/// Refusals of the caller (its role, its account), whatever the entry: no attempt now will put
+/// it, but every entry would be refused alike, so none is set aside: Lambda's retries, then its
+/// dead-letter queue, keep them until the configuration is fixed.
+const CALLER_REFUSALS: [&str; 4] = [
+    "AccessDeniedException",
+    "InvalidAccountIdException",
+    "NotAuthorizedForSourceException",
+    "NotAuthorizedForDetailTypeException",
+];
 
 /// An EventBridge client for functions with a deadline: short connect and attempt timeouts,
 /// the SDK's standard retries.
@@ -53,6 +68,32 @@ pub enum PublishError {
     /// The event could not be written as JSON (a bug).
     #[error("event not serializable")]
     Serialize(#[source] serde_json::Error),
+    /// The entry is larger than one request may be.
+    #[error("entry of {0} bytes, over the {MAX_REQUEST_BYTES} EventBridge takes")]
+    TooLarge(usize),
+}
+
+impl PublishError {
+    /// Whether the event itself can never be put (EventBridge refuses it for what it holds, or
+    /// it cannot be made an entry): skipping it is the only way past it.
+    pub fn poisoned(&self) -> bool {
+        match self {
+            Self::Refused { code, .. } => ENTRY_REFUSALS.contains(&code.as_str()),
+            Self::Serialize(_) | Self::TooLarge(_) => true,
+            Self::Request(_) | Self::DeadlineExceeded => false,
+        }
+    }
+
+    /// Whether EventBridge may take the entry if it is sent again now (throttled, an internal
+    /// failure, no result for it, or a code not known to be lasting).
+    fn retryable(&self) -> bool {
+        match self {
+            Self::Refused { code, .. } => {
+                !self.poisoned() && !CALLER_REFUSALS.contains(&code.as_str())
+            }
+            _ => false,
+        }
+    }
 }
 
 /// What putting a batch's events did.
@@ -60,8 +101,11 @@ pub enum PublishError {
 pub struct Put {
     /// Entries EventBridge accepted.
     pub accepted: usize,
-    /// The first event not put (its position in the list given) and why; every event before
-    /// it is on the bus.
+    /// Events that can never be put (see [`PublishError::poisoned`]), by position in the list
+    /// given, in order, and why: set aside, not retried.
+    pub poisoned: Vec<(usize, PublishError)>,
+    /// The first event not put for a reason that may pass (its position) and why; every event
+    /// before it is on the bus or poisoned, and some after it may be on the bus as well.
     pub first_failure: Option<(usize, PublishError)>,
 }
 
@@ -81,21 +125,31 @@ impl Bus {
         }
     }
 
-    /// Puts `events` in order, stopping at the first that cannot be put by `deadline`.
+    /// Puts `events`, setting aside those that can never be put, and stopping at the first
+    /// that cannot be put now (after its retries, by `deadline`).
     pub async fn put(&self, events: &[DomainEvent], deadline: Deadline) -> Put {
         let mut entries = Vec::with_capacity(events.len());
+        // Where each entry's event is in `events`.
+        let mut positions = Vec::with_capacity(events.len());
+        let mut poisoned = Vec::new();
         for (i, event) in events.iter().enumerate() {
             match self.entry(event) {
-                Ok(entry) => entries.push(entry),
-                Err(e) => {
-                    // Put what comes before it, then stop there.
-                    let mut put = self.put_entries(&entries, deadline).await;
-                    put.first_failure.get_or_insert((i, e));
-                    return put;
+                Ok(entry) => {
+                    entries.push(entry);
+                    positions.push(i);
                 }
+                Err(e) => poisoned.push((i, e)),
             }
         }
-        self.put_entries(&entries, deadline).await
+        let sent = self.put_entries(&entries, deadline).await;
+        let of_event = |(k, e): (usize, PublishError)| (positions[k], e);
+        poisoned.extend(sent.poisoned.into_iter().map(of_event));
+        poisoned.sort_by_key(|(i, _)| *i);
+        Put {
+            accepted: sent.accepted,
+            poisoned,
+            first_failure: sent.first_failure.map(of_event),
+        }
     }
 
     async fn put_entries(&self, entries: &[PutEventsRequestEntry], deadline: Deadline) -> Put {
@@ -107,32 +161,37 @@ impl Bus {
                 let refused = match self.send(entries, &pending, deadline).await {
                     Ok(refused) => refused,
                     Err(e) => {
-                        put.first_failure = Some((pending[0], e));
+                        put.first_failure = pending.first().map(|&first| (first, e));
                         return put;
                     }
                 };
-                put.accepted += pending.len() - refused.positions.len();
-                let (Some(&first), Some(error)) = (refused.positions.first(), refused.first) else {
+                put.accepted += pending.len().saturating_sub(refused.len());
+                let (poisoned, again): (Vec<_>, Vec<_>) =
+                    refused.into_iter().partition(|(_, e)| e.poisoned());
+                put.poisoned.extend(poisoned);
+                if again.is_empty() {
                     break;
-                };
-                if attempt == ENTRY_ATTEMPTS || deadline.remaining() < backoff(attempt) {
-                    put.first_failure = Some((first, error));
+                }
+                let retry = again.iter().all(|(_, e)| e.retryable());
+                if !retry || attempt == ENTRY_ATTEMPTS || deadline.remaining() < backoff(attempt) {
+                    put.first_failure = again.into_iter().next();
                     return put;
                 }
-                pending = refused.positions;
+                pending = again.into_iter().map(|(position, _)| position).collect();
                 tokio::time::sleep(backoff(attempt)).await;
             }
         }
         put
     }
 
-    /// Sends the entries at `positions`; returns those EventBridge refused.
+    /// Sends the entries at `positions`; returns those EventBridge refused, in order, each
+    /// with why.
     async fn send(
         &self,
         entries: &[PutEventsRequestEntry],
         positions: &[usize],
         deadline: Deadline,
-    ) -> Result<Refused, PublishError> {
+    ) -> Result<Vec<(usize, PublishError)>, PublishError> {
         let chosen = positions.iter().map(|&i| entries[i].clone()).collect();
         let request = self.client.put_events().set_entries(Some(chosen)).send();
         let output = match tokio::time::timeout(deadline.remaining(), request).await {
@@ -141,12 +200,11 @@ impl Bus {
             Ok(Ok(output)) => output,
         };
         let results = output.entries();
-        let mut refused = Refused::default();
+        let mut refused = Vec::new();
         for (k, &position) in positions.iter().enumerate() {
             // An answer without a result for an entry says nothing about it: not put.
             if let Some(error) = refusal(results.get(k)) {
-                refused.positions.push(position);
-                refused.first.get_or_insert(error);
+                refused.push((position, error));
             }
         }
         Ok(refused)
@@ -159,23 +217,19 @@ impl Bus {
         let time = aws_sdk_eventbridge::primitives::DateTime::from_millis(
             i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX),
         );
-        Ok(PutEventsRequestEntry::builder()
+        let entry = PutEventsRequestEntry::builder()
             .event_bus_name(&self.name)
             .source(SOURCE)
             .detail_type(event.event_type.as_str())
             .detail(detail)
             .time(time)
-            .build())
+            .build();
+        // EventBridge would refuse the whole request it is in, every time.
+        match entry_size(&entry) {
+            size if size > MAX_REQUEST_BYTES => Err(PublishError::TooLarge(size)),
+            _ => Ok(entry),
+        }
     }
-}
-
-/// The entries of one answer that EventBridge refused.
-#[derive(Debug, Default)]
-struct Refused {
-    /// Their positions, in order.
-    positions: Vec<usize>,
-    /// The first one's error.
-    first: Option<PublishError>,
 }
 
 /// The error of a result entry, if it is not a success.
@@ -210,7 +264,8 @@ fn entry_size(entry: &PutEventsRequestEntry) -> usize {
 }
 
 /// Consecutive requests over entries of `sizes`: at most [`MAX_ENTRIES`] entries and
-/// [`MAX_REQUEST_BYTES`] each; an entry too large alone goes alone (EventBridge refuses it).
+/// [`MAX_REQUEST_BYTES`] each; an entry too large alone goes alone (never given: see
+/// [`PublishError::TooLarge`]).
 fn requests(sizes: &[usize]) -> Vec<Range<usize>> {
     let mut requests = Vec::new();
     let (mut start, mut bytes) = (0, 0);
@@ -268,5 +323,68 @@ mod tests {
             Some(PublishError::Refused { code, .. }) if code == "ThrottlingException"
         ));
         assert!(refusal(None).is_some());
+    }
+
+    fn refused(code: &str) -> PublishError {
+        let entry = PutEventsResultEntry::builder()
+            .error_code(code)
+            .error_message("m")
+            .build();
+        refusal(Some(&entry)).unwrap()
+    }
+
+    #[test]
+    fn refusals_of_the_entry_set_it_aside_and_only_passing_ones_are_retried() {
+        for code in ["MalformedDetail", "InvalidArgument", "RedactionFailure"] {
+            assert!(refused(code).poisoned(), "{code}");
+            assert!(!refused(code).retryable(), "{code}");
+        }
+        for code in ["ThrottlingException", "InternalFailure", "SomethingNew"] {
+            assert!(!refused(code).poisoned(), "{code}");
+            assert!(refused(code).retryable(), "{code}");
+        }
+        let no_result = refusal(None).unwrap();
+        assert!(no_result.retryable() && !no_result.poisoned());
+        for code in CALLER_REFUSALS {
+            assert!(
+                !refused(code).poisoned(),
+                "every entry alike: none set aside"
+            );
+            assert!(!refused(code).retryable(), "{code}");
+        }
+        assert!(PublishError::TooLarge(MAX_REQUEST_BYTES + 1).poisoned());
+        let transient = [
+            PublishError::DeadlineExceeded,
+            PublishError::Request("x".into()),
+        ];
+        assert!(transient.iter().all(|e| !e.poisoned() && !e.retryable()));
+    }
+
+    #[test]
+    fn an_event_too_large_for_a_request_is_never_an_entry() {
+        use shared::domain::events::{Details, EsimStatusDetails, EventType};
+        let config = aws_sdk_eventbridge::Config::builder()
+            .behavior_version(aws_sdk_eventbridge::config::BehaviorVersion::latest())
+            .region(aws_sdk_eventbridge::config::Region::new("us-east-1"))
+            .build();
+        let bus = Bus::new(Client::from_conf(config), "bus");
+        let event = |state: String| DomainEvent {
+            id: "e1".into(),
+            subject: "ESIM#1".into(),
+            sequence: "1".into(),
+            event_type: EventType::EsimStatusChanged,
+            time: time::OffsetDateTime::UNIX_EPOCH,
+            user_token: None,
+            customer_uid: None,
+            iccid: None,
+            details: Details::EsimStatusChanged(EsimStatusDetails {
+                profile_state: state,
+                imsi: shared::domain::ids::Imsi::parse("1").unwrap(),
+                eid: None,
+            }),
+        };
+        assert!(bus.entry(&event("INSTALLED".into())).is_ok());
+        let huge = bus.entry(&event("X".repeat(MAX_REQUEST_BYTES)));
+        assert!(matches!(huge, Err(e @ PublishError::TooLarge(_)) if e.poisoned()));
     }
 }

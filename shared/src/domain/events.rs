@@ -2,8 +2,10 @@
 //!
 //! A stored change (an item's old and new image, read into domain records by the adapter)
 //! becomes at most one [`Fact`] ([`fact_of`]); the fact is completed with the ids storage knows
-//! ([`enrich`], through the [`EventLookups`] port) into a [`DomainEvent`]. A change that stored
-//! nothing new for a reseller (a redelivery, a grant, a current-state copy) gives no fact.
+//! ([`enrich`], through the [`EventLookups`] port) into a [`DomainEvent`] carrying its
+//! [`Origin`]: the change's id, for deduplication, and its sequence within its subject, for
+//! ordering. A change that stored nothing new for a reseller (a redelivery, a grant, a
+//! current-state copy) gives no fact.
 
 use std::future::Future;
 
@@ -350,6 +352,17 @@ fn customer_registered(change: &Change<ProfileRecord>) -> Option<Fact> {
     })
 }
 
+/// Which stored change an event comes from, and its place among its subject's changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// Stable across redeliveries of the change (the stream record's id).
+    pub id: String,
+    /// What `sequence` orders the changes of (the partition the item is stored in).
+    pub subject: String,
+    /// Greater for each later change stored under `subject`; compares as text.
+    pub sequence: String,
+}
+
 /// A normalized event, as published (the EventBridge entry's `detail`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -357,6 +370,11 @@ pub struct DomainEvent {
     /// Stable across redeliveries of the same stored change (the stream record's id): consumers
     /// deduplicate by it.
     pub id: String,
+    /// What `sequence` orders: events of one subject in the order their facts were stored.
+    pub subject: String,
+    /// Greater for each later event of the same `subject`, compared as text: events may arrive
+    /// out of order, so consumers keep the greatest one seen.
+    pub sequence: String,
     /// The kind of event.
     #[serde(rename = "type")]
     pub event_type: EventType,
@@ -395,11 +413,11 @@ pub trait EventLookups: Send + Sync {
     ) -> impl Future<Output = Result<Option<CustomerUid>, StoreError>> + Send;
 }
 
-/// The event `fact` becomes under `id`, with the user token and customer id looked up where
+/// The event `fact` from `origin` becomes, with the user token and customer id looked up where
 /// the change did not carry them. Unknown ids stay `None`.
 pub async fn enrich<L: EventLookups>(
     lookups: &L,
-    id: String,
+    origin: Origin,
     fact: Fact,
 ) -> Result<DomainEvent, StoreError> {
     let Fact {
@@ -420,8 +438,15 @@ pub async fn enrich<L: EventLookups>(
     if let (None, Some(customer)) = (&user_token, &customer_uid) {
         user_token = lookups.user_of_customer(customer).await?;
     }
+    let Origin {
+        id,
+        subject,
+        sequence,
+    } = origin;
     Ok(DomainEvent {
         id,
+        subject,
+        sequence,
         event_type,
         time,
         user_token,
@@ -616,6 +641,8 @@ mod tests {
     fn events_serialize_with_every_id_present_or_null() {
         let event = DomainEvent {
             id: "e1".into(),
+            subject: "ESIM#8901234567890123456".into(),
+            sequence: "0000000000000000000000000000000000000042".into(),
             event_type: EventType::EsimStatusChanged,
             time: at(0),
             user_token: None,
@@ -630,7 +657,9 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&event).unwrap(),
             serde_json::json!({
-                "id": "e1", "type": "esim.status_changed", "time": "1970-01-01T00:00:00.000Z",
+                "id": "e1", "subject": "ESIM#8901234567890123456",
+                "sequence": "0000000000000000000000000000000000000042",
+                "type": "esim.status_changed", "time": "1970-01-01T00:00:00.000Z",
                 "userToken": null, "customerUid": null, "iccid": "8901234567890123456",
                 "details": {"profileState": "ERROR", "imsi": "1"}
             })

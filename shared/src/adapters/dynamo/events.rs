@@ -14,7 +14,9 @@ use super::esim::EsimItem;
 use super::keys::{self, Kind, GSI1};
 use super::registration::{ProfileItem, UnclaimedRegistrationItem, UserOnly};
 use super::{failed, from_item, s, DynamoStore, Item};
-use crate::domain::events::{enrich, fact_of, Change, DomainEvent, EventLookups, StoredChange};
+use crate::domain::events::{
+    enrich, fact_of, Change, DomainEvent, EventLookups, Fact, Origin, StoredChange,
+};
 use crate::domain::ids::{CustomerUid, Iccid, UserToken};
 use crate::domain::store::StoreError;
 
@@ -52,6 +54,35 @@ struct UnknownEventName(String);
 #[error("stream record without its {0} image: the stream must be NEW_AND_OLD_IMAGES")]
 struct MissingImage(&'static str);
 
+/// A stream record whose sequence number is not the 1 to 40 digits DynamoDB Streams gives.
+#[derive(Debug, thiserror::Error)]
+#[error("stream record without a sequence number of 1 to 40 digits: {0:?}")]
+struct BadSequenceNumber(Option<String>);
+
+/// A stream image without the partition key that tells the event's subject.
+#[derive(Debug, thiserror::Error)]
+#[error("stream image without its partition key")]
+struct NoPartitionKey;
+
+/// Digits a sequence is padded to: DynamoDB Streams' longest sequence number.
+const SEQUENCE_DIGITS: usize = 40;
+
+/// One stream record as its two readers get it: the publisher from Lambda's event, the CLI from
+/// the DynamoDB Streams API.
+#[derive(Debug, Clone, Default)]
+pub struct StreamRecord {
+    /// `eventID`: the id of the event it becomes.
+    pub id: String,
+    /// `eventName`: `INSERT`, `MODIFY` or `REMOVE`.
+    pub event_name: String,
+    /// `SequenceNumber`: ordered per item key within the stream.
+    pub sequence_number: Option<String>,
+    /// `OldImage` (empty on an insert).
+    pub old: serde_dynamo::Item,
+    /// `NewImage` (empty on a removal).
+    pub new: serde_dynamo::Item,
+}
+
 /// The stored change a stream record reports, its images read into domain records; `None`
 /// for items no event comes from (entitlements, purchases, an eSIM's current state, ...).
 pub fn stored_change(
@@ -59,12 +90,20 @@ pub fn stored_change(
     old: serde_dynamo::Item,
     new: serde_dynamo::Item,
 ) -> Result<Option<StoredChange>, StoreError> {
-    let (old, new): (Item, Item) = (old.into(), new.into());
-    let keyed = match event {
-        StreamEvent::Remove => &old,
-        StreamEvent::Insert | StreamEvent::Modify => &new,
-    };
-    let Some(kind) = keys::kind(keyed) else {
+    change_of(event, old.into(), new.into())
+}
+
+/// The image that holds a change's keys: the new one, or the old one of a removal.
+fn keyed<'a>(event: StreamEvent, old: &'a Item, new: &'a Item) -> &'a Item {
+    match event {
+        StreamEvent::Remove => old,
+        StreamEvent::Insert | StreamEvent::Modify => new,
+    }
+}
+
+/// [`stored_change`] of images already read as items.
+fn change_of(event: StreamEvent, old: Item, new: Item) -> Result<Option<StoredChange>, StoreError> {
+    let Some(kind) = keys::kind(keyed(event, &old, &new)) else {
         return Ok(None);
     };
     // Every kind named, so a new kind of item is given its events, or none, on purpose.
@@ -97,21 +136,61 @@ pub fn stored_change(
     }))
 }
 
-/// The domain event one stream record becomes, if any: its images read ([`stored_change`]),
-/// the fact they store ([`fact_of`]), completed through `lookups` ([`enrich`]) under `id`, the
-/// record's `eventID`. The publisher and the operator CLI both come here, so they agree.
-pub async fn event_of<L: EventLookups>(
-    lookups: &L,
-    id: String,
-    event_name: &str,
-    old: serde_dynamo::Item,
-    new: serde_dynamo::Item,
-) -> Result<Option<DomainEvent>, StoreError> {
-    let change = stored_change(StreamEvent::parse(event_name)?, old, new)?;
+/// The fact one stream record stores, if any, with its origin: its images read
+/// ([`stored_change`]) and the fact they store ([`fact_of`]); the subject is the item's
+/// partition key, the sequence the record's sequence number padded to 40 digits, so that text
+/// order is number order. Reads nothing else: an error means the record itself cannot be read
+/// (`Malformed`), and will not be read on any retry.
+pub fn fact_of_record(record: StreamRecord) -> Result<Option<(Origin, Fact)>, StoreError> {
+    let event = StreamEvent::parse(&record.event_name)?;
+    let (old, new): (Item, Item) = (record.old.into(), record.new.into());
+    let subject = keys::text(keyed(event, &old, &new), keys::PK).map(str::to_owned);
+    let change = change_of(event, old, new)?;
     let Some(fact) = change.as_ref().and_then(fact_of) else {
         return Ok(None);
     };
-    enrich(lookups, id, fact).await.map(Some)
+    // Never missing: an item without a partition key is of no kind, so gives no fact.
+    let subject = subject.ok_or_else(|| StoreError::malformed(NoPartitionKey))?;
+    let origin = Origin {
+        id: record.id,
+        subject,
+        sequence: sequence(record.sequence_number)?,
+    };
+    Ok(Some((origin, fact)))
+}
+
+/// The domain event one stream record becomes, if any: its fact ([`fact_of_record`]) completed
+/// through `lookups` ([`enrich`]). The publisher and the operator CLI both come here, so they
+/// agree.
+pub async fn event_of<L: EventLookups>(
+    lookups: &L,
+    record: StreamRecord,
+) -> Result<Option<DomainEvent>, StoreError> {
+    let Some((origin, fact)) = fact_of_record(record)? else {
+        return Ok(None);
+    };
+    enrich(lookups, origin, fact).await.map(Some)
+}
+
+/// A stream record's `Keys` as its partition and sort key (empty where absent), which say
+/// where its item is without showing what it holds.
+pub fn keys_of(keys: serde_dynamo::Item) -> (String, String) {
+    let keys: Item = keys.into();
+    let key = |name| keys::text(&keys, name).unwrap_or_default().to_owned();
+    (key(keys::PK), key(keys::SK))
+}
+
+/// A stream sequence number as a sequence: its digits, left-padded with zeros to 40.
+fn sequence(number: Option<String>) -> Result<String, StoreError> {
+    match number {
+        Some(n)
+            if (1..=SEQUENCE_DIGITS).contains(&n.len())
+                && n.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            Ok(format!("{n:0>SEQUENCE_DIGITS$}"))
+        }
+        other => Err(StoreError::malformed(BadSequenceNumber(other))),
+    }
 }
 
 /// The images of one change, each read by `read`.
@@ -244,5 +323,43 @@ mod tests {
         assert!(matches!(keys_only, Err(StoreError::Malformed(_))));
         assert!(StreamEvent::parse("UPSERT").is_err());
         assert_eq!(StreamEvent::parse("REMOVE").unwrap(), StreamEvent::Remove);
+    }
+
+    fn inserted(sequence_number: Option<&str>) -> StreamRecord {
+        StreamRecord {
+            id: "r1".into(),
+            event_name: "INSERT".into(),
+            sequence_number: sequence_number.map(str::to_owned),
+            old: serde_dynamo::Item::from(Item::new()),
+            new: image(decision()),
+        }
+    }
+
+    #[test]
+    fn a_facts_origin_is_its_records_id_its_items_partition_and_its_padded_sequence() {
+        let (origin, fact) = fact_of_record(inserted(Some("1100000000017454423009")))
+            .unwrap()
+            .unwrap();
+        assert_eq!(fact.event_type.as_str(), "activation.decided");
+        assert_eq!(origin.id, "r1");
+        assert_eq!(origin.subject, "ACTIVATION#a1");
+        assert_eq!(
+            origin.sequence,
+            format!("{}1100000000017454423009", "0".repeat(18))
+        );
+        let (shorter, longer) = (sequence(Some("99".into())), sequence(Some("100".into())));
+        assert!(
+            shorter.unwrap() < longer.unwrap(),
+            "text order is number order"
+        );
+        assert_eq!(sequence(Some("9".repeat(40))).unwrap(), "9".repeat(40));
+    }
+
+    #[test]
+    fn a_record_without_a_sequence_number_of_digits_cannot_be_read() {
+        for bad in [None, Some(""), Some("12a"), Some(&*"1".repeat(41))] {
+            let read = fact_of_record(inserted(bad));
+            assert!(matches!(read, Err(StoreError::Malformed(_))), "{bad:?}");
+        }
     }
 }

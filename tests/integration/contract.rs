@@ -63,6 +63,7 @@ contract!(
     balance_activations_are_kept_once_per_expiry,
     balance_facts_are_found_once_the_customer_registers,
     event_lookups_link_users_customers_and_sims,
+    a_customer_id_names_the_user_it_was_registered_to_last,
 );
 
 fn user(token: &str) -> UserToken {
@@ -321,7 +322,8 @@ async fn registrations_find_their_user_both_ways<S: Store>(store: Arc<S>) {
         store.register_customer(&early, now()).await.unwrap(),
         Some(Registered::KnownUser {
             email: Some("u1@example.com".to_owned()),
-            replaced: None
+            replaced: None,
+            moved_from: None
         })
     );
     assert_eq!(
@@ -331,7 +333,8 @@ async fn registrations_find_their_user_both_ways<S: Store>(store: Arc<S>) {
             .unwrap(),
         Some(Registered::KnownUser {
             email: Some("u1@example.com".to_owned()),
-            replaced: Some(customer("c-1"))
+            replaced: Some(customer("c-1")),
+            moved_from: None
         })
     );
     assert_eq!(
@@ -502,6 +505,7 @@ async fn an_older_registration_never_replaces_a_newer_one<S: Store>(store: Arc<S
         Some(Registered::KnownUser {
             email: Some("u1@example.com".to_owned()),
             replaced: replaced.map(|uid| CustomerUid::parse(uid).unwrap()),
+            moved_from: None,
         })
     };
     let newer = registration("c-new");
@@ -763,4 +767,73 @@ async fn event_lookups_link_users_customers_and_sims<S: Store>(store: Arc<S>) {
     };
     store.keep_unclaimed(&unclaimed, now()).await.unwrap();
     assert_eq!(store.user_of_customer(&c3).await.unwrap(), None);
+}
+
+async fn a_customer_id_names_the_user_it_was_registered_to_last<S: Store>(store: Arc<S>) {
+    let store = &*store;
+    let uid = CustomerUid::parse("c-shared").unwrap();
+    let registration = |token: &str| CustomerRegistration {
+        user_token: user(token),
+        customer_uid: uid.clone(),
+    };
+    for token in ["a", "b"] {
+        let with_email = Grant {
+            email: Some(Email::parse(&format!("{token}@example.com")).unwrap()),
+            ..grant(token, "1_GB", 1)
+        };
+        entitlement::grant(store, &with_email, now()).await.unwrap();
+    }
+    let moved = |from: Option<&str>, to: &str| {
+        Some(Registered::KnownUser {
+            email: Some(format!("{to}@example.com")),
+            replaced: None,
+            moved_from: from.map(user),
+        })
+    };
+    let t1 = now();
+    let t2 = t1 + Duration::seconds(5);
+    assert_eq!(
+        store
+            .register_customer(&registration("a"), t1)
+            .await
+            .unwrap(),
+        moved(None, "a")
+    );
+    // Gigastore registers the same customer id to another user: it moves, once.
+    assert_eq!(
+        store
+            .register_customer(&registration("b"), t2)
+            .await
+            .unwrap(),
+        moved(Some("a"), "b")
+    );
+    assert_eq!(
+        store
+            .register_customer(&registration("b"), t2)
+            .await
+            .unwrap(),
+        moved(None, "b")
+    );
+    let holder = |token: &'static str| async move {
+        store.user_summary(&user(token)).await.unwrap().customer_uid
+    };
+    assert_eq!(holder("a").await, None);
+    assert_eq!(holder("b").await, Some(uid.clone()));
+    assert_eq!(
+        store.user_for_customer(&uid).await.unwrap(),
+        Some(user("b"))
+    );
+    // A's older registration replayed late takes nothing back.
+    assert_eq!(
+        store
+            .register_customer(&registration("a"), t1)
+            .await
+            .unwrap(),
+        moved(None, "a")
+    );
+    assert_eq!(holder("a").await, None);
+    assert_eq!(
+        store.user_for_customer(&uid).await.unwrap(),
+        Some(user("b"))
+    );
 }

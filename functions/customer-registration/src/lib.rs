@@ -17,8 +17,15 @@ pub const KNOWN_USER: Metric = Metric::count("RegistrationKnownUser");
 pub const UNKNOWN_USER: Metric = Metric::count("RegistrationUnknownUser");
 /// A known user without an email on file.
 pub const WITHOUT_EMAIL: Metric = Metric::count("RegistrationWithoutEmail");
+/// A customer id registered before to another user moved to this one.
+pub const CUSTOMER_MOVED: Metric = Metric::count("CustomerMoved");
 /// The metrics particular to this function.
-pub const METRICS: [&str; 3] = [KNOWN_USER.name, UNKNOWN_USER.name, WITHOUT_EMAIL.name];
+pub const METRICS: [&str; 4] = [
+    KNOWN_USER.name,
+    UNKNOWN_USER.name,
+    WITHOUT_EMAIL.name,
+    CUSTOMER_MOVED.name,
+];
 
 /// The answer Gigastore expects: the email the user signed in with (null if none is on file).
 #[derive(Serialize)]
@@ -48,7 +55,11 @@ impl<S: RegistrationStore> Webhook for CustomerRegistrationWebhook<S> {
 
     fn answer(registration: &CustomerRegistration, outcome: Registered) -> Reply {
         match outcome {
-            Registered::KnownUser { email, replaced } => {
+            Registered::KnownUser {
+                email,
+                replaced,
+                moved_from,
+            } => {
                 if let Some(previous) = replaced {
                     tracing::warn!(
                         customer_uid = %registration.customer_uid,
@@ -56,9 +67,20 @@ impl<S: RegistrationStore> Webhook for CustomerRegistrationWebhook<S> {
                         "customer id of a user changed"
                     );
                 }
+                // Both users, so an operator can tell whether Gigastore or the app is wrong.
+                let moved = moved_from.map(|from| {
+                    tracing::warn!(
+                        customer_uid = %registration.customer_uid,
+                        from_user_token = %from,
+                        user_token = %registration.user_token,
+                        "customer id moved to another user"
+                    );
+                    CUSTOMER_MOVED
+                });
                 let without_email = email.is_none();
                 let reply = Reply::json(StatusCode::OK, &EmailAnswer { email }, "known_user")
-                    .counting([KNOWN_USER]);
+                    .counting([KNOWN_USER])
+                    .counting(moved);
                 if !without_email {
                     return reply;
                 }
@@ -101,6 +123,26 @@ mod tests {
         let customer = shared::domain::ids::CustomerUid::parse("c-1").unwrap();
         let user = webhook.0.user_for_customer(&customer).await.unwrap();
         assert_eq!(user.map(String::from).as_deref(), Some("u1"));
+    }
+
+    #[tokio::test]
+    async fn a_customer_id_registered_to_another_user_moves_and_is_counted() {
+        let webhook = CustomerRegistrationWebhook(InMemoryStore::new());
+        for user in ["u1", "u2"] {
+            shared::testkit::grant_units(&webhook.0, user, "1_GB", 1, None, None).await;
+        }
+        let first = reply(&webhook, BODY).await;
+        assert_eq!(first.metrics, [KNOWN_USER, WITHOUT_EMAIL]);
+        let other = r#"{"userToken":"u2","customerUid":"c-1"}"#;
+        let moved = reply(&webhook, other).await;
+        assert_eq!(moved.status, StatusCode::OK);
+        assert_eq!(moved.metrics, [KNOWN_USER, CUSTOMER_MOVED, WITHOUT_EMAIL]);
+        let customer = shared::domain::ids::CustomerUid::parse("c-1").unwrap();
+        let user = webhook.0.user_for_customer(&customer).await.unwrap();
+        assert_eq!(user.map(String::from).as_deref(), Some("u2"));
+        let first_user = shared::domain::ids::UserToken::parse("u1").unwrap();
+        let summary = webhook.0.user_summary(&first_user).await.unwrap();
+        assert_eq!(summary.customer_uid, None);
     }
 
     #[tokio::test]

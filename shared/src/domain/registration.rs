@@ -53,6 +53,9 @@ pub enum Registered {
         email: Option<String>,
         /// The customer id the profile held before, when it was a different one.
         replaced: Option<CustomerUid>,
+        /// The user who held this customer id before, when it was another one: it moved here,
+        /// and that user's profile no longer holds it (a customer id names one user).
+        moved_from: Option<UserToken>,
     },
     /// No such user: the registration is kept as unclaimed for an operator.
     UnknownUser,
@@ -82,7 +85,8 @@ pub struct UnclaimedRegistration {
 
 /// Where customer registrations are kept.
 pub trait RegistrationStore: Send + Sync {
-    /// Records the customer id on the user's profile; `None` if the user is unknown.
+    /// Records the customer id on the user's profile; `None` if the user is unknown. The id
+    /// names one user: the one it was registered to last; another profile holding it loses it.
     fn register_customer(
         &self,
         registration: &CustomerRegistration,

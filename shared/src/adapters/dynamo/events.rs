@@ -130,9 +130,12 @@ fn change_of(event: StreamEvent, old: Item, new: Item) -> Result<Option<StoredCh
         }
         // Their facts are told by the items above (an eSIM's current state and country by
         // their history entries).
-        Kind::Entitlement | Kind::Purchase | Kind::EsimCurrent | Kind::CountryCurrent => {
-            return Ok(None)
-        }
+        // A customer id's move is told by the profiles it moves between.
+        Kind::Entitlement
+        | Kind::Purchase
+        | Kind::EsimCurrent
+        | Kind::CountryCurrent
+        | Kind::CustomerLink => return Ok(None),
     }))
 }
 

@@ -34,6 +34,8 @@ const PURCHASE_PREFIX: &str = "PURCHASE#";
 /// Partition key prefix of an activation, and `gsi1` sort key prefix of a user's activations.
 pub const ACTIVATION_PREFIX: &str = "ACTIVATION#";
 
+/// Sort key of the item naming the one user a customer id belongs to.
+const CUSTOMER_LINK_SK: &str = "LINK";
 /// Sort key of a user's profile, and its `gsi1` sort key once registered.
 pub const PROFILE_SK: &str = "PROFILE";
 const ENTITLEMENT_SK_PREFIX: &str = "ENT#";
@@ -101,6 +103,11 @@ pub fn profile(user: &UserToken) -> Key {
 /// A registered profile in `gsi1`, found by its customer id.
 pub fn profile_by_customer(customer: &CustomerUid) -> Key {
     Key::new(customer_pk(customer), PROFILE_SK)
+}
+
+/// The item naming the one user customer id `customer` belongs to.
+pub fn customer_link(customer: &CustomerUid) -> Key {
+    Key::new(customer_pk(customer), CUSTOMER_LINK_SK)
 }
 
 /// A user's entitlement to units of `item`.
@@ -217,6 +224,8 @@ pub enum Kind {
     CountryCurrent,
     /// `ESIM#<iccid>` / `COUNTRY#<receivedAt>#<newCountry>`.
     CountryHistory,
+    /// `CUSTOMER#<uid>` / `LINK`.
+    CustomerLink,
     /// `CUSTOMER#<uid>` / `BALANCE_ALERT#<timestamp>#<iccid>`.
     BalanceAlert,
     /// `CUSTOMER#<uid>` / `BALANCE_ACTIVATION#<activatedAt>#<item>`.
@@ -254,6 +263,8 @@ pub fn kind(item: &Item) -> Option<Kind> {
         Kind::CountryCurrent
     } else if within(ESIM_PREFIX) && sk.starts_with(COUNTRY_HISTORY_SK_PREFIX) {
         Kind::CountryHistory
+    } else if within(CUSTOMER_PREFIX) && sk == CUSTOMER_LINK_SK {
+        Kind::CustomerLink
     } else if within(CUSTOMER_PREFIX) && sk.starts_with(BALANCE_ALERT_SK_PREFIX) {
         Kind::BalanceAlert
     } else if within(CUSTOMER_PREFIX) && sk.starts_with(BALANCE_ACTIVATION_SK_PREFIX) {
@@ -298,6 +309,7 @@ mod tests {
                 country_history(&iccid, at, Country::parse("c", "DE").unwrap()),
                 Kind::CountryHistory,
             ),
+            (customer_link(&customer), Kind::CustomerLink),
             (balance_alert(&customer, at, &iccid), Kind::BalanceAlert),
             (
                 balance_activation(&customer, at, &BalanceItemId::parse("b1").unwrap()),

@@ -134,12 +134,19 @@ impl RegistrationStore for DynamoStore {
                 _ => return Err(super::failed("DynamoDB UpdateItem", e)),
             },
         };
+        // Only when the profile did not hold this id already: a redelivery is one request.
+        let newly_held = current && old.customer_uid.as_ref() != Some(&registration.customer_uid);
         let replaced = old
             .customer_uid
             .filter(|previous| current && *previous != registration.customer_uid);
+        let moved_from = match newly_held {
+            true => self.link_customer(registration, now).await?,
+            false => None,
+        };
         Ok(Some(Registered::KnownUser {
             email: old.email,
             replaced,
+            moved_from,
         }))
     }
 
@@ -154,5 +161,71 @@ impl RegistrationStore for DynamoStore {
             .await
             .map_err(|e| failed("DynamoDB PutItem", e))?;
         Ok(())
+    }
+}
+
+impl DynamoStore {
+    /// Makes the registration's user the one user its customer id names: the link item
+    /// (`CUSTOMER#<uid>` / `LINK`) names the user it was registered to last, and a profile
+    /// that held the id before loses it. Returns that other user, if any.
+    async fn link_customer(
+        &self,
+        registration: &CustomerRegistration,
+        now: OffsetDateTime,
+    ) -> Result<Option<UserToken>, StoreError> {
+        let (user, uid) = (&registration.user_token, &registration.customer_uid);
+        let result = self
+            .update(keys::customer_link(uid).attributes())
+            .update_expression("SET user_token = :user, linked_at = :now")
+            // An older registration (a late replay) never takes the id from a newer one.
+            .condition_expression("attribute_not_exists(linked_at) OR linked_at <= :now")
+            .expression_attribute_values(":user", s(user.as_str()))
+            .expression_attribute_values(":now", s(crate::domain::clock::format(now)))
+            .return_values(ReturnValue::AllOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let holder = |item: Option<Item>| -> Result<Option<UserToken>, StoreError> {
+            let item = item.filter(|i| !i.is_empty());
+            let holder = item.map(from_item::<UserOnly>).transpose()?;
+            Ok(holder.map(|h| h.user_token).filter(|h| h != user))
+        };
+        match result {
+            Ok(out) => {
+                let Some(before) = holder(out.attributes)? else {
+                    return Ok(None);
+                };
+                self.unlink_customer(&before, uid).await?;
+                Ok(Some(before))
+            }
+            Err(e) => match e.as_service_error() {
+                // Registered to another user later: this profile does not keep it.
+                Some(UpdateItemError::ConditionalCheckFailedException(newer)) => {
+                    if holder(newer.item().cloned())?.is_some() {
+                        self.unlink_customer(user, uid).await?;
+                    }
+                    Ok(None)
+                }
+                _ => Err(failed("DynamoDB UpdateItem", e)),
+            },
+        }
+    }
+
+    /// Takes customer id `uid` off `user`'s profile, if the profile still holds it.
+    async fn unlink_customer(&self, user: &UserToken, uid: &CustomerUid) -> Result<(), StoreError> {
+        let result = self
+            .update(keys::profile(user).attributes())
+            .update_expression("REMOVE customer_uid, customer_registered_at, gsi1pk, gsi1sk")
+            .condition_expression("customer_uid = :uid")
+            .expression_attribute_values(":uid", s(uid.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(()),
+                _ => Err(failed("DynamoDB UpdateItem", e)),
+            },
+        }
     }
 }

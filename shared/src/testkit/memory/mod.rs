@@ -41,6 +41,8 @@ struct Tables {
     activations: BTreeMap<ActivationId, ActivationRecord>,
     purchases: BTreeMap<PurchaseId, Purchase>,
     unclaimed: BTreeMap<(UserToken, CustomerUid), OffsetDateTime>,
+    /// By customer id: the user it was registered to last, and when.
+    customer_links: BTreeMap<CustomerUid, (UserToken, OffsetDateTime)>,
     esims: BTreeMap<Iccid, Timeline<EsimStatusRecord>>,
     countries: BTreeMap<Iccid, Timeline<CountryChangeRecord>>,
     /// By `(customer, timestamp, iccid)`, as their keys.

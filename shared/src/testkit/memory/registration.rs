@@ -24,15 +24,46 @@ impl RegistrationStore for InMemoryStore {
             return Ok(Some(Registered::KnownUser {
                 email: profile.email.clone(),
                 replaced: None,
+                moved_from: None,
             }));
         }
         profile.registered_at = Some(now);
         let previous = profile
             .customer_uid
             .replace(registration.customer_uid.clone());
+        let email = profile.email.clone();
+        let t = &mut *t;
+        let uid = &registration.customer_uid;
+        let newly_held = previous.as_ref() != Some(uid);
+        let replaced = previous.filter(|p| p != uid);
+        // As the adapter's link item: the id names the user it was registered to last.
+        let mut moved_from = None;
+        if newly_held {
+            let user = &registration.user_token;
+            let link = t.customer_links.get(uid).cloned();
+            let loser = match link {
+                Some((_, linked_at)) if linked_at > now => Some(user.clone()),
+                Some((holder, _)) => {
+                    t.customer_links.insert(uid.clone(), (user.clone(), now));
+                    moved_from = Some(holder.clone()).filter(|h| h != user);
+                    moved_from.clone()
+                }
+                None => {
+                    t.customer_links.insert(uid.clone(), (user.clone(), now));
+                    None
+                }
+            };
+            if let Some(profile) = loser.and_then(|l| t.profiles.get_mut(&l)) {
+                if profile.customer_uid.as_ref() == Some(uid) {
+                    profile.customer_uid = None;
+                    profile.registered_at = None;
+                }
+            }
+        }
         Ok(Some(Registered::KnownUser {
-            email: profile.email.clone(),
-            replaced: previous.filter(|p| *p != registration.customer_uid),
+            email,
+            replaced,
+            moved_from,
         }))
     }
 

@@ -64,6 +64,7 @@ contract!(
     balance_facts_are_found_once_the_customer_registers,
     event_lookups_link_users_customers_and_sims,
     a_customer_id_names_the_user_it_was_registered_to_last,
+    expired_units_never_come_back_and_a_renewal_is_usable,
 );
 
 fn user(token: &str) -> UserToken {
@@ -836,4 +837,52 @@ async fn a_customer_id_names_the_user_it_was_registered_to_last<S: Store>(store:
         store.user_for_customer(&uid).await.unwrap(),
         Some(user("b"))
     );
+}
+
+async fn expired_units_never_come_back_and_a_renewal_is_usable<S: Store>(store: Arc<S>) {
+    let store = &*store;
+    let t0 = now();
+    let approve_at = |id: &str, user_token: &str, at: OffsetDateTime| {
+        let request = ActivationRequest {
+            activation_id: ActivationId::parse(id).unwrap(),
+            user_token: user(user_token),
+            item: item("1_GB"),
+            meta_tag: None,
+        };
+        let record = ActivationRecord::new(&request, Decision::Approved, at);
+        async move { store.approve(&record).await.unwrap() }
+    };
+    let approved = |outcomes: Vec<ApproveOutcome>| {
+        outcomes
+            .iter()
+            .filter(|o| **o == ApproveOutcome::Approved)
+            .count()
+    };
+    for (user_token, renewal_expiry) in [("with", Some(t0 + Duration::hours(1))), ("without", None)]
+    {
+        // 5 units expiring in a minute; 1 used; the other 4 expire unused.
+        let first = Grant {
+            expires_at: Some(t0 + Duration::minutes(1)),
+            ..grant(user_token, "1_GB", 5)
+        };
+        entitlement::grant(store, &first, t0).await.unwrap();
+        assert_eq!(
+            approve_at(&format!("{user_token}-0"), user_token, t0).await,
+            ApproveOutcome::Approved
+        );
+        // Two minutes later, a purchase of 2 more: its units are usable, the 4 never again.
+        let later = t0 + Duration::minutes(2);
+        let renewal = Grant {
+            expires_at: renewal_expiry,
+            ..grant(user_token, "1_GB", 2)
+        };
+        entitlement::grant(store, &renewal, later).await.unwrap();
+        let mut outcomes = Vec::new();
+        for i in 1..=6 {
+            let id = format!("{user_token}-{i}");
+            outcomes.push(approve_at(&id, user_token, later + Duration::seconds(1)).await);
+        }
+        assert_eq!(approved(outcomes), 2, "{user_token}");
+        assert_eq!(units_used(store, user_token).await, 3, "{user_token}");
+    }
 }

@@ -104,80 +104,24 @@ impl EntitlementStore for DynamoStore {
         grant: &Grant,
         now: OffsetDateTime,
     ) -> Result<GrantWrite, StoreError> {
-        let unbuildable = |e| unbuildable("DynamoDB TransactWriteItems", e);
-        let stamp = crate::domain::clock::format(now);
-
-        let mut profile_set = String::from(
-            "SET user_token = :user, created_at = if_not_exists(created_at, :now), updated_at = :now",
-        );
-        let mut profile = Update::builder()
-            .table_name(self.table())
-            .set_key(Some(keys::profile(&grant.user_token).attributes()))
-            .expression_attribute_values(":user", s(grant.user_token.as_str()))
-            .expression_attribute_values(":now", s(&stamp));
-        if let Some(email) = &grant.email {
-            profile_set.push_str(", email = :email");
-            profile = profile.expression_attribute_values(":email", s(email.as_str()));
-        }
-
-        let mut entitlement_set = String::from(
-            "SET user_token = :user, item_id = :item, units_used = if_not_exists(units_used, :zero), updated_at = :now",
-        );
-        let mut entitlement = Update::builder()
-            .table_name(self.table())
-            .set_key(Some(
-                keys::entitlement(&grant.user_token, &grant.item).attributes(),
-            ))
-            .expression_attribute_values(":user", s(grant.user_token.as_str()))
-            .expression_attribute_values(":item", s(grant.item.as_str()))
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":now", s(&stamp))
-            .expression_attribute_values(":quantity", n(grant.quantity.get()));
-        if let Some(expires_at) = grant.expires_at {
-            entitlement_set.push_str(", expires_at = :expires");
-            entitlement =
-                entitlement.expression_attribute_values(":expires", n(expires_at.unix_timestamp()));
-        }
-        // A new purchase lifts an earlier revocation.
-        let entitlement = entitlement.update_expression(format!(
-            "{entitlement_set} ADD units_granted :quantity REMOVE revoked_at"
-        ));
-
-        let profile = profile.update_expression(profile_set);
-        let mut writes = Transaction::default()
-            .update(PROFILE, profile.build().map_err(unbuildable)?)
-            .update(ENTITLEMENT, entitlement.build().map_err(unbuildable)?);
-        if let Some(purchase_id) = &grant.purchase_id {
-            let marker = PurchaseItem::new(
-                Purchase {
-                    purchase_id: purchase_id.clone(),
-                    user_token: grant.user_token.clone(),
-                    item: grant.item.clone(),
-                    quantity: grant.quantity.get(),
-                },
-                now,
-            );
-            let put = Put::builder()
-                .table_name(self.table())
-                .set_item(Some(to_item(&marker)?))
-                .condition_expression("attribute_not_exists(pk)")
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                )
-                .build()
-                .map_err(unbuildable)?;
-            writes = writes.put(PURCHASE, put);
-        }
-
-        match self.transact(writes).await? {
-            Transacted::Committed => Ok(GrantWrite::Applied),
-            Transacted::ConditionFailed(cancelled) => match cancelled.item(PURCHASE) {
-                Some(marker) => Ok(GrantWrite::PurchaseSeen(PurchaseItem::read(
+        // Most grants find the entitlement live or new: one request. One that finds it expired
+        // renews it, its leftovers forfeited: they never come back with the new units.
+        for renewal in [false, true] {
+            let writes = self.grant_writes(grant, now, renewal)?;
+            let cancelled = match self.transact(writes).await? {
+                Transacted::Committed => return Ok(GrantWrite::Applied),
+                Transacted::ConditionFailed(cancelled) => cancelled,
+            };
+            if let Some(marker) = cancelled.item(PURCHASE) {
+                return Ok(GrantWrite::PurchaseSeen(PurchaseItem::read(
                     marker.clone(),
-                )?)),
-                None => Err(StoreError::Inconsistent("grant cancelled without a reason")),
-            },
+                )?));
+            }
+            if !cancelled.failed(ENTITLEMENT) {
+                break;
+            }
         }
+        Err(StoreError::Inconsistent("grant cancelled without a reason"))
     }
 
     async fn entitlement(
@@ -213,5 +157,100 @@ impl EntitlementStore for DynamoStore {
         super::unless_condition_failed(result)?
             .map(|out| EntitlementItem::read(out.attributes.unwrap_or_default()))
             .transpose()
+    }
+}
+
+impl DynamoStore {
+    /// The grant's transaction: the profile, the entitlement (live or new; or, for a
+    /// `renewal`, expired) and the purchase marker.
+    fn grant_writes(
+        &self,
+        grant: &Grant,
+        now: OffsetDateTime,
+        renewal: bool,
+    ) -> Result<Transaction, StoreError> {
+        let unbuildable = |e| unbuildable("DynamoDB TransactWriteItems", e);
+        let stamp = crate::domain::clock::format(now);
+
+        let mut profile_set = String::from(
+            "SET user_token = :user, created_at = if_not_exists(created_at, :now), updated_at = :now",
+        );
+        let mut profile = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(keys::profile(&grant.user_token).attributes()))
+            .expression_attribute_values(":user", s(grant.user_token.as_str()))
+            .expression_attribute_values(":now", s(&stamp));
+        if let Some(email) = &grant.email {
+            profile_set.push_str(", email = :email");
+            profile = profile.expression_attribute_values(":email", s(email.as_str()));
+        }
+
+        let mut entitlement_set = String::from(
+            "SET user_token = :user, item_id = :item, units_used = if_not_exists(units_used, :zero), updated_at = :now",
+        );
+        let mut entitlement = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(
+                keys::entitlement(&grant.user_token, &grant.item).attributes(),
+            ))
+            .expression_attribute_values(":user", s(grant.user_token.as_str()))
+            .expression_attribute_values(":item", s(grant.item.as_str()))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":now", s(&stamp))
+            .expression_attribute_values(":quantity", n(grant.quantity.get()));
+        if let Some(expires_at) = grant.expires_at {
+            entitlement_set.push_str(", expires_at = :expires");
+            entitlement =
+                entitlement.expression_attribute_values(":expires", n(expires_at.unix_timestamp()));
+        }
+        // A new purchase lifts an earlier revocation. A live entitlement keeps what is left; a
+        // renewed one (expired) keeps only what was used, and the grant's expiry or none.
+        let entitlement =
+            entitlement.expression_attribute_values(":epoch", n(now.unix_timestamp()));
+        let entitlement = match renewal {
+            false => entitlement
+                .condition_expression("attribute_not_exists(expires_at) OR expires_at > :epoch")
+                .update_expression(format!(
+                    "{entitlement_set} ADD units_granted :quantity REMOVE revoked_at"
+                )),
+            true => {
+                let expiry = match grant.expires_at {
+                    Some(_) => "REMOVE revoked_at",
+                    None => "REMOVE revoked_at, expires_at",
+                };
+                entitlement
+                    .condition_expression("expires_at <= :epoch")
+                    .update_expression(format!(
+                        "{entitlement_set}, units_granted = units_used + :quantity {expiry}"
+                    ))
+            }
+        };
+
+        let profile = profile.update_expression(profile_set);
+        let mut writes = Transaction::default()
+            .update(PROFILE, profile.build().map_err(unbuildable)?)
+            .update(ENTITLEMENT, entitlement.build().map_err(unbuildable)?);
+        if let Some(purchase_id) = &grant.purchase_id {
+            let marker = PurchaseItem::new(
+                Purchase {
+                    purchase_id: purchase_id.clone(),
+                    user_token: grant.user_token.clone(),
+                    item: grant.item.clone(),
+                    quantity: grant.quantity.get(),
+                },
+                now,
+            );
+            let put = Put::builder()
+                .table_name(self.table())
+                .set_item(Some(to_item(&marker)?))
+                .condition_expression("attribute_not_exists(pk)")
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .build()
+                .map_err(unbuildable)?;
+            writes = writes.put(PURCHASE, put);
+        }
+        Ok(writes)
     }
 }

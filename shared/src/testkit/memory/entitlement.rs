@@ -13,7 +13,7 @@ impl EntitlementStore for InMemoryStore {
     async fn apply_grant(
         &self,
         grant: &Grant,
-        _now: OffsetDateTime,
+        now: OffsetDateTime,
     ) -> Result<GrantWrite, StoreError> {
         let mut t = self.tables();
         if let Some(id) = &grant.purchase_id {
@@ -41,7 +41,15 @@ impl EntitlementStore for InMemoryStore {
             expires_at: None,
             revoked_at: None,
         });
-        entitlement.units_granted += grant.quantity.get();
+        // As the adapter: a grant that finds the entitlement expired renews it, its
+        // leftovers forfeited.
+        if entitlement.is_expired(now) {
+            entitlement.units_granted = entitlement.units_used;
+            entitlement.expires_at = None;
+        }
+        entitlement.units_granted = entitlement
+            .units_granted
+            .saturating_add(grant.quantity.get());
         if let Some(at) = grant.expires_at {
             entitlement.expires_at = Some(to_seconds(at));
         }

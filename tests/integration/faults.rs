@@ -430,29 +430,18 @@ async fn an_approval_whose_answer_was_lost_is_read_back_and_approved() {
 }
 
 #[tokio::test]
-async fn an_approval_still_committing_is_read_back_not_refused() {
-    let (setup, faults) = Setup::new(1).await;
-    // Applied, its answer lost; the SDK's retry with the same token finds it still in progress.
-    faults.next("TransactWriteItems", &[Fault::LoseAnswer]);
-    faults.then("TransactWriteItems", Fault::InProgress);
-    let (reply, took) = approved(&setup.activations(), "a1").await;
-    assert_eq!(reply.metrics, [CONFIRMED]);
-    assert!(took < BUDGET, "answered after {took:?}");
-    assert_eq!(faults.seen("GetItem"), [Fault::Pass]);
-    faults.heal();
-    assert_eq!(setup.units_used().await, 1);
-}
-
-#[tokio::test]
-async fn an_approval_lost_then_throttled_is_read_back_not_refused() {
-    let (setup, faults) = Setup::new(1).await;
-    // The first attempt is applied and its answer lost; every retry is throttled: the last
-    // error says "not applied" of the last attempt only.
-    faults.next("TransactWriteItems", &[Fault::LoseAnswer]);
-    faults.then("TransactWriteItems", Fault::Throttle);
-    let (reply, took) = approved(&setup.activations(), "a1").await;
-    assert_eq!(reply.metrics, [CONFIRMED]);
-    assert!(took < BUDGET, "answered after {took:?}");
-    faults.heal();
-    assert_eq!(setup.units_used().await, 1);
+async fn an_approval_applied_then_refused_on_retry_is_read_back_not_refused() {
+    // Applied, its answer lost; the SDK's retries with the same token then find it still in
+    // progress, or are throttled: the last error says "not applied" of the last attempt only.
+    for retried in [Fault::InProgress, Fault::Throttle] {
+        let (setup, faults) = Setup::new(1).await;
+        faults.next("TransactWriteItems", &[Fault::LoseAnswer]);
+        faults.then("TransactWriteItems", retried);
+        let (reply, took) = approved(&setup.activations(), "a1").await;
+        assert_eq!(reply.metrics, [CONFIRMED], "{retried:?}");
+        assert!(took < BUDGET, "{retried:?}: answered after {took:?}");
+        assert_eq!(faults.seen("GetItem"), [Fault::Pass], "{retried:?}");
+        faults.heal();
+        assert_eq!(setup.units_used().await, 1, "{retried:?}");
+    }
 }

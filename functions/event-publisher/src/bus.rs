@@ -362,27 +362,12 @@ mod tests {
 
     #[test]
     fn an_event_too_large_for_a_request_is_never_an_entry() {
-        use shared::domain::events::{Details, EsimStatusDetails, EventType};
         let config = aws_sdk_eventbridge::Config::builder()
             .behavior_version(aws_sdk_eventbridge::config::BehaviorVersion::latest())
             .region(aws_sdk_eventbridge::config::Region::new("us-east-1"))
             .build();
         let bus = Bus::new(Client::from_conf(config), "bus");
-        let event = |state: String| DomainEvent {
-            id: "e1".into(),
-            subject: "ESIM#1".into(),
-            sequence: "1".into(),
-            event_type: EventType::EsimStatusChanged,
-            time: time::OffsetDateTime::UNIX_EPOCH,
-            user_token: None,
-            customer_uid: None,
-            iccid: None,
-            details: Details::EsimStatusChanged(EsimStatusDetails {
-                profile_state: state,
-                imsi: shared::domain::ids::Imsi::parse("1").unwrap(),
-                eid: None,
-            }),
-        };
+        let event = |state: String| crate::tests::event_in("e1", state);
         assert!(bus.entry(&event("INSTALLED".into())).is_ok());
         let huge = bus.entry(&event("X".repeat(MAX_REQUEST_BYTES)));
         assert!(matches!(huge, Err(e @ PublishError::TooLarge(_)) if e.poisoned()));

@@ -407,6 +407,11 @@ mod tests {
     }
 
     fn event(id: &str) -> DomainEvent {
+        event_in(id, "INSTALLED".into())
+    }
+
+    /// An eSIM status event `id` (its sequence too) with profile state `state`.
+    pub(crate) fn event_in(id: &str, state: String) -> DomainEvent {
         use shared::domain::events::{Details, EsimStatusDetails, EventType};
         DomainEvent {
             id: id.into(),
@@ -418,7 +423,7 @@ mod tests {
             customer_uid: None,
             iccid: None,
             details: Details::EsimStatusChanged(EsimStatusDetails {
-                profile_state: "INSTALLED".into(),
+                profile_state: state,
                 imsi: shared::domain::ids::Imsi::parse("1").unwrap(),
                 eid: None,
             }),

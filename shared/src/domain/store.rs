@@ -13,9 +13,10 @@ use crate::domain::events::EventLookups;
 use crate::domain::registration::RegistrationStore;
 use crate::domain::views::ReadModels;
 
-/// Every port, as one store offers them: what the adapter and its in-memory twin implement, and
-/// what the registry of webhooks and the storage contract suite are generic over, so a webhook
-/// that needs a port left out of this list does not compile there.
+/// Every port, as one store offers them: what the adapter and its in-memory twin implement
+/// (each says so with an empty `impl`), and what the registry of webhooks and the storage
+/// contract suite are generic over, so a webhook that needs a port left out of this list does
+/// not compile there.
 pub trait Store:
     ActivationStore
     + EntitlementStore
@@ -26,19 +27,6 @@ pub trait Store:
     + ReadModels
     + EventLookups
     + 'static
-{
-}
-
-impl<T> Store for T where
-    T: ActivationStore
-        + EntitlementStore
-        + RegistrationStore
-        + EsimStore
-        + CountryStore
-        + BalanceStore
-        + ReadModels
-        + EventLookups
-        + 'static
 {
 }
 

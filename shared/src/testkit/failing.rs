@@ -30,6 +30,8 @@ pub enum Failure {
 #[derive(Debug, Clone, Copy)]
 pub struct FailingStore(pub Failure);
 
+impl crate::domain::store::Store for FailingStore {}
+
 impl FailingStore {
     async fn fail<T>(&self, operation: &'static str) -> Result<T, StoreError> {
         let (class, message) = match self.0 {

@@ -121,6 +121,8 @@ pub struct DynamoStore {
     table: String,
 }
 
+impl crate::domain::store::Store for DynamoStore {}
+
 impl DynamoStore {
     /// A store over `table`, using `client` for every request.
     pub fn new(client: Client, table: impl Into<String>) -> Self {

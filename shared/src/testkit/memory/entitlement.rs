@@ -57,6 +57,20 @@ impl EntitlementStore for InMemoryStore {
         Ok(GrantWrite::Applied)
     }
 
+    async fn revoke(
+        &self,
+        user: &UserToken,
+        item: &ItemId,
+        at: OffsetDateTime,
+    ) -> Result<Option<Entitlement>, StoreError> {
+        let key = (user.clone(), item.clone());
+        Ok(self.tables().entitlements.get_mut(&key).map(|e| {
+            e.units_granted = e.units_used;
+            e.revoked_at = Some(to_millis(at));
+            e.clone()
+        }))
+    }
+
     async fn entitlement(
         &self,
         user: &UserToken,
@@ -64,19 +78,5 @@ impl EntitlementStore for InMemoryStore {
     ) -> Result<Option<Entitlement>, StoreError> {
         let key = (user.clone(), item.clone());
         Ok(self.tables().entitlements.get(&key).cloned())
-    }
-
-    async fn revoke(
-        &self,
-        user: &UserToken,
-        item: &ItemId,
-        now: OffsetDateTime,
-    ) -> Result<Option<Entitlement>, StoreError> {
-        let key = (user.clone(), item.clone());
-        Ok(self.tables().entitlements.get_mut(&key).map(|e| {
-            e.units_granted = e.units_used;
-            e.revoked_at = Some(to_millis(now));
-            e.clone()
-        }))
     }
 }

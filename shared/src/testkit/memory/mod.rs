@@ -56,6 +56,8 @@ struct Tables {
 #[derive(Debug, Default)]
 pub struct InMemoryStore(Mutex<Tables>);
 
+impl crate::domain::store::Store for InMemoryStore {}
+
 impl InMemoryStore {
     /// An empty store.
     pub fn new() -> Self {

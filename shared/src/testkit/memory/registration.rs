@@ -9,6 +9,19 @@ use crate::domain::store::StoreError;
 use super::InMemoryStore;
 
 impl RegistrationStore for InMemoryStore {
+    async fn keep_unclaimed(
+        &self,
+        registration: &CustomerRegistration,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let key = (
+            registration.user_token.clone(),
+            registration.customer_uid.clone(),
+        );
+        self.tables().unclaimed.insert(key, to_millis(now));
+        Ok(())
+    }
+
     async fn register_customer(
         &self,
         registration: &CustomerRegistration,
@@ -65,18 +78,5 @@ impl RegistrationStore for InMemoryStore {
             replaced,
             moved_from,
         }))
-    }
-
-    async fn keep_unclaimed(
-        &self,
-        registration: &CustomerRegistration,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        let key = (
-            registration.user_token.clone(),
-            registration.customer_uid.clone(),
-        );
-        self.tables().unclaimed.insert(key, to_millis(now));
-        Ok(())
     }
 }

@@ -69,6 +69,14 @@ impl Clients {
     pub async fn from_env() -> Self {
         Self::new(&shared::adapters::sdk::load().await)
     }
+
+    /// Both from no configuration at all, for a command that never calls AWS.
+    pub fn offline() -> Self {
+        let none = aws_types::SdkConfig::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .build();
+        Self::new(&none)
+    }
 }
 
 /// Runs the CLI on `args` (program name first); `connect` builds the clients.
@@ -93,11 +101,16 @@ where
             return code;
         }
     };
-    let Some(table) = cli.table.filter(|t| !t.trim().is_empty()) else {
-        let _ = writeln!(err, "error: no table given: pass --table or set TABLE_NAME");
-        return EXIT_USAGE;
+    let table = cli.table.filter(|t| !t.trim().is_empty());
+    let (table, clients) = match (table, cli.command.uses_table()) {
+        (Some(table), true) => (table, connect().await),
+        (None, true) => {
+            let _ = writeln!(err, "error: no table given: pass --table or set TABLE_NAME");
+            return EXIT_USAGE;
+        }
+        // Nothing is looked up (no region, no credentials): the command never calls AWS.
+        (_, false) => (String::new(), Clients::offline()),
     };
-    let clients = connect().await;
     let context = Context {
         store: DynamoStore::new(clients.dynamodb, table),
         streams: clients.streams,

@@ -10,6 +10,8 @@ use shared::adapters::dynamo::DynamoStore;
 use shared::domain::entitlement::EntitlementStore;
 use shared::domain::ids::{ItemId, UserToken};
 use shared::webhook::gate::credentials::WebhookSecrets;
+use shared::webhook::gate::jwt::{mint_hs256, UserTokenKeys};
+use shared::webhook::gate::user_tokens::UserTokens;
 use shared::webhook::gate::Gate;
 use time::{Duration, OffsetDateTime};
 
@@ -400,4 +402,74 @@ async fn concurrent_redeliveries_of_one_activation_consume_one_unit() {
         "{answers:?}"
     );
     assert_eq!(summary(&t.store, "u1").await.activations.len(), 2);
+}
+
+/// The HS256 secret `entitlements user-token` reads (through `--secret-env`) and the gate
+/// verifies with.
+const USER_TOKEN_SECRET: &str = "integration-user-token-secret-0123456789";
+const USER_TOKEN_SECRET_ENV: &str = "ACTIVATION_TEST_USER_TOKEN_SECRET";
+
+/// The clients of a command that must not use any.
+async fn no_aws() -> entitlements::Clients {
+    panic!("user-token must not connect to AWS")
+}
+
+/// A token for `user` from `entitlements user-token`, run without a table.
+async fn cli_token(user: &str) -> String {
+    std::env::set_var(USER_TOKEN_SECRET_ENV, USER_TOKEN_SECRET);
+    let args = [
+        "entitlements",
+        "user-token",
+        "--user",
+        user,
+        "--ttl",
+        "10m",
+        "--secret-env",
+        USER_TOKEN_SECRET_ENV,
+    ];
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = entitlements::run(args, no_aws, &mut out, &mut err).await;
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
+    String::from_utf8(out).unwrap().trim().to_owned()
+}
+
+#[tokio::test]
+async fn verified_user_tokens_spend_the_named_users_units_and_forgeries_nothing() {
+    let t = TestTable::new().await;
+    grant(&t.store, "user-a", "1_GB", 1, None).await;
+    grant(&t.store, "user-b", "1_GB", 1, None).await;
+    let keys = UserTokenKeys::shared_secrets(USER_TOKEN_SECRET).unwrap();
+    let gate = local_gate().verifying(UserTokens::fixed(keys));
+    let decide = |activation: &'static str, token: String| {
+        let store = t.store.clone();
+        let gate = gate.clone();
+        async move {
+            let body = body(activation, &token, "1_GB");
+            call_with(&store, &gate, &body, Auth::Bearer(LOCAL_SECRET)).await
+        }
+    };
+
+    // A tampered app sends user-b's id, or a token it signed itself: refused, nothing spent.
+    let forged = {
+        let user = UserToken::parse("user-b").unwrap();
+        let now = OffsetDateTime::now_utc();
+        let other = "not-the-resellers-secret-0123456789abcdef";
+        mint_hs256(other, &user, now, Duration::minutes(10)).unwrap()
+    };
+    for token in ["user-b".to_owned(), forged] {
+        assert_eq!(decide("a1", token).await, (200, fail("invalid user token")));
+    }
+    assert_eq!(units_used(&t.store, "user-b", "1_GB").await, 0);
+    assert!(summary(&t.store, "user-b").await.activations.is_empty());
+
+    // The app of user-a, with the token the reseller's backend gave it.
+    let token = cli_token("user-a").await;
+    assert_eq!(decide("a1", token.clone()).await, (200, success()));
+    assert_eq!(units_used(&t.store, "user-a", "1_GB").await, 1);
+    assert_eq!(units_used(&t.store, "user-b", "1_GB").await, 0);
+    let recorded = summary(&t.store, "user-a").await;
+    assert_eq!(recorded.activations[0].activation_id.as_str(), "a1");
+    // Redelivered with the same token: the recorded answer, no second unit.
+    assert_eq!(decide("a1", token).await, (200, success()));
+    assert_eq!(units_used(&t.store, "user-a", "1_GB").await, 1);
 }

@@ -12,10 +12,13 @@ use serde_json::{json, Value};
 use shared::adapters::dynamo::DynamoStore;
 use shared::adapters::secrets_manager::sdk;
 use shared::adapters::secrets_manager::sdk::config::{BehaviorVersion, Credentials, Region};
+use shared::domain::ids::UserToken;
 use shared::testkit::LogCapture;
-use shared::webhook::gate::credentials::AuthError;
+use shared::webhook::gate::credentials::{AuthError, WebhookSecrets};
+use shared::webhook::gate::jwt::mint_hs256;
 use shared::webhook::gate::secrets::{RefreshPolicy, SecretSource, SecretUnavailable};
 use shared::webhook::gate::sources::SourceAllowList;
+use shared::webhook::gate::user_tokens::UserTokens;
 use shared::webhook::gate::Gate;
 
 use crate::common::{self, call_through, concurrently, Auth, RequestLog, TestTable};
@@ -90,6 +93,7 @@ fn gate(secrets: SecretSource) -> Gate {
     Gate {
         secrets,
         sources: SourceAllowList::default(),
+        user_tokens: UserTokens::Off,
     }
 }
 
@@ -331,4 +335,98 @@ async fn a_value_without_a_secret_is_not_accepted() {
         std::error::Error::source(&source.current().await.unwrap_err())
     );
     assert!(cause.contains("NotAString"), "{cause}");
+}
+
+const USER_TOKEN_SECRET: &str = "managed-user-token-secret-0123456789abcd";
+const NEXT_USER_TOKEN_SECRET: &str = "next-managed-user-token-secret-0123456789";
+
+/// An Activation Request of user `user_token` through the production handler, verifying user
+/// tokens with `user_tokens`.
+async fn verified_activation(
+    store: &DynamoStore,
+    user_tokens: UserTokens,
+    activation: &str,
+    user_token: &str,
+) -> (u16, Value) {
+    let gate = gate(SecretSource::fixed(WebhookSecrets::parse(NEW))).verifying(user_tokens);
+    let body =
+        json!({"inventoryItemId": "1_GB", "userToken": user_token, "activationId": activation});
+    let webhook = ActivationRequestWebhook(store.clone());
+    call_through(&webhook, &gate, Some(&body.to_string()), Auth::Bearer(NEW)).await
+}
+
+fn signed(secret: &str, user: &str) -> String {
+    let user = UserToken::parse(user).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    mint_hs256(secret, &user, now, time::Duration::minutes(10)).unwrap()
+}
+
+#[tokio::test]
+async fn user_token_keys_are_read_like_the_webhook_secret_and_rotate_the_same_way() {
+    let t = TestTable::new().await;
+    common::grant(&t.store, "user-a", "1_GB", 5, None).await;
+    let name = unique_name();
+    let every = Duration::from_millis(300);
+    let fail = |why: &str| (200, json!({"returnCode": "FAIL", "returnMessage": why}));
+
+    // Not readable yet (the secret does not exist): refused, nothing decided or spent.
+    let user_tokens = UserTokens::managed(client(), name.clone(), policy(every)).await;
+    let token = signed(USER_TOKEN_SECRET, "user-a");
+    t.log.clear();
+    assert_eq!(
+        verified_activation(&t.store, user_tokens.clone(), "a1", &token).await,
+        fail("temporarily unable to decide, please retry")
+    );
+    assert!(t.log.operations().is_empty(), "{:?}", t.log.operations());
+
+    // Once it can be read, tokens signed with it name their user.
+    create_secret(&name, USER_TOKEN_SECRET).await;
+    tokio::time::sleep(every + Duration::from_millis(50)).await;
+    let approved = (200, json!({"returnCode": "SUCCESS", "returnMessage": null}));
+    assert_eq!(
+        verified_activation(&t.store, user_tokens.clone(), "a1", &token).await,
+        approved
+    );
+    let next = signed(NEXT_USER_TOKEN_SECRET, "user-a");
+    assert_eq!(
+        verified_activation(&t.store, user_tokens.clone(), "a2", &next).await,
+        fail("invalid user token")
+    );
+
+    // Rotation: "next,current" (the first signs, either verifies), then "next" alone.
+    put_value(
+        &name,
+        &format!("{NEXT_USER_TOKEN_SECRET},{USER_TOKEN_SECRET}"),
+    )
+    .await;
+    tokio::time::sleep(every + Duration::from_millis(50)).await;
+    for (activation, token) in [("a3", &token), ("a4", &next)] {
+        let answer = verified_activation(&t.store, user_tokens.clone(), activation, token).await;
+        assert_eq!(answer, approved, "{activation}");
+    }
+    put_value(&name, NEXT_USER_TOKEN_SECRET).await;
+    tokio::time::sleep(every + Duration::from_millis(50)).await;
+    assert_eq!(
+        verified_activation(&t.store, user_tokens.clone(), "a5", &token).await,
+        fail("invalid user token")
+    );
+    assert_eq!(
+        verified_activation(&t.store, user_tokens, "a5", &next).await,
+        approved
+    );
+}
+
+#[tokio::test]
+async fn a_user_token_secret_too_short_to_be_a_key_is_not_used() {
+    let short = unique_name();
+    create_secret(&short, "too-short").await;
+    let user_tokens = UserTokens::managed(client(), short, RefreshPolicy::default()).await;
+    let UserTokens::Managed(managed) = user_tokens else {
+        panic!("a managed secret")
+    };
+    let unavailable = managed.current().await.unwrap_err();
+    assert_eq!(unavailable.to_string(), "user token keys could not be read");
+    let cause = shared::domain::store::chain(&unavailable);
+    assert!(cause.contains("shorter than 32 bytes"), "{cause}");
+    assert!(!cause.contains("too-short"), "{cause}");
 }

@@ -189,11 +189,46 @@ fn functions_are_arm64_rust_with_tracing_and_json_logs() {
     }
 }
 
-/// The one webhook secret the stack creates, by logical name.
+/// The user token secret the stack generates when UserTokenVerification is hs256 and no
+/// secret is named.
+const USER_TOKEN_SECRET: &str = "UserTokenJwtSecret";
+/// The ARN of the user token secret, generated or named: what the functions get and may read.
+const USER_TOKEN_SECRET_ARN: &str =
+    "If [GeneratesUserTokenSecret, Ref UserTokenJwtSecret, Ref UserTokenJwtSecretArn]";
+
+/// The one webhook secret the stack creates, by logical name: every secret but the user
+/// token secret, which exists only with its condition.
 fn webhook_secret(t: &Value) -> (String, &Value) {
-    let secrets = of_type(t, "AWS::SecretsManager::Secret");
+    let secrets: Vec<_> = of_type(t, "AWS::SecretsManager::Secret")
+        .into_iter()
+        .filter(|(name, _)| name != USER_TOKEN_SECRET)
+        .collect();
     assert_eq!(secrets.len(), 1, "one webhook secret");
     secrets.into_iter().next().unwrap()
+}
+
+/// `!If [condition, a, b]` (and nested ones) as "If [condition, a, b]", with `tag` inside.
+fn shown(v: &Value) -> String {
+    match v {
+        Value::Tagged(t) if t.value.is_sequence() => {
+            let items: Vec<String> = t
+                .value
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .map(|item| match item {
+                    Value::String(s) => s.clone(),
+                    other => shown(other),
+                })
+                .collect();
+            format!(
+                "{} [{}]",
+                t.tag.to_string().trim_start_matches('!'),
+                items.join(", ")
+            )
+        }
+        other => tag(other),
+    }
 }
 
 #[test]
@@ -201,11 +236,35 @@ fn each_function_may_only_call_dynamodb_on_the_table_and_read_the_secret() {
     let t = template();
     let secret = format!("Ref {}", webhook_secret(&t).0);
     for (name, function) in of_type(&t, "AWS::Serverless::Function") {
-        let publisher = function["Metadata"]["BuildProperties"]["Binary"] == "event-publisher";
+        let binary = function["Metadata"]["BuildProperties"]["Binary"].as_str();
+        let publisher = binary == Some("event-publisher");
+        let names_users = matches!(binary, Some("activation-request" | "customer-registration"));
         let policies = function["Properties"]["Policies"].as_sequence().unwrap();
         assert_eq!(policies.len(), 1, "{name}");
         let mut reads_secret = 0;
+        let mut reads_user_token_secret = 0;
         for statement in policies[0]["Statement"].as_sequence().unwrap() {
+            // Only with its condition: `!If [VerifiesUserTokensWithSecret, statement, none]`.
+            if let Value::Tagged(conditional) = statement {
+                let parts = conditional.value.as_sequence().unwrap();
+                assert_eq!(conditional.tag.to_string(), "!If", "{name}");
+                assert_eq!(parts[0], "VerifiesUserTokensWithSecret", "{name}");
+                assert_eq!(tag(&parts[2]), "Ref AWS::NoValue", "{name}");
+                let statement = &parts[1];
+                assert_eq!(statement["Effect"], "Allow");
+                assert_eq!(
+                    statement["Action"].as_sequence().unwrap(),
+                    &[Value::from("secretsmanager:GetSecretValue")],
+                    "{name}: reads only"
+                );
+                assert_eq!(
+                    shown(&statement["Resource"]),
+                    USER_TOKEN_SECRET_ARN,
+                    "{name}"
+                );
+                reads_user_token_secret += 1;
+                continue;
+            }
             assert_eq!(statement["Effect"], "Allow");
             let actions: Vec<&str> = statement["Action"]
                 .as_sequence()
@@ -243,6 +302,11 @@ fn each_function_may_only_call_dynamodb_on_the_table_and_read_the_secret() {
             reads_secret, expected,
             "{name}: only webhooks read the secret"
         );
+        assert_eq!(
+            reads_user_token_secret,
+            usize::from(names_users),
+            "{name}: only the functions whose payloads name users read the user token secret"
+        );
     }
 }
 
@@ -257,6 +321,48 @@ fn functions_get_the_secret_arn_and_the_allowed_sources() {
         "no secret value in the environment"
     );
     assert_eq!(tag(&env["ALLOWED_SOURCE_CIDRS"]), "Ref AllowedSourceCidrs");
+    // User tokens: off by default; the secret's ARN or the public key, never a secret value.
+    assert!(
+        env.get("USER_TOKEN_JWT_SECRET").is_none(),
+        "no user token secret value in the environment"
+    );
+    assert_eq!(
+        shown(&env["USER_TOKEN_JWT_SECRET_ARN"]),
+        format!("If [VerifiesUserTokensWithSecret, {USER_TOKEN_SECRET_ARN}, Ref AWS::NoValue]")
+    );
+    assert_eq!(
+        shown(&env["USER_TOKEN_JWT_PUBLIC_KEY"]),
+        "If [VerifiesUserTokensWithPublicKey, Ref UserTokenJwtPublicKey, Ref AWS::NoValue]"
+    );
+    let verification = &t["Parameters"]["UserTokenVerification"];
+    assert_eq!(verification["Default"], "off", "off by default");
+    assert_eq!(
+        verification["AllowedValues"],
+        serde_yaml::from_str::<Value>(r#"["off", hs256, public-key]"#).unwrap()
+    );
+    let conditions = &t["Conditions"];
+    assert_eq!(
+        shown(&conditions["VerifiesUserTokensWithSecret"]),
+        "Equals [Ref UserTokenVerification, hs256]"
+    );
+    assert_eq!(
+        shown(&conditions["VerifiesUserTokensWithPublicKey"]),
+        "Equals [Ref UserTokenVerification, public-key]"
+    );
+    assert_eq!(
+        shown(&conditions["GeneratesUserTokenSecret"]),
+        "And [Condition VerifiesUserTokensWithSecret, Equals [Ref UserTokenJwtSecretArn, ]]"
+    );
+    let rule = &t["Rules"]["UserTokenPublicKeyGiven"];
+    assert_eq!(
+        shown(&rule["RuleCondition"]),
+        "Equals [Ref UserTokenVerification, public-key]",
+        "public-key without a key would leave verification off"
+    );
+    assert_eq!(
+        shown(&rule["Assertions"][0]["Assert"]),
+        "Not [Equals [Ref UserTokenJwtPublicKey, ]]"
+    );
     let cidrs = &t["Parameters"]["AllowedSourceCidrs"];
     assert_eq!(cidrs["Type"], "String");
     assert_eq!(cidrs["Default"], "", "empty allows all");
@@ -312,6 +418,28 @@ fn the_secret_stays_out_of_the_template_outputs_and_access_logs() {
     assert_eq!(
         tag(&exposed[0]["Value"]),
         format!("Ref {name}"),
+        "its ARN only"
+    );
+    // The user token secret: generated only when hs256 is chosen without a secret of yours,
+    // free of commas (they separate secrets), and only its ARN is an output.
+    let user_tokens = &t["Resources"][USER_TOKEN_SECRET];
+    assert_eq!(user_tokens["Condition"], "GeneratesUserTokenSecret");
+    let generated = &user_tokens["Properties"]["GenerateSecretString"];
+    assert!(generated["PasswordLength"].as_u64().unwrap() >= 32);
+    assert_eq!(generated["ExcludePunctuation"], true, "no commas");
+    assert!(user_tokens["Properties"].get("SecretString").is_none());
+    let exposed: Vec<(&Value, &Value)> = t["Outputs"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, o)| shown(&o["Value"]).contains(USER_TOKEN_SECRET))
+        .collect();
+    assert_eq!(exposed.len(), 1, "one output names the user token secret");
+    assert_eq!(exposed[0].0, "UserTokenJwtSecretArn");
+    assert_eq!(exposed[0].1["Condition"], "VerifiesUserTokensWithSecret");
+    assert_eq!(
+        shown(&exposed[0].1["Value"]),
+        USER_TOKEN_SECRET_ARN,
         "its ARN only"
     );
     let api = &of_type(&t, "AWS::Serverless::HttpApi")[0].1["Properties"];
@@ -387,6 +515,7 @@ fn alarms_and_dashboard_use_only_metric_names_the_functions_emit() {
         "StoragePermanentError",
         "SecretUnavailable",
         "ActivationOutcomeUnknown",
+        "UserTokenRejected",
     ] {
         assert!(used.contains(required), "{required} has no alarm or widget");
     }

@@ -9,6 +9,7 @@ pub mod grant;
 pub mod replay;
 pub mod revoke;
 pub mod show;
+pub mod user_token;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -46,6 +47,9 @@ pub enum Command {
     Events(events::Args),
     /// Create the table as template.yaml declares it (for a local DynamoDB-API server)
     CreateTable(create_table::Args),
+    /// Print an HS256 user token naming a user, signed with USER_TOKEN_JWT_SECRET (local runs
+    /// and tests of verified user tokens); needs no table
+    UserToken(user_token::Args),
 }
 
 impl Command {
@@ -59,7 +63,13 @@ impl Command {
             Self::Replay(args) => replay::run(args, cx, out).await,
             Self::Events(args) => events::run(args, cx, out).await,
             Self::CreateTable(args) => create_table::run(args, cx, out).await,
+            Self::UserToken(args) => user_token::run(args, cx, out).await,
         }
+    }
+
+    /// Whether it works on the table (and so needs one and the AWS configuration).
+    pub fn uses_table(&self) -> bool {
+        !matches!(self, Self::UserToken(_))
     }
 }
 
@@ -118,6 +128,9 @@ pub enum CliError {
     /// `events` could not read the stream.
     #[error(transparent)]
     Stream(#[from] StreamError),
+    /// `user-token` minted nothing.
+    #[error(transparent)]
+    UserToken(#[from] user_token::UserTokenError),
     /// `events` read a record the publisher could not turn into an event.
     #[error("stream record {id} cannot become an event")]
     Record {

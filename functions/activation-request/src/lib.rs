@@ -8,8 +8,13 @@ use shared::domain::activation::{
 use shared::domain::deadline::Deadline;
 use shared::domain::payload::PayloadError;
 use shared::domain::store::StoreError;
+use shared::domain::user_token::Expiry;
 use shared::runtime::telemetry::Metric;
-use shared::webhook::reply::{storage_failure_metrics, Reply, INVALID_REQUEST, STORAGE_ERROR};
+use shared::webhook::gate::jwt::TokenRejected;
+use shared::webhook::gate::user_tokens::UserTokenField;
+use shared::webhook::reply::{
+    storage_failure_metrics, Reply, INVALID_REQUEST, STORAGE_ERROR, USER_TOKEN_REJECTED,
+};
 use shared::webhook::Webhook;
 use time::OffsetDateTime;
 use tracing::Span;
@@ -48,6 +53,11 @@ impl<S: ActivationStore> Webhook for ActivationRequestWebhook<S> {
     const REPLAYABLE: bool = false;
     type Payload = ActivationRequest;
     type Outcome = Outcome;
+    /// The user whose units pay: when tokens are verified, the one a token in its time names.
+    const USER_TOKEN: Option<UserTokenField<ActivationRequest>> = Some(UserTokenField {
+        token: |request| &mut request.user_token,
+        expiry: Expiry::Enforced,
+    });
 
     fn span(request: &ActivationRequest) -> Span {
         tracing::info_span!(
@@ -113,6 +123,19 @@ impl<S: ActivationStore> Webhook for ActivationRequestWebhook<S> {
         Reply::json(StatusCode::OK, &Answer::invalid(&error), "refused")
             .because(error.to_string())
             .counting([INVALID_REQUEST, refused(Refusal::InvalidRequest)])
+    }
+
+    /// Gigastore expects 200 with `FAIL`. Not recorded: the user is not known, and a forged
+    /// request must not take the activationId of a genuine one.
+    fn invalid_user_token(rejected: TokenRejected) -> Reply {
+        let why = Refusal::InvalidUserToken;
+        Reply::json(
+            StatusCode::OK,
+            &Answer::Refuse(why.message().into()),
+            "refused",
+        )
+        .because(format!("{}: {rejected}", why.code()))
+        .counting([USER_TOKEN_REJECTED, refused(why)])
     }
 
     /// Fails closed: nothing was recorded, so a redelivery may still be approved. Never
@@ -202,6 +225,132 @@ mod tests {
             reply.metrics,
             [INVALID_REQUEST, refused(Refusal::InvalidRequest)]
         );
+    }
+}
+
+#[cfg(test)]
+mod user_token_tests {
+    use super::*;
+    use shared::domain::ids::{ActivationId, UserToken};
+    use shared::domain::views::ReadModels;
+    use shared::testkit::user_tokens::{self, FORGER, SECRET};
+    use shared::testkit::{grant_units, reply, FailingStore, Failure, InMemoryStore, LogCapture};
+    use shared::webhook::pipeline::handle;
+    use time::Duration;
+
+    const APPROVE: &str = r#"{"returnCode":"SUCCESS","returnMessage":null}"#;
+    const INVALID: &str = r#"{"returnCode":"FAIL","returnMessage":"invalid user token"}"#;
+
+    fn body(token: &str, activation: &str) -> String {
+        serde_json::json!({
+            "inventoryItemId": "1_GB", "userToken": token, "metaTag": "m", "activationId": activation
+        })
+        .to_string()
+    }
+
+    async fn units_used(store: &InMemoryStore, user: &str) -> u32 {
+        let user = UserToken::parse(user).unwrap();
+        let summary = store.user_summary(&user).await.unwrap();
+        summary.entitlements.iter().map(|e| e.units_used).sum()
+    }
+
+    /// Answers `body` through the verifying gate, logging as in production; the log's text.
+    async fn logged<W: Webhook>(webhook: &W, body: &str) -> String {
+        let logs = LogCapture::default();
+        let _guard = logs.install();
+        let mut request = lambda_http::Request::new(lambda_http::Body::Text(body.to_owned()));
+        let bearer = format!("Bearer {}", shared::testkit::SECRET)
+            .parse()
+            .unwrap();
+        request.headers_mut().insert("authorization", bearer);
+        handle(webhook, &user_tokens::gate(), request).await;
+        logs.text()
+    }
+
+    #[tokio::test]
+    async fn a_token_for_a_user_approves_from_that_users_units() {
+        let store = InMemoryStore::new();
+        grant_units(&store, "user-a", "1_GB", 1, None, None).await;
+        grant_units(&store, "user-b", "1_GB", 1, None, None).await;
+        let webhook = ActivationRequestWebhook(store);
+        let token = user_tokens::for_user("user-a");
+        let answered = user_tokens::reply(&webhook, &body(&token, "a1")).await;
+        assert_eq!(answered.body, APPROVE);
+        assert_eq!(answered.metrics, [APPROVED]);
+        assert_eq!(units_used(&webhook.0, "user-a").await, 1);
+        assert_eq!(units_used(&webhook.0, "user-b").await, 0);
+        // Recorded for the user the token names, never the token.
+        let id = ActivationId::parse("a1").unwrap();
+        let record = webhook.0.activation(&id).await.unwrap().unwrap();
+        assert_eq!(record.user_token, "user-a");
+        // A redelivery (same token, same id) gets the recorded answer.
+        let again = user_tokens::reply(&webhook, &body(&token, "a1")).await;
+        assert_eq!(again.metrics, [REPLAYED]);
+    }
+
+    #[tokio::test]
+    async fn forged_altered_expired_or_plain_tokens_fail_and_consume_nothing() {
+        let store = InMemoryStore::new();
+        grant_units(&store, "user-a", "1_GB", 5, None, None).await;
+        let webhook = ActivationRequestWebhook(store);
+        let forged = user_tokens::signed(FORGER, "user-a", Duration::ZERO);
+        // user-b's genuine signature under claims naming user-a.
+        let genuine: Vec<String> = user_tokens::for_user("user-b")
+            .split('.')
+            .map(str::to_owned)
+            .collect();
+        let claims_for_a = forged.split('.').nth(1).unwrap();
+        let altered = format!("{}.{claims_for_a}.{}", genuine[0], genuine[2]);
+        let expired = user_tokens::signed(SECRET, "user-a", Duration::minutes(11));
+        let before = webhook.0.snapshot();
+        for token in [forged.as_str(), &altered, &expired, "user-a"] {
+            let answered = user_tokens::reply(&webhook, &body(token, "a1")).await;
+            assert_eq!(answered.status, StatusCode::OK);
+            assert_eq!(answered.body, INVALID, "{token}");
+            assert_eq!(answered.outcome, "refused");
+            assert_eq!(
+                answered.metrics,
+                [USER_TOKEN_REJECTED, refused(Refusal::InvalidUserToken)]
+            );
+            let reason = answered.reason.unwrap_or_default();
+            assert!(reason.starts_with("invalid_user_token: "), "{reason}");
+            assert_eq!(webhook.0.snapshot(), before, "nothing consumed or recorded");
+        }
+        // The activationId was not taken: the genuine request still gets its unit.
+        let genuine = body(&user_tokens::for_user("user-a"), "a1");
+        assert_eq!(user_tokens::reply(&webhook, &genuine).await.body, APPROVE);
+    }
+
+    #[tokio::test]
+    async fn unverified_tokens_are_the_user_id_as_gigastore_documents() {
+        let store = InMemoryStore::new();
+        let token = user_tokens::for_user("user-a");
+        grant_units(&store, &token, "1_GB", 1, None, None).await;
+        let webhook = ActivationRequestWebhook(store);
+        let answered = reply(&webhook, &body(&token, "a1")).await;
+        assert_eq!(answered.body, APPROVE);
+        assert_eq!(units_used(&webhook.0, &token).await, 1);
+    }
+
+    #[tokio::test]
+    async fn the_token_is_never_logged() {
+        let token = user_tokens::for_user("user-a");
+        let forged = user_tokens::signed(FORGER, "user-a", Duration::ZERO);
+        let refused = logged(
+            &ActivationRequestWebhook(InMemoryStore::new()),
+            &body(&forged, "a9"),
+        )
+        .await;
+        assert!(!refused.contains(&forged), "{refused}");
+        assert!(refused.contains("invalid_user_token"), "{refused}");
+        assert!(refused.contains(r#""activation_id":"a9""#), "{refused}");
+        let failed = logged(
+            &ActivationRequestWebhook(FailingStore(Failure::Transient)),
+            &body(&token, "a1"),
+        )
+        .await;
+        assert!(!failed.contains(&token), "{failed}");
+        assert!(failed.contains(r#""user_token":"user-a""#), "{failed}");
     }
 }
 

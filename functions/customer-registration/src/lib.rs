@@ -6,7 +6,9 @@ use serde::Serialize;
 use shared::domain::deadline::Deadline;
 use shared::domain::registration::{self, CustomerRegistration, Registered, RegistrationStore};
 use shared::domain::store::StoreError;
+use shared::domain::user_token::Expiry;
 use shared::runtime::telemetry::Metric;
+use shared::webhook::gate::user_tokens::UserTokenField;
 use shared::webhook::reply::Reply;
 use shared::webhook::Webhook;
 use time::OffsetDateTime;
@@ -43,6 +45,12 @@ impl<S: RegistrationStore> Webhook for CustomerRegistrationWebhook<S> {
     const METRICS: &'static [&'static str] = &METRICS;
     type Payload = CustomerRegistration;
     type Outcome = Registered;
+    /// When tokens are verified, the user a signed token names: it may have expired since the
+    /// activation this registration follows.
+    const USER_TOKEN: Option<UserTokenField<CustomerRegistration>> = Some(UserTokenField {
+        token: |registration| &mut registration.user_token,
+        expiry: Expiry::Ignored,
+    });
 
     async fn call(
         &self,
@@ -163,6 +171,79 @@ mod tests {
             );
             assert_eq!(answered.metrics, metrics);
         }
+    }
+}
+
+#[cfg(test)]
+mod user_token_tests {
+    use super::*;
+    use shared::domain::ids::{CustomerUid, UserToken};
+    use shared::domain::views::ReadModels;
+    use shared::testkit::user_tokens::{self, FORGER, SECRET};
+    use shared::testkit::{grant_units, FailingStore, Failure, InMemoryStore, LogCapture};
+    use shared::webhook::reply::{STORAGE_ERROR, USER_TOKEN_REJECTED};
+    use time::Duration;
+
+    fn body(token: &str) -> String {
+        serde_json::json!({"userToken": token, "customerUid": "c-1"}).to_string()
+    }
+
+    #[tokio::test]
+    async fn an_expired_but_signed_token_registers_its_user() {
+        let store = InMemoryStore::new();
+        grant_units(&store, "user-a", "1_GB", 1, Some("a@example.com"), None).await;
+        let webhook = CustomerRegistrationWebhook(store);
+        let expired = user_tokens::signed(SECRET, "user-a", Duration::days(2));
+        let answered = user_tokens::reply(&webhook, &body(&expired)).await;
+        assert_eq!(answered.status, StatusCode::OK);
+        assert_eq!(answered.body, r#"{"email":"a@example.com"}"#);
+        let customer = CustomerUid::parse("c-1").unwrap();
+        let user = webhook.0.user_for_customer(&customer).await.unwrap();
+        assert_eq!(user.map(String::from).as_deref(), Some("user-a"));
+    }
+
+    #[tokio::test]
+    async fn unsigned_or_forged_tokens_are_refused_and_store_nothing() {
+        let store = InMemoryStore::new();
+        grant_units(&store, "user-a", "1_GB", 1, Some("a@example.com"), None).await;
+        let webhook = CustomerRegistrationWebhook(store);
+        let before = webhook.0.snapshot();
+        let forged = user_tokens::signed(FORGER, "user-a", Duration::ZERO);
+        for token in ["user-a", forged.as_str()] {
+            let answered = user_tokens::reply(&webhook, &body(token)).await;
+            assert_eq!(answered.status, StatusCode::FORBIDDEN);
+            assert_eq!(answered.body, r#"{"error":"invalid user token"}"#);
+            assert_eq!(answered.metrics, [USER_TOKEN_REJECTED]);
+            assert_eq!(webhook.0.snapshot(), before);
+        }
+        let user = UserToken::parse("user-a").unwrap();
+        assert_eq!(
+            webhook.0.user_summary(&user).await.unwrap().customer_uid,
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn what_could_not_be_stored_is_logged_with_the_user_not_the_token() {
+        let logs = LogCapture::default();
+        let _guard = logs.install();
+        let token = user_tokens::for_user("user-a");
+        let webhook = CustomerRegistrationWebhook(FailingStore(Failure::Transient));
+        let answered = user_tokens::reply(&webhook, &body(&token)).await;
+        assert_eq!(answered.metrics, [STORAGE_ERROR]);
+        assert!(!logs.text().contains(&token));
+        let lines = logs.lines();
+        let not_stored: Vec<_> = lines
+            .iter()
+            .filter(|l| l["message"] == shared::webhook::NOT_STORED)
+            .collect();
+        assert_eq!(not_stored.len(), 1, "{lines:?}");
+        let payload: serde_json::Value =
+            serde_json::from_str(not_stored[0]["payload"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            payload,
+            serde_json::json!({"userToken": "user-a", "customerUid": "c-1"})
+        );
     }
 }
 

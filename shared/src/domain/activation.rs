@@ -43,7 +43,7 @@ impl FromBody for ActivationRequest {
 }
 
 /// Why an Activation Request is refused. The first four are decisions about an entitlement
-/// and are recorded; the last two answer requests that get no decision of their own.
+/// and are recorded; the last three answer requests that get no decision of their own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Refusal {
@@ -59,6 +59,10 @@ pub enum Refusal {
     ActivationIdReused,
     /// The body could not be read as an Activation Request.
     InvalidRequest,
+    /// User tokens are verified and this one is not signed with the configured key, is out of
+    /// its time, or names no user. Not recorded: the user it claims is not known, and a
+    /// forged request must not take the activationId from a genuine one.
+    InvalidUserToken,
 }
 
 impl Refusal {
@@ -81,6 +85,7 @@ impl Refusal {
             Self::NoUnitsLeft => "no units left for this item",
             Self::ActivationIdReused => "activationId already used for another request",
             Self::InvalidRequest => "invalid request",
+            Self::InvalidUserToken => "invalid user token",
         }
     }
 
@@ -93,6 +98,7 @@ impl Refusal {
             Self::NoUnitsLeft => "no_units_left",
             Self::ActivationIdReused => "activation_id_reused",
             Self::InvalidRequest => "invalid_request",
+            Self::InvalidUserToken => "invalid_user_token",
         }
     }
 }

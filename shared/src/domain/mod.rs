@@ -1,7 +1,8 @@
 //! What the business decides, free of HTTP and SDK types: Gigastore's payloads (`ids`,
 //! `payload`), time (`clock`, `deadline`), what every port shares (`store`, `timeline`), one module
-//! per use case with the port it needs, the read models (`views`) and the domain events
-//! (`events`). Nothing here imports anything outside this folder.
+//! per use case with the port it needs, the read models (`views`), the domain events
+//! (`events`) and what a verified user token yields (`user_token`). Nothing here imports
+//! anything outside this folder.
 
 pub mod activation;
 pub mod balance;
@@ -16,4 +17,5 @@ pub mod payload;
 pub mod registration;
 pub mod store;
 pub mod timeline;
+pub mod user_token;
 pub mod views;

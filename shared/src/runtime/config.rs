@@ -1,6 +1,7 @@
 //! Configuration from the environment, read once at init.
 
 use crate::webhook::gate::credentials::WebhookSecrets;
+use crate::webhook::gate::jwt::{KeyError, UserTokenKeys};
 use crate::webhook::gate::sources::{InvalidCidr, SourceAllowList};
 
 /// What every function needs to start.
@@ -35,6 +36,66 @@ pub enum ConfigError {
     /// `ALLOWED_SOURCE_CIDRS` is not a list of CIDRs.
     #[error(transparent)]
     AllowedSources(#[from] InvalidCidr),
+    /// `USER_TOKEN_JWT_SECRET` or `USER_TOKEN_JWT_PUBLIC_KEY` is not a usable key.
+    #[error(transparent)]
+    UserTokenKey(#[from] KeyError),
+    /// A public key and a secret are both set: which one signs is not clear.
+    #[error(
+        "USER_TOKEN_JWT_PUBLIC_KEY and USER_TOKEN_JWT_SECRET(_ARN) are both set: set the one the \
+         tokens are signed with"
+    )]
+    UserTokenKeysConflict,
+}
+
+/// Whether user tokens are verified, and with what (README, "Verified user tokens"). Read only
+/// by the functions whose payloads name the user; a key that cannot be used fails init, so a
+/// misconfiguration never turns verification off.
+#[derive(Debug, Clone, Default)]
+pub enum UserTokenConfig {
+    /// Not verified (nothing set): the token is the user id.
+    #[default]
+    Off,
+    /// HS256 secrets in Secrets Manager, by ARN (`USER_TOKEN_JWT_SECRET_ARN`): in AWS.
+    Managed {
+        /// The secret's ARN.
+        arn: String,
+    },
+    /// Fixed keys: HS256 secrets (`USER_TOKEN_JWT_SECRET`, local runs and tests) or a public
+    /// key (`USER_TOKEN_JWT_PUBLIC_KEY`, PEM: ES256 or EdDSA).
+    Keys(Box<UserTokenKeys>),
+}
+
+impl UserTokenConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the user token keys through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let arn = non_blank(&lookup, "USER_TOKEN_JWT_SECRET_ARN");
+        let secret = non_blank(&lookup, "USER_TOKEN_JWT_SECRET");
+        let public_key = non_blank(&lookup, "USER_TOKEN_JWT_PUBLIC_KEY");
+        let config = match (arn, secret, public_key) {
+            (None, None, None) => Self::Off,
+            (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
+                return Err(ConfigError::UserTokenKeysConflict)
+            }
+            (Some(arn), secret, None) => {
+                if secret.is_some() {
+                    tracing::warn!(
+                        "USER_TOKEN_JWT_SECRET is ignored: USER_TOKEN_JWT_SECRET_ARN is set"
+                    );
+                }
+                Self::Managed { arn }
+            }
+            (None, Some(secret), None) => {
+                Self::Keys(Box::new(UserTokenKeys::shared_secrets(&secret)?))
+            }
+            (None, None, Some(pem)) => Self::Keys(Box::new(UserTokenKeys::public_key(&pem)?)),
+        };
+        Ok(config)
+    }
 }
 
 /// `name`'s value through `lookup`, trimmed; `None` when unset or blank. Every function reads
@@ -148,6 +209,58 @@ mod tests {
     fn debug_never_shows_a_secret() {
         let config = read(&[("TABLE_NAME", "t"), ("WEBHOOK_SECRETS", "hunter2-secret")]).unwrap();
         assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    fn user_tokens(vars: &[(&str, &str)]) -> Result<UserTokenConfig, ConfigError> {
+        UserTokenConfig::from_lookup(|name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    const JWT_SECRET: &str = "a-user-token-secret-of-32-bytes-or-more";
+
+    #[test]
+    fn user_tokens_are_off_unless_a_key_is_set() {
+        assert!(matches!(user_tokens(&[]), Ok(UserTokenConfig::Off)));
+        assert!(matches!(
+            user_tokens(&[("USER_TOKEN_JWT_SECRET", " ")]),
+            Ok(UserTokenConfig::Off)
+        ));
+        assert!(matches!(
+            user_tokens(&[("USER_TOKEN_JWT_SECRET", JWT_SECRET)]),
+            Ok(UserTokenConfig::Keys(keys)) if keys.algorithm() == jsonwebtoken::Algorithm::HS256
+        ));
+        let managed = user_tokens(&[
+            ("USER_TOKEN_JWT_SECRET_ARN", ARN),
+            ("USER_TOKEN_JWT_SECRET", JWT_SECRET),
+        ]);
+        assert!(matches!(managed, Ok(UserTokenConfig::Managed { arn }) if arn == ARN));
+    }
+
+    #[test]
+    fn an_unusable_or_ambiguous_user_token_key_fails_init() {
+        assert!(matches!(
+            user_tokens(&[("USER_TOKEN_JWT_SECRET", "short")]),
+            Err(ConfigError::UserTokenKey(KeyError::ShortSecret))
+        ));
+        assert!(matches!(
+            user_tokens(&[("USER_TOKEN_JWT_PUBLIC_KEY", "not a key")]),
+            Err(ConfigError::UserTokenKey(KeyError::PublicKey))
+        ));
+        for secret in ["USER_TOKEN_JWT_SECRET", "USER_TOKEN_JWT_SECRET_ARN"] {
+            assert!(matches!(
+                user_tokens(&[(secret, JWT_SECRET), ("USER_TOKEN_JWT_PUBLIC_KEY", "pem")]),
+                Err(ConfigError::UserTokenKeysConflict)
+            ));
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_a_user_token_secret() {
+        let config = user_tokens(&[("USER_TOKEN_JWT_SECRET", JWT_SECRET)]).unwrap();
+        assert!(!format!("{config:?}").contains(JWT_SECRET));
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod failing;
 mod memory;
 pub mod properties;
 pub mod strategies;
+pub mod user_tokens;
 
 use std::sync::{Arc, Mutex};
 
@@ -96,15 +97,21 @@ pub async fn reply<W: crate::webhook::Webhook>(
     webhook: &W,
     body: &str,
 ) -> crate::webhook::reply::Reply {
+    reply_through(webhook, &gate(), body).await
+}
+
+/// The reply `webhook` gives a request with `body` presenting [`SECRET`], through `gate`.
+pub async fn reply_through<W: crate::webhook::Webhook>(
+    webhook: &W,
+    gate: &crate::webhook::gate::Gate,
+    body: &str,
+) -> crate::webhook::reply::Reply {
     let mut request = lambda_http::Request::new(lambda_http::Body::Text(body.to_owned()));
     let bearer = format!("Bearer {SECRET}");
     if let Ok(value) = bearer.parse() {
         request.headers_mut().insert("authorization", value);
     }
-    let gate = crate::webhook::gate::Gate::open(
-        crate::webhook::gate::credentials::WebhookSecrets::parse(SECRET),
-    );
-    crate::webhook::pipeline::respond(webhook, &gate, &request).await
+    crate::webhook::pipeline::respond(webhook, gate, &request).await
 }
 
 /// Checks that `webhook` over `store` records `body` once: `recorded`, counting `received`; then,

@@ -18,6 +18,8 @@ use crate::domain::clock;
 use crate::domain::deadline::Deadline;
 use crate::domain::payload::{FromBody, PayloadError};
 use crate::domain::store::StoreError;
+use gate::jwt::TokenRejected;
+use gate::user_tokens::UserTokenField;
 use reply::{ApiError, Reply};
 
 /// Marker of the log line that holds a webhook payload which could not be stored, whole, so it
@@ -39,9 +41,15 @@ pub trait Webhook: Send + Sync {
     type Payload: FromBody + Send + Sync;
     /// What the use case did.
     type Outcome: Send;
+    /// Where the payload names the app's user by its `userToken`, if it does. When user tokens
+    /// are verified, the gate replaces that token with the user it names before the use case
+    /// runs and anything logs the payload, and a token naming none gets
+    /// [`Webhook::invalid_user_token`]; the keys are read at init only for such webhooks.
+    const USER_TOKEN: Option<UserTokenField<Self::Payload>> = None;
 
     /// The span the request runs in once parsed; its fields join every log line of the request.
-    /// Only what an operator needs: never an email, and a user token only where it must be.
+    /// Only what an operator needs: never an email, and never the user token (the span is
+    /// made before a verified token is replaced by its user).
     fn span(_payload: &Self::Payload) -> Span {
         Span::none()
     }
@@ -60,6 +68,12 @@ pub trait Webhook: Send + Sync {
     /// How a body that could not be read is answered (400 by default).
     fn invalid(error: PayloadError) -> Reply {
         ApiError::InvalidRequest(error).into()
+    }
+
+    /// How a request whose user token names no user is answered, when user tokens are
+    /// verified (403 `invalid user token` by default).
+    fn invalid_user_token(rejected: TokenRejected) -> Reply {
+        ApiError::InvalidUserToken(rejected).into()
     }
 
     /// How a request is answered when nothing can be decided or stored now: 503, so the

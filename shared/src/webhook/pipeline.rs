@@ -1,5 +1,6 @@
-//! The one path every request takes: deadline, gate, body decoding, the webhook's use case,
-//! the reply, one log line and the metrics. Nothing here knows any one webhook.
+//! The one path every request takes: deadline, gate, body decoding, the user (when user tokens
+//! are verified), the webhook's use case, the reply, one log line and the metrics. Nothing here
+//! knows any one webhook.
 
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
@@ -9,8 +10,12 @@ use time::OffsetDateTime;
 use tracing::{Instrument, Span};
 
 use crate::domain::deadline::Deadline;
+use crate::domain::ids::UserToken;
 use crate::domain::payload::{FromBody, PayloadError, MAX_BODY_BYTES};
+use crate::domain::store::chain;
 use crate::runtime::telemetry;
+use crate::webhook::gate::secrets::SecretUnavailable;
+use crate::webhook::gate::user_tokens::Unverified;
 use crate::webhook::gate::{Gate, Refused};
 use crate::webhook::reply::{ApiError, Reply, SECRET_UNAVAILABLE};
 use crate::webhook::Webhook;
@@ -26,19 +31,15 @@ pub fn deadline_of(request: &Request) -> Deadline {
     Deadline::before_lambda(lambda, ANSWER_MARGIN, DEFAULT_BUDGET)
 }
 
-/// Checks the caller, parses, runs the use case before the deadline and answers; returns the
-/// reply with the span it ran in.
+/// Checks the caller, parses, identifies the user (when user tokens are verified), runs the
+/// use case before the deadline and answers; returns the reply with the span it ran in.
 async fn run_request<W: Webhook>(webhook: &W, gate: &Gate, request: &Request) -> (Reply, Span) {
     let deadline = deadline_of(request);
     match gate.admit(request).await {
         Ok(()) => {}
         Err(Refused::Source) => return (ApiError::Forbidden.into(), Span::none()),
         Err(Refused::SecretUnavailable(unavailable)) => {
-            tracing::error!(error = %unavailable, "webhook secrets unavailable: request refused");
-            let reply = W::temporarily_unavailable()
-                .because(unavailable.to_string())
-                .counting([SECRET_UNAVAILABLE]);
-            return (reply, Span::none());
+            return (secrets_unavailable::<W>(unavailable), Span::none())
         }
         Err(Refused::Credentials(rejected)) => {
             return (ApiError::Unauthorized(rejected).into(), Span::none())
@@ -48,21 +49,56 @@ async fn run_request<W: Webhook>(webhook: &W, gate: &Gate, request: &Request) ->
     if request.body().len() > MAX_BODY_BYTES {
         return (W::invalid(PayloadError::TooLarge), Span::none());
     }
-    let payload = match W::Payload::from_body(request.body()) {
+    let mut payload = match W::Payload::from_body(request.body()) {
         Ok(payload) => payload,
         Err(invalid) => return (W::invalid(invalid), Span::none()),
     };
+    let now = OffsetDateTime::now_utc();
+    // Before the token is checked, so a refused request is logged with the payload's ids.
     let span = W::span(&payload);
     let reply = async {
-        let now = OffsetDateTime::now_utc();
+        // The user the verified token names, which replaced it in the payload.
+        let mut verified = None;
+        if let Some(field) = W::USER_TOKEN {
+            let token = (field.token)(&mut payload);
+            match gate.user_tokens.identify(token, now, field.expiry).await {
+                Ok(true) => verified = Some(token.clone()),
+                Ok(false) => {}
+                Err(Unverified::Rejected(rejected)) => return W::invalid_user_token(rejected),
+                Err(Unverified::KeysUnavailable(unavailable)) => {
+                    return secrets_unavailable::<W>(unavailable)
+                }
+            }
+        }
         match deadline.run(webhook.call(&payload, now, deadline)).await {
             Ok(outcome) => W::answer(&payload, outcome),
-            Err(failed) => W::unavailable(&payload, request.body(), now, failed),
+            Err(failed) => match verified {
+                // Logged for replay with the user in place of the token: never the token.
+                Some(user) => W::unavailable(&payload, &naming(request.body(), &user), now, failed),
+                None => W::unavailable(&payload, request.body(), now, failed),
+            },
         }
     }
     .instrument(span.clone())
     .await;
     (reply, span)
+}
+
+/// The answer when the webhook secrets or the user token keys cannot be read.
+fn secrets_unavailable<W: Webhook>(unavailable: SecretUnavailable) -> Reply {
+    tracing::error!(error = %chain(&unavailable), "{unavailable}: request refused");
+    W::temporarily_unavailable()
+        .because(unavailable.to_string())
+        .counting([SECRET_UNAVAILABLE])
+}
+
+/// `body` (a JSON object, as the payload parsed) with `user` as its `userToken`.
+fn naming(body: &[u8], user: &UserToken) -> Vec<u8> {
+    // Unreadable (it parsed, so it cannot be): only the user is kept, never the token.
+    let mut object: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(body).unwrap_or_default();
+    object.insert(UserToken::FIELD.to_owned(), user.as_str().into());
+    serde_json::to_vec(&object).unwrap_or_default()
 }
 
 /// The reply to `request`, without logging or counting it (for tests).

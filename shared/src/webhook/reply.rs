@@ -9,6 +9,7 @@ use crate::domain::store::{FailureClass, StoreError};
 use crate::domain::timeline::Recorded;
 use crate::runtime::telemetry::Metric;
 use crate::webhook::gate::credentials::AuthError;
+use crate::webhook::gate::jwt::TokenRejected;
 
 /// A call without a valid secret.
 pub const AUTH_REJECTED: Metric = Metric::count("AuthRejected");
@@ -20,16 +21,19 @@ pub const STORAGE_ERROR: Metric = Metric::count("StorageError");
 pub const STORAGE_PERMANENT_ERROR: Metric = Metric::count("StoragePermanentError");
 /// A call from outside `ALLOWED_SOURCE_CIDRS`.
 pub const SOURCE_REJECTED: Metric = Metric::count("SourceRejected");
-/// The webhook secrets could not be read, so nothing could be accepted.
+/// The webhook secrets or the user token keys could not be read, so nothing could be accepted.
 pub const SECRET_UNAVAILABLE: Metric = Metric::count("SecretUnavailable");
+/// User tokens are verified and a request's names no user (forged, altered, expired).
+pub const USER_TOKEN_REJECTED: Metric = Metric::count("UserTokenRejected");
 /// The metrics every function may emit, whatever its webhook.
-pub const METRICS: [&str; 6] = [
+pub const METRICS: [&str; 7] = [
     AUTH_REJECTED.name,
     INVALID_REQUEST.name,
     STORAGE_ERROR.name,
     STORAGE_PERMANENT_ERROR.name,
     SOURCE_REJECTED.name,
     SECRET_UNAVAILABLE.name,
+    USER_TOKEN_REJECTED.name,
 ];
 
 /// What a storage failure counts: always `StorageError`, and `StoragePermanentError` when no
@@ -158,6 +162,9 @@ pub enum ApiError {
     /// 503: storage failed; the sender should retry.
     #[error("temporarily unavailable, please retry")]
     Unavailable(#[from] StoreError),
+    /// 403: user tokens are verified and this one names no user.
+    #[error("invalid user token")]
+    InvalidUserToken(#[from] TokenRejected),
 }
 
 impl From<ApiError> for Reply {
@@ -187,6 +194,14 @@ impl From<ApiError> for Reply {
             )
             .because(why.chain())
             .counting(storage_failure_metrics(why)),
+            // The body does not say what is wrong with the token; the log does.
+            ApiError::InvalidUserToken(why) => Reply::error(
+                StatusCode::FORBIDDEN,
+                &err.to_string(),
+                "invalid_user_token",
+            )
+            .because(why.to_string())
+            .counting([USER_TOKEN_REJECTED]),
         }
     }
 }

@@ -1,9 +1,13 @@
 //! The one place that decides who may call a webhook: from where (`sources`), with what
-//! (`credentials`), checked against which secrets (`secrets`, fixed or read from Secrets Manager).
+//! (`credentials`), checked against which secrets (`secrets`, fixed or read from Secrets
+//! Manager); and, when user tokens are verified, which user a request is for (`user_tokens`,
+//! with the JWT keys and check in `jwt`).
 
 pub mod credentials;
+pub mod jwt;
 pub mod secrets;
 pub mod sources;
+pub mod user_tokens;
 
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
@@ -11,14 +15,18 @@ use lambda_http::{Request, RequestExt};
 use credentials::{authenticate, AuthError, WebhookSecrets};
 use secrets::{SecretSource, SecretUnavailable};
 use sources::SourceAllowList;
+use user_tokens::UserTokens;
 
-/// Who may call: the accepted secrets and the allowed source networks.
+/// Who may call: the accepted secrets and the allowed source networks; and whether the app's
+/// user tokens are verified.
 #[derive(Debug, Clone)]
 pub struct Gate {
     /// The webhook secrets.
     pub secrets: SecretSource,
     /// The networks calls may come from.
     pub sources: SourceAllowList,
+    /// The keys user tokens are verified with, if they are (off by default).
+    pub user_tokens: UserTokens,
 }
 
 /// Why the gate turned a request away.
@@ -36,11 +44,20 @@ pub enum Refused {
 }
 
 impl Gate {
-    /// A gate accepting `secrets` from any address.
+    /// A gate accepting `secrets` from any address, user tokens not verified.
     pub fn open(secrets: WebhookSecrets) -> Self {
         Self {
             secrets: SecretSource::fixed(secrets),
             sources: SourceAllowList::default(),
+            user_tokens: UserTokens::Off,
+        }
+    }
+
+    /// The same gate, verifying user tokens as `user_tokens` says.
+    pub fn verifying(self, user_tokens: UserTokens) -> Self {
+        Self {
+            user_tokens,
+            ..self
         }
     }
 

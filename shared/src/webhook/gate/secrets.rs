@@ -2,7 +2,8 @@
 //! Secrets Manager secret read at init and re-read at most every few minutes.
 //!
 //! The managed secret's string value is read like `WEBHOOK_SECRETS` (comma-separated), so an
-//! operator rotates it with `put-secret-value` alone: `new,old`, then `new`. No deploy.
+//! operator rotates it with `put-secret-value` alone: `new,old`, then `new`. No deploy. The
+//! user token keys (`user_tokens`) are kept in a managed secret the same way.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,20 +15,57 @@ use crate::adapters::secrets_manager::{self, sdk::Client};
 use crate::domain::store::{chain, Source};
 use crate::webhook::gate::credentials::WebhookSecrets;
 
-/// The secrets could not be read: nothing may be approved or stored.
+/// A secret could not be read: nothing it guards may be approved or stored.
 #[derive(Debug, thiserror::Error)]
-#[error("webhook secrets could not be read")]
-pub struct SecretUnavailable(#[source] pub Source);
+#[error("{what} could not be read")]
+pub struct SecretUnavailable {
+    /// What the secret holds (`webhook secrets`, `user token keys`).
+    pub what: &'static str,
+    /// Why.
+    #[source]
+    pub source: Source,
+}
 
-/// Why one read of the managed secret gave no secrets.
+/// Why one read of the managed secret gave nothing usable.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     /// Secrets Manager could not give the secret's value.
     #[error(transparent)]
     Read(#[from] secrets_manager::ReadError),
-    /// The secret's value lists no secret (blank or only commas).
-    #[error("the secret's value lists no webhook secret")]
-    Empty,
+    /// The value lists nothing (blank or only commas); what it should list.
+    #[error("the secret's value lists no {0}")]
+    Empty(&'static str),
+    /// The value holds nothing usable (its error never shows the value).
+    #[error(transparent)]
+    Invalid(Source),
+}
+
+/// What a managed secret's string value is read as.
+pub trait SecretValue: Sized + Send + Sync + 'static {
+    /// What it is, in logs and errors.
+    const WHAT: &'static str;
+
+    /// Reads the secret's string value; the error says why it is unusable, never what it is.
+    fn from_secret(value: &str) -> Result<Self, ReadError>;
+
+    /// How many secrets or keys it holds, for the log.
+    fn count(&self) -> usize;
+}
+
+impl SecretValue for WebhookSecrets {
+    const WHAT: &'static str = "webhook secrets";
+
+    fn from_secret(value: &str) -> Result<Self, ReadError> {
+        let secrets = WebhookSecrets::parse(value);
+        if secrets.is_empty() {
+            return Err(ReadError::Empty("webhook secret"));
+        }
+        Ok(secrets)
+    }
+
+    fn count(&self) -> usize {
+        self.len()
+    }
 }
 
 /// How often the managed secret is read, and how long one read may take.
@@ -58,7 +96,7 @@ pub enum SecretSource {
     /// Fixed for the process's life (`WEBHOOK_SECRETS`).
     Fixed(Arc<WebhookSecrets>),
     /// A Secrets Manager secret, cached and re-read (`WEBHOOK_SECRET_ARN`).
-    Managed(Arc<ManagedSecret>),
+    Managed(Arc<ManagedSecret<WebhookSecrets>>),
 }
 
 impl SecretSource {
@@ -74,19 +112,7 @@ impl SecretSource {
         secret_id: impl Into<String>,
         policy: RefreshPolicy,
     ) -> Self {
-        let managed = ManagedSecret {
-            client,
-            secret_id: secret_id.into(),
-            policy,
-            state: RwLock::new(State {
-                known: Known::NotRead,
-                next_read: Instant::now(),
-            }),
-            refreshing: Mutex::new(()),
-        };
-        // Its outcome is cached and logged; requests see it through `current`.
-        let _ = managed.refresh().await;
-        Self::Managed(Arc::new(managed))
+        Self::Managed(ManagedSecret::read_at_init(client, secret_id, policy).await)
     }
 
     /// The secrets accepted now.
@@ -98,60 +124,87 @@ impl SecretSource {
     }
 }
 
-/// A Secrets Manager secret holding the webhook secrets, cached between reads.
+/// A Secrets Manager secret holding a `T` (the webhook secrets, the user token keys), cached
+/// between reads.
 #[derive(Debug)]
-pub struct ManagedSecret {
+pub struct ManagedSecret<T> {
     client: Client,
     secret_id: String,
     policy: RefreshPolicy,
-    state: RwLock<State>,
+    state: RwLock<State<T>>,
     /// Held by the one request re-reading the secret, so concurrent requests do not stampede.
     refreshing: Mutex<()>,
 }
 
 #[derive(Debug)]
-struct State {
-    known: Known,
+struct State<T> {
+    known: Known<T>,
     /// When the value (or the failure) is to be read again.
     next_read: Instant,
 }
 
 #[derive(Debug)]
-enum Known {
+enum Known<T> {
     /// Before the first read.
     NotRead,
     /// The last value read; kept through later failed reads.
-    Value(Arc<WebhookSecrets>),
+    Value(Arc<T>),
     /// No value was ever read; why the last read failed.
     Failed(Arc<ReadError>),
 }
 
-impl Known {
-    fn result(&self) -> Result<Arc<WebhookSecrets>, SecretUnavailable> {
+impl<T: SecretValue> Known<T> {
+    fn result(&self) -> Result<Arc<T>, SecretUnavailable> {
+        let unavailable = |source: Source| SecretUnavailable {
+            what: T::WHAT,
+            source,
+        };
         match self {
-            Self::Value(secrets) => Ok(Arc::clone(secrets)),
-            Self::Failed(error) => Err(SecretUnavailable(Box::new(Arc::clone(error)))),
-            Self::NotRead => Err(SecretUnavailable("not read yet".into())),
+            Self::Value(value) => Ok(Arc::clone(value)),
+            Self::Failed(error) => Err(unavailable(Box::new(Arc::clone(error)))),
+            Self::NotRead => Err(unavailable("not read yet".into())),
         }
     }
 }
 
-impl ManagedSecret {
+impl<T: SecretValue> ManagedSecret<T> {
+    /// The secret `secret_id` (ARN or name) read through `client`, now and then as `policy`
+    /// says. A failed first read is logged, not fatal: later requests retry it.
+    pub async fn read_at_init(
+        client: Client,
+        secret_id: impl Into<String>,
+        policy: RefreshPolicy,
+    ) -> Arc<Self> {
+        let managed = Self {
+            client,
+            secret_id: secret_id.into(),
+            policy,
+            state: RwLock::new(State {
+                known: Known::NotRead,
+                next_read: Instant::now(),
+            }),
+            refreshing: Mutex::new(()),
+        };
+        // Its outcome is cached and logged; requests see it through `current`.
+        let _ = managed.refresh().await;
+        Arc::new(managed)
+    }
+
     /// The secret's ARN or name.
     pub fn secret_id(&self) -> &str {
         &self.secret_id
     }
 
-    /// The cached secrets while fresh; otherwise read again, keeping the cached ones if that
+    /// The cached value while fresh; otherwise read again, keeping the cached one if that
     /// fails.
-    pub async fn current(&self) -> Result<Arc<WebhookSecrets>, SecretUnavailable> {
+    pub async fn current(&self) -> Result<Arc<T>, SecretUnavailable> {
         let cached = {
             let state = self.state.read().await;
             if Instant::now() < state.next_read {
                 return state.known.result();
             }
             match &state.known {
-                Known::Value(secrets) => Some(Arc::clone(secrets)),
+                Known::Value(value) => Some(Arc::clone(value)),
                 Known::NotRead | Known::Failed(_) => None,
             }
         };
@@ -172,17 +225,18 @@ impl ManagedSecret {
     }
 
     /// Reads the secret once and caches the outcome; the caller holds the turn, or is init.
-    async fn refresh(&self) -> Result<Arc<WebhookSecrets>, SecretUnavailable> {
+    async fn refresh(&self) -> Result<Arc<T>, SecretUnavailable> {
         let read = self.read().await;
         let mut state = self.state.write().await;
         match read {
-            Ok(secrets) => {
+            Ok(value) => {
                 tracing::info!(
                     secret = %self.secret_id,
-                    accepted = secrets.len(),
-                    "webhook secrets read"
+                    accepted = value.count(),
+                    "{} read",
+                    T::WHAT
                 );
-                state.known = Known::Value(Arc::new(secrets));
+                state.known = Known::Value(Arc::new(value));
                 state.next_read = Instant::now() + self.policy.refresh_every;
             }
             Err(error) => {
@@ -192,13 +246,15 @@ impl ManagedSecret {
                     tracing::warn!(
                         secret = %self.secret_id,
                         error = %chain(&*error),
-                        "webhook secrets could not be re-read: the ones read before still apply"
+                        "{} could not be re-read: the ones read before still apply",
+                        T::WHAT
                     );
                 } else {
                     tracing::error!(
                         secret = %self.secret_id,
                         error = %chain(&*error),
-                        "webhook secrets could not be read: every request is refused until they can"
+                        "{} could not be read: every request is refused until they can",
+                        T::WHAT
                     );
                     state.known = Known::Failed(error);
                 }
@@ -210,15 +266,11 @@ impl ManagedSecret {
     }
 
     /// One read of the secret's value, within the policy's timeout.
-    async fn read(&self) -> Result<WebhookSecrets, ReadError> {
+    async fn read(&self) -> Result<T, ReadError> {
         let value =
             secrets_manager::read_string(&self.client, &self.secret_id, self.policy.read_timeout)
                 .await?;
-        let secrets = WebhookSecrets::parse(&value);
-        if secrets.is_empty() {
-            return Err(ReadError::Empty);
-        }
-        Ok(secrets)
+        T::from_secret(&value)
     }
 }
 
@@ -237,7 +289,10 @@ mod tests {
     #[test]
     fn the_chain_shows_every_cause() {
         let error = secrets_manager::ReadError::TimedOut(Duration::from_secs(1));
-        let unavailable = SecretUnavailable(Box::new(Arc::new(error)));
+        let unavailable = SecretUnavailable {
+            what: WebhookSecrets::WHAT,
+            source: Box::new(Arc::new(error)),
+        };
         assert_eq!(
             chain(&unavailable),
             "webhook secrets could not be read: GetSecretValue did not answer within 1s"

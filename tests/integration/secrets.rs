@@ -421,7 +421,7 @@ async fn a_user_token_secret_too_short_to_be_a_key_is_not_used() {
     let short = unique_name();
     create_secret(&short, "too-short").await;
     let user_tokens = UserTokens::managed(client(), short, RefreshPolicy::default()).await;
-    let UserTokens::Managed(managed) = user_tokens else {
+    let UserTokens::Verified(managed) = user_tokens else {
         panic!("a managed secret")
     };
     let unavailable = managed.current().await.unwrap_err();

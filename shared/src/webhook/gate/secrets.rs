@@ -90,19 +90,29 @@ impl Default for RefreshPolicy {
     }
 }
 
-/// The source of the accepted webhook secrets.
-#[derive(Debug, Clone)]
-pub enum SecretSource {
-    /// Fixed for the process's life (`WEBHOOK_SECRETS`).
-    Fixed(Arc<WebhookSecrets>),
-    /// A Secrets Manager secret, cached and re-read (`WEBHOOK_SECRET_ARN`).
-    Managed(Arc<ManagedSecret<WebhookSecrets>>),
+/// Where a value read from secrets comes from: fixed for the process's life (from the
+/// environment), or a Secrets Manager secret cached and re-read.
+#[derive(Debug)]
+pub enum Sourced<T> {
+    /// Fixed for the process's life.
+    Fixed(Arc<T>),
+    /// A Secrets Manager secret, cached and re-read.
+    Managed(Arc<ManagedSecret<T>>),
 }
 
-impl SecretSource {
-    /// Secrets fixed for the process's life.
-    pub fn fixed(secrets: WebhookSecrets) -> Self {
-        Self::Fixed(Arc::new(secrets))
+impl<T> Clone for Sourced<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Fixed(value) => Self::Fixed(Arc::clone(value)),
+            Self::Managed(managed) => Self::Managed(Arc::clone(managed)),
+        }
+    }
+}
+
+impl<T: SecretValue> Sourced<T> {
+    /// A value fixed for the process's life.
+    pub fn fixed(value: T) -> Self {
+        Self::Fixed(Arc::new(value))
     }
 
     /// The secret `secret_id` (ARN or name) read through `client`, now and then as `policy`
@@ -115,14 +125,17 @@ impl SecretSource {
         Self::Managed(ManagedSecret::read_at_init(client, secret_id, policy).await)
     }
 
-    /// The secrets accepted now.
-    pub async fn current(&self) -> Result<Arc<WebhookSecrets>, SecretUnavailable> {
+    /// The value in force now.
+    pub async fn current(&self) -> Result<Arc<T>, SecretUnavailable> {
         match self {
-            Self::Fixed(secrets) => Ok(Arc::clone(secrets)),
+            Self::Fixed(value) => Ok(Arc::clone(value)),
             Self::Managed(managed) => managed.current().await,
         }
     }
 }
+
+/// The source of the accepted webhook secrets (`WEBHOOK_SECRETS` or `WEBHOOK_SECRET_ARN`).
+pub type SecretSource = Sourced<WebhookSecrets>;
 
 /// A Secrets Manager secret holding a `T` (the webhook secrets, the user token keys), cached
 /// between reads.

@@ -4,15 +4,13 @@
 //! claims name, before the use case runs and before the payload is logged, so nothing after the
 //! gate sees the token itself. Off, the token is the user id, as today.
 
-use std::sync::Arc;
-
 use time::OffsetDateTime;
 
 use crate::adapters::secrets_manager::sdk::Client;
 use crate::domain::ids::UserToken;
 use crate::domain::user_token::Expiry;
 use crate::webhook::gate::jwt::{TokenRejected, UserTokenKeys};
-use crate::webhook::gate::secrets::{ManagedSecret, RefreshPolicy, SecretUnavailable};
+use crate::webhook::gate::secrets::{RefreshPolicy, SecretUnavailable, Sourced};
 
 /// Where a webhook's payload names the app's user, and whether an expired token still names it.
 pub struct UserTokenField<P> {
@@ -28,10 +26,10 @@ pub enum UserTokens {
     /// Not verified: the token is the user id (the default).
     #[default]
     Off,
-    /// Keys fixed for the process's life (`USER_TOKEN_JWT_SECRET`, `USER_TOKEN_JWT_PUBLIC_KEY`).
-    Fixed(Arc<UserTokenKeys>),
-    /// HS256 secrets in Secrets Manager, cached and re-read (`USER_TOKEN_JWT_SECRET_ARN`).
-    Managed(Arc<ManagedSecret<UserTokenKeys>>),
+    /// Verified with keys fixed for the process's life (`USER_TOKEN_JWT_SECRET`,
+    /// `USER_TOKEN_JWT_PUBLIC_KEY`) or HS256 secrets in Secrets Manager, cached and re-read
+    /// (`USER_TOKEN_JWT_SECRET_ARN`).
+    Verified(Sourced<UserTokenKeys>),
 }
 
 /// Why a request's user token names no user.
@@ -48,7 +46,7 @@ pub enum Unverified {
 impl UserTokens {
     /// Verified with `keys`, fixed for the process's life.
     pub fn fixed(keys: UserTokenKeys) -> Self {
-        Self::Fixed(Arc::new(keys))
+        Self::Verified(Sourced::fixed(keys))
     }
 
     /// Verified with the HS256 secrets in `secret_id` (ARN or name), read now and then as
@@ -58,7 +56,7 @@ impl UserTokens {
         secret_id: impl Into<String>,
         policy: RefreshPolicy,
     ) -> Self {
-        Self::Managed(ManagedSecret::read_at_init(client, secret_id, policy).await)
+        Self::Verified(Sourced::managed(client, secret_id, policy).await)
     }
 
     /// Whether tokens are verified.
@@ -76,8 +74,7 @@ impl UserTokens {
     ) -> Result<bool, Unverified> {
         let keys = match self {
             Self::Off => return Ok(false),
-            Self::Fixed(keys) => Arc::clone(keys),
-            Self::Managed(managed) => managed.current().await?,
+            Self::Verified(keys) => keys.current().await?,
         };
         *token = keys.verify(token.as_str(), now, expiry)?;
         Ok(true)

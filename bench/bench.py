@@ -5,8 +5,11 @@ local Lambda Runtime API (2018-06-01) in this process, which reads each function
 /proc/<pid>/task/*/schedstat (ns) the moment a /next request arrives, i.e. while it waits.
 Writes bench/results/latest.{md,json} and prints the Markdown report. Exit 1 on any failure.
 """
+import base64
 import collections
 import datetime
+import hashlib
+import hmac
 import http.server
 import json
 import math
@@ -31,6 +34,8 @@ PY = str(ROOT / ".venv" / "bin" / "python")
 FUNCTIONS = sorted(p.name for p in (ROOT / "functions").iterdir() if (p / "Cargo.toml").exists())
 SECRET = "bench-secret"
 USER = "BENCH_USER_TOKEN"
+# The HS256 key of the run with verified user tokens (README, "Verified user tokens").
+JWT_SECRET = "bench-user-token-key-at-least-32-bytes"
 ITEM = "1_GB"
 MIB = 1024 * 1024
 
@@ -377,6 +382,7 @@ class Events:
         self.template["queryStringParameters"] = {"token": SECRET}
         self.count = 0
         self.run = uuid.uuid4().hex[:8]
+        self.user_token = USER  # a signed token naming USER in the verified run
 
     def make(self, n):
         out = []
@@ -388,13 +394,23 @@ class Events:
             event["body"] = json.dumps(
                 {
                     "inventoryItemId": ITEM,
-                    "userToken": USER,
+                    "userToken": self.user_token,
                     "metaTag": f"order-{self.count}",
                     "activationId": f"bench-{self.run}-{self.count}",
                 }
             )
             out.append((rid, json.dumps(event).encode()))
         return out
+
+
+def signed_user_token(sub, ttl_s=3600):
+    """An HS256 JWT naming `sub`, as a reseller's backend issues one (README)."""
+    def b64(data):
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    claims = b64(json.dumps({"sub": sub, "exp": int(time.time()) + ttl_s}, separators=(",", ":")).encode())
+    signature = hmac.new(JWT_SECRET.encode(), f"{header}.{claims}".encode(), hashlib.sha256).digest()
+    return f"{header}.{claims}.{b64(signature)}"
 
 
 # --- the runs -------------------------------------------------------------------------------
@@ -737,6 +753,16 @@ def report(results):
         met = "?" if t["met"] is None else ("yes" if t["met"] else "**no**")
         lines.append(f"| {t['target']} | {shown} | {met} |")
     c, w = results["concurrent"], results["warm"]["rust"]
+    v = results["verified"]
+    lines += [
+        "",
+        "## Verified user tokens (Rust, HS256, one process after its first invocation)",
+        "",
+        "| | plain user token | verified token | ratio |",
+        "|---|---:|---:|---:|",
+        f"| CPU per invocation | {fmt(w['cpu_per_invocation_ms'], 'ms')} | {fmt(v['cpu_per_invocation_ms'], 'ms')} | {v['cpu_per_invocation_ms'] / w['cpu_per_invocation_ms']:.2f} |",
+        f"| latency median / p99 | {fmt(w['latency_median_ms'], 'ms')} / {fmt(w['latency_p99_ms'], 'ms')} | {fmt(v['latency_median_ms'], 'ms')} / {fmt(v['latency_p99_ms'], 'ms')} | |",
+    ]
     lines += [
         "",
         f"## Concurrent mode (AWS_LAMBDA_MAX_CONCURRENCY={results['params']['concurrency']}, Rust)",
@@ -817,6 +843,12 @@ def bench(tmp, home, arm64_status):
         log(f"warm: {WARM} invocations in one {kind} process")
         cmd, kenv = commands[kind]
         results["warm"][kind] = warm(kind, cmd, kenv, events, out_dir, WARM)
+    log(f"warm, verified user tokens: {WARM} invocations in one Rust process, each with a signed token")
+    cmd, kenv = commands["rust"]
+    events.user_token = signed_user_token(USER)
+    results["verified"] = warm("rust-verified", cmd, dict(kenv, USER_TOKEN_JWT_SECRET=JWT_SECRET),
+                               events, out_dir, WARM)
+    events.user_token = USER
     log(f"concurrent mode: AWS_LAMBDA_MAX_CONCURRENCY={CONCURRENCY}, {WARM} invocations (Rust)")
     cmd, kenv = commands["rust"]
     results["concurrent"] = warm("rust", cmd, kenv, events, out_dir, WARM, concurrency=CONCURRENCY)

@@ -220,12 +220,8 @@ impl DynamoStore {
             .expression_attribute_values(":uid", s(uid.as_str()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) => match e.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(()),
-                _ => Err(failed("DynamoDB UpdateItem", e)),
-            },
-        }
+        // The condition failing means the profile no longer holds it: nothing to take off.
+        super::unless_condition_failed(result)?;
+        Ok(())
     }
 }

@@ -45,32 +45,29 @@ impl RegistrationStore for InMemoryStore {
             .customer_uid
             .replace(registration.customer_uid.clone());
         let email = profile.email.clone();
+        // Through the guard once, so the link table and another profile borrow apart.
         let t = &mut *t;
-        let uid = &registration.customer_uid;
+        let (user, uid) = (&registration.user_token, &registration.customer_uid);
         let newly_held = previous.as_ref() != Some(uid);
         let replaced = previous.filter(|p| p != uid);
-        // As the adapter's link item: the id names the user it was registered to last.
-        let mut moved_from = None;
-        if newly_held {
-            let user = &registration.user_token;
-            let link = t.customer_links.get(uid).cloned();
-            let loser = match link {
-                Some((_, linked_at)) if linked_at > now => Some(user.clone()),
-                Some((holder, _)) => {
-                    t.customer_links.insert(uid.clone(), (user.clone(), now));
-                    moved_from = Some(holder.clone()).filter(|h| h != user);
-                    moved_from.clone()
-                }
-                None => {
-                    t.customer_links.insert(uid.clone(), (user.clone(), now));
-                    None
-                }
-            };
-            if let Some(profile) = loser.and_then(|l| t.profiles.get_mut(&l)) {
-                if profile.customer_uid.as_ref() == Some(uid) {
-                    profile.customer_uid = None;
-                    profile.registered_at = None;
-                }
+        // As the adapter's link item: the id names the user it was registered to last; the
+        // profile of the user it was taken from (or, registered later to another, this one's)
+        // loses it.
+        let (moved_from, loser) = match t.customer_links.get(uid).cloned() {
+            _ if !newly_held => (None, None),
+            Some((holder, linked_at)) if linked_at > now => {
+                (None, Some(user.clone()).filter(|u| *u != holder))
+            }
+            before => {
+                t.customer_links.insert(uid.clone(), (user.clone(), now));
+                let moved = before.map(|(holder, _)| holder).filter(|h| h != user);
+                (moved.clone(), moved)
+            }
+        };
+        if let Some(profile) = loser.and_then(|l| t.profiles.get_mut(&l)) {
+            if profile.customer_uid.as_ref() == Some(uid) {
+                profile.customer_uid = None;
+                profile.registered_at = None;
             }
         }
         Ok(Some(Registered::KnownUser {

@@ -16,7 +16,8 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 use shared::adapters::dynamo::DynamoStore;
-use shared::domain::ids::{ItemId, UserToken};
+use shared::domain::ids::ItemId;
+use shared::domain::payload::FieldError;
 use shared::domain::store::StoreError;
 use time::OffsetDateTime;
 
@@ -90,20 +91,18 @@ pub enum CliError {
     /// The table refused or could not be reached.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A value the command made or was given is not valid.
+    #[error(transparent)]
+    Field(#[from] FieldError),
     /// `revoke` of an item the user holds no entitlement to.
     #[error("user has no entitlement to {0}")]
     NoSuchEntitlement(ItemId),
     /// `show` of a user nothing is stored for.
     #[error("nothing is stored for this user")]
     UnknownUser,
-    /// `grant` with a purchase id already used for another grant.
-    #[error("this purchase id was already granted to user {user_token} for {item}: nothing added")]
-    PurchaseIdReused {
-        /// The user it was granted to.
-        user_token: UserToken,
-        /// The item it was granted for.
-        item: ItemId,
-    },
+    /// `grant` with a purchase id already granted with other fields.
+    #[error("this purchase id was already granted with another {0}: nothing added")]
+    PurchaseConflict(String),
     /// `show --customer-uid` of a customer no user is registered with.
     #[error("no user is registered with this customer id")]
     UnknownCustomer,

@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 
 use crate::domain::deadline::Deadline;
 use crate::domain::entitlement::Entitlement;
+use crate::domain::erasure::{Holder, UserHashKey};
 use crate::domain::ids::{ActivationId, ItemId, MetaTag, UserToken};
 use crate::domain::payload::{FromBody, JsonObject, PayloadError};
 use crate::domain::store::StoreError;
@@ -155,8 +156,8 @@ impl ReturnCode {
 pub struct ActivationRecord {
     /// Gigastore's activation id.
     pub activation_id: ActivationId,
-    /// Who asked.
-    pub user_token: UserToken,
+    /// Who asked (hashed once erased).
+    pub holder: Holder,
     /// For which item.
     pub item: ItemId,
     /// The app's free text.
@@ -172,7 +173,7 @@ impl ActivationRecord {
     pub fn new(request: &ActivationRequest, decision: Decision, now: OffsetDateTime) -> Self {
         Self {
             activation_id: request.activation_id.clone(),
-            user_token: request.user_token.clone(),
+            holder: Holder::User(request.user_token.clone()),
             item: request.item.clone(),
             meta_tag: request.meta_tag.clone(),
             decision,
@@ -180,9 +181,15 @@ impl ActivationRecord {
         }
     }
 
-    /// Whether `request` is a redelivery of the request this record answered.
-    pub fn is_same_request(&self, request: &ActivationRequest) -> bool {
-        self.user_token == request.user_token && self.item == request.item
+    /// Whether `request` is a redelivery of the request this record answered. An erased
+    /// user's record is matched by its hash, so without the key it matches nobody.
+    pub fn is_same_request(&self, request: &ActivationRequest, key: Option<&UserHashKey>) -> bool {
+        let same_user = match (&self.holder, key) {
+            (Holder::User(user), _) => *user == request.user_token,
+            (erased, Some(key)) => key.holds(erased, &request.user_token),
+            (Holder::Erased(_), None) => false,
+        };
+        same_user && self.item == request.item
     }
 }
 
@@ -272,6 +279,7 @@ pub const READ_BACK_RESERVE: Duration = Duration::from_millis(400);
 pub async fn decide<S: ActivationStore>(
     store: &S,
     request: &ActivationRequest,
+    key: Option<&UserHashKey>,
     now: OffsetDateTime,
     deadline: Deadline,
 ) -> Result<Outcome, StoreError> {
@@ -292,7 +300,7 @@ pub async fn decide<S: ActivationStore>(
         Err(lost) if lost.maybe_applied() => {
             return Ok(
                 match deadline.run(store.activation(&request.activation_id)).await {
-                    Ok(Some(existing)) if existing.is_same_request(request) => {
+                    Ok(Some(existing)) if existing.is_same_request(request, key) => {
                         Outcome::Confirmed(existing.decision)
                     }
                     Ok(Some(_)) => Outcome::ActivationIdReused,
@@ -305,7 +313,7 @@ pub async fn decide<S: ActivationStore>(
         }
         Err(failed) => return Err(failed),
     };
-    Ok(if existing.is_same_request(request) {
+    Ok(if existing.is_same_request(request, key) {
         Outcome::Replayed(existing.decision)
     } else {
         Outcome::ActivationIdReused
@@ -416,6 +424,7 @@ mod tests {
             item: ItemId::parse("i").unwrap(),
             units_granted: 1,
             units_used: 1,
+            reset: None,
             expires_at: None,
             revoked_at: None,
         };

@@ -289,7 +289,7 @@ fn activation_decided(a: &ActivationRecord) -> Fact {
     Fact {
         event_type: EventType::ActivationDecided,
         time: a.decided_at,
-        user_token: Some(a.user_token.clone()),
+        user_token: a.holder.user_token().cloned(),
         customer_uid: None,
         iccid: None,
         details: Details::ActivationDecided(ActivationDetails {
@@ -490,7 +490,7 @@ mod tests {
     fn a_new_decision_is_an_event_and_its_rewrite_is_not() {
         let refused = ActivationRecord {
             activation_id: ActivationId::parse("a1").unwrap(),
-            user_token: UserToken::parse("u1").unwrap(),
+            holder: crate::domain::erasure::Holder::User(UserToken::parse("u1").unwrap()),
             item: ItemId::parse("1_GB").unwrap(),
             meta_tag: None,
             decision: Decision::Refused(Refusal::NoUnitsLeft),

@@ -106,6 +106,12 @@ text_id!(
     128
 );
 text_id!(
+    /// Why the purchase system refunded a purchase, in its words.
+    RefundReason,
+    "reason",
+    512
+);
+text_id!(
     /// Gigastore's customer id for one of our users (`customerUid`, later webhooks' `uid`).
     CustomerUid,
     "customerUid",

@@ -30,6 +30,9 @@ pub enum FieldError {
     /// The field contains control characters.
     #[error("{0} contains control characters")]
     ControlCharacters(&'static str),
+    /// The body has a field this payload does not know (its name, cut to 64 bytes).
+    #[error("unknown field {0}")]
+    Unknown(String),
     /// The field does not have the required shape.
     #[error("{field} {expected}")]
     Malformed {
@@ -97,6 +100,36 @@ impl JsonObject {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
             Some(_) => Err(FieldError::NotAString(field)),
+        }
+    }
+
+    /// Refuses any field not in `known`.
+    pub fn only(&self, known: &[&str]) -> Result<(), FieldError> {
+        match self.0.keys().find(|k| !known.contains(&k.as_str())) {
+            None => Ok(()),
+            Some(unknown) => {
+                let mut end = unknown.len().min(64);
+                while !unknown.is_char_boundary(end) {
+                    end -= 1;
+                }
+                Err(FieldError::Unknown(unknown[..end].escape_debug().to_string()))
+            }
+        }
+    }
+
+    /// A time field that may be absent or null; as [`JsonObject::required_time`].
+    pub fn optional_time(&self, field: &'static str) -> Result<Option<OffsetDateTime>, FieldError> {
+        match self.optional_str(field)? {
+            None => Ok(None),
+            Some(_) => self.required_time(field).map(Some),
+        }
+    }
+
+    /// A count field that may be absent or null; as [`JsonObject::required_count`].
+    pub fn optional_count(&self, field: &'static str) -> Result<Option<u64>, FieldError> {
+        match self.0.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(_) => self.required_count(field).map(Some),
         }
     }
 

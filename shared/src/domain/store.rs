@@ -1,6 +1,6 @@
 //! What every storage port shares: the error each can fail with, and [`Store`], every port as
 //! one bound. The ports themselves live beside the records they store (`activation`,
-//! `entitlement`, `registration`, `esim`, `country`, `balance`, `views`, `events`).
+//! `entitlement`, `purchase`, `erasure`, `registration`, `esim`, `country`, `balance`, `views`, `events`).
 
 use std::error::Error;
 
@@ -8,8 +8,10 @@ use crate::domain::activation::ActivationStore;
 use crate::domain::balance::BalanceStore;
 use crate::domain::country::CountryStore;
 use crate::domain::entitlement::EntitlementStore;
+use crate::domain::erasure::ErasureStore;
 use crate::domain::esim::EsimStore;
 use crate::domain::events::EventLookups;
+use crate::domain::purchase::PurchaseStore;
 use crate::domain::registration::RegistrationStore;
 use crate::domain::views::ReadModels;
 
@@ -20,6 +22,8 @@ use crate::domain::views::ReadModels;
 pub trait Store:
     ActivationStore
     + EntitlementStore
+    + PurchaseStore
+    + ErasureStore
     + RegistrationStore
     + EsimStore
     + CountryStore

@@ -5,7 +5,10 @@ use time::OffsetDateTime;
 use crate::domain::activation::{ActivationRecord, ActivationStore, ApproveOutcome, RecordOutcome};
 use crate::domain::balance::{BalanceActivationRecord, BalanceAlertRecord, BalanceStore};
 use crate::domain::country::{CountryChangeRecord, CountryStore};
-use crate::domain::entitlement::{Entitlement, EntitlementStore, Grant, GrantWrite};
+use crate::domain::entitlement::{Entitlement, EntitlementStore};
+use crate::domain::erasure::{Erasure, ErasureStore, UserRecords};
+use crate::domain::ids::PurchaseId;
+use crate::domain::purchase::{Grant, GrantWrite, Purchase, PurchaseStore, Refund, RefundWrite};
 use crate::domain::esim::{EsimStatusRecord, EsimStore};
 use crate::domain::events::EventLookups;
 use crate::domain::ids::Iccid;
@@ -62,11 +65,35 @@ impl ActivationStore for FailingStore {
     }
 }
 
-impl EntitlementStore for FailingStore {
+impl PurchaseStore for FailingStore {
     async fn apply_grant(&self, _: &Grant, _: OffsetDateTime) -> Result<GrantWrite, StoreError> {
         self.fail("TransactWriteItems").await
     }
 
+    async fn purchase(&self, _: &PurchaseId) -> Result<Option<Purchase>, StoreError> {
+        self.fail("GetItem").await
+    }
+
+    async fn purchases_of(&self, _: &UserToken, _: &ItemId) -> Result<Vec<Purchase>, StoreError> {
+        self.fail("Query").await
+    }
+
+    async fn apply_refund(&self, _: &Purchase, _: &Refund, _: u32) -> Result<RefundWrite, StoreError> {
+        self.fail("TransactWriteItems").await
+    }
+}
+
+impl ErasureStore for FailingStore {
+    async fn user_records(&self, _: &UserToken) -> Result<UserRecords, StoreError> {
+        self.fail("Query").await
+    }
+
+    async fn erase(&self, _: &UserToken, _: &UserRecords, _: &Erasure) -> Result<(), StoreError> {
+        self.fail("DeleteItem").await
+    }
+}
+
+impl EntitlementStore for FailingStore {
     async fn entitlement(
         &self,
         _: &UserToken,

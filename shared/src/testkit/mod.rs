@@ -229,8 +229,8 @@ pub fn api_gateway_request(path: &str, body: &[u8], base64: bool) -> lambda_http
 }
 
 /// Grants `quantity` units of `item` to `user`, with `email` on the profile, as a purchase
-/// system would (anything but a new grant is a test failure).
-pub async fn grant_units<S: crate::domain::entitlement::EntitlementStore>(
+/// system would, under a purchase id of its own (anything but a new grant is a test failure).
+pub async fn grant_units<S: crate::domain::purchase::PurchaseStore>(
     store: &S,
     user: &str,
     item: &str,
@@ -238,25 +238,23 @@ pub async fn grant_units<S: crate::domain::entitlement::EntitlementStore>(
     email: Option<&str>,
     expires_at: Option<time::OffsetDateTime>,
 ) {
-    use crate::domain::ids::{Email, ItemId, UserToken};
-    let grant = crate::domain::entitlement::Grant {
+    use crate::domain::ids::{Email, ItemId, PurchaseId, UserToken};
+    use crate::domain::purchase::{self, Delivery, Grant, GrantOutcome, Quantity};
+    static PURCHASES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = PURCHASES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let grant = Grant {
+        purchase_id: PurchaseId::parse(&format!("test-{}-{n}", std::process::id())).unwrap(),
         user_token: UserToken::parse(user).unwrap(),
         item: ItemId::parse(item).unwrap(),
-        quantity: std::num::NonZeroU32::new(quantity).expect("a positive quantity"),
+        quantity: Quantity::new(quantity.into()).expect("1 to 100 units"),
         email: email.map(|e| Email::parse(e).unwrap()),
         expires_at,
-        purchase_id: None,
+        delivery: Delivery::Sdk,
     };
-    let outcome = crate::domain::entitlement::grant(store, &grant, time::OffsetDateTime::now_utc())
+    let outcome = purchase::grant(store, &grant, time::OffsetDateTime::now_utc())
         .await
         .unwrap();
-    assert!(
-        matches!(
-            outcome,
-            crate::domain::entitlement::GrantOutcome::Granted(_)
-        ),
-        "{outcome:?}"
-    );
+    assert!(matches!(outcome, GrantOutcome::Granted(_)), "{outcome:?}");
 }
 
 /// What `store` shows of user `u1` once Gigastore registers `customer` for them (granted one

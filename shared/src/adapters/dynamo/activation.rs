@@ -14,19 +14,26 @@ use super::{
 use crate::domain::activation::{
     ActivationRecord, ActivationStore, ApproveOutcome, Decision, RecordOutcome, Refusal, ReturnCode,
 };
+use crate::domain::erasure::{Holder, UserHash};
 use crate::domain::ids::{ActivationId, ItemId, MetaTag, UserToken};
 use crate::domain::store::StoreError;
 
 /// An activation's one decision: `ACTIVATION#<id>` / `ACTIVATION`, found by user through
-/// `gsi1` (`USER#<token>` / `ACTIVATION#<decidedAt>#<id>`).
+/// `gsi1` (`USER#<token>` / `ACTIVATION#<decidedAt>#<id>`, gone once the user is erased).
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct ActivationItem {
     pk: String,
     sk: String,
-    gsi1pk: String,
-    gsi1sk: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi1pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi1sk: Option<String>,
     activation_id: ActivationId,
-    user_token: UserToken,
+    /// Who asked; replaced by `user_hash` when erased.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user_token: Option<UserToken>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user_hash: Option<UserHash>,
     item_id: ItemId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     meta_tag: Option<MetaTag>,
@@ -43,13 +50,22 @@ impl ActivationItem {
     /// never approve by accident.
     pub(super) fn read(item: Item) -> Result<ActivationRecord, StoreError> {
         let stored: Self = from_item(item)?;
+        let holder = match (stored.user_token, stored.user_hash) {
+            (Some(user), None) => Holder::User(user),
+            (None, Some(hash)) => Holder::Erased(hash),
+            _ => {
+                return Err(StoreError::malformed(
+                    "an activation names its user by token or by hash",
+                ))
+            }
+        };
         let decision = match stored.decision {
             ReturnCode::Success => Decision::Approved,
             ReturnCode::Fail => Decision::Refused(stored.reason.unwrap_or(Refusal::NoEntitlement)),
         };
         Ok(ActivationRecord {
             activation_id: stored.activation_id,
-            user_token: stored.user_token,
+            holder,
             item: stored.item_id,
             meta_tag: stored.meta_tag,
             decision,
@@ -62,14 +78,23 @@ impl From<&ActivationRecord> for ActivationItem {
     fn from(r: &ActivationRecord) -> Self {
         let id = &r.activation_id;
         let Key { pk, sk } = keys::activation(id);
-        let by_user = keys::activation_by_user(&r.user_token, r.decided_at, id);
+        let (user_token, user_hash, by_user) = match &r.holder {
+            Holder::User(user) => (
+                Some(user.clone()),
+                None,
+                Some(keys::activation_by_user(user, r.decided_at, id)),
+            ),
+            Holder::Erased(hash) => (None, Some(hash.clone()), None),
+        };
+        let (gsi1pk, gsi1sk) = by_user.map(|k| (k.pk, k.sk)).unzip();
         Self {
             pk,
             sk,
-            gsi1pk: by_user.pk,
-            gsi1sk: by_user.sk,
+            gsi1pk,
+            gsi1sk,
             activation_id: id.clone(),
-            user_token: r.user_token.clone(),
+            user_token,
+            user_hash,
             item_id: r.item.clone(),
             meta_tag: r.meta_tag.clone(),
             decision: r.decision.return_code(),
@@ -104,6 +129,9 @@ impl DynamoStore {
 impl ActivationStore for DynamoStore {
     async fn approve(&self, approval: &ActivationRecord) -> Result<ApproveOutcome, StoreError> {
         let unbuildable = |e| unbuildable("DynamoDB TransactWriteItems", e);
+        let user = approval.holder.user_token().ok_or(StoreError::Inconsistent(
+            "approving an activation for an erased user",
+        ))?;
         let record = Put::builder()
             .table_name(self.table())
             .set_item(Some(to_item(&ActivationItem::from(approval))?))
@@ -113,7 +141,7 @@ impl ActivationStore for DynamoStore {
             .map_err(unbuildable)?;
         let consume = Update::builder()
             .table_name(self.table())
-            .set_key(Some(keys::entitlement(&approval.user_token, &approval.item).attributes()))
+            .set_key(Some(keys::entitlement(user, &approval.item).attributes()))
             .update_expression("SET units_used = units_used + :one, updated_at = :now")
             .condition_expression(
                 "units_used < units_granted AND (attribute_not_exists(expires_at) OR expires_at > :epoch)",
@@ -184,7 +212,7 @@ mod tests {
     fn activation_records_round_trip_through_items() {
         let record = ActivationRecord {
             activation_id: ActivationId::parse("a1").unwrap(),
-            user_token: UserToken::parse("u1").unwrap(),
+            holder: Holder::User(UserToken::parse("u1").unwrap()),
             item: ItemId::parse("1_GB").unwrap(),
             meta_tag: None,
             decision: Decision::Refused(Refusal::Expired),
@@ -211,7 +239,7 @@ mod tests {
     fn decisions_written_with_variable_fractions_still_read() {
         let mut item = to_item(&ActivationItem::from(&ActivationRecord {
             activation_id: ActivationId::parse("a1").unwrap(),
-            user_token: UserToken::parse("u1").unwrap(),
+            holder: Holder::User(UserToken::parse("u1").unwrap()),
             item: ItemId::parse("1_GB").unwrap(),
             meta_tag: None,
             decision: Decision::Approved,

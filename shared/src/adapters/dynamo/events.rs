@@ -133,6 +133,7 @@ fn change_of(event: StreamEvent, old: Item, new: Item) -> Result<Option<StoredCh
         // A customer id's move is told by the profiles it moves between.
         Kind::Entitlement
         | Kind::Purchase
+        | Kind::Erasure
         | Kind::EsimCurrent
         | Kind::CountryCurrent
         | Kind::CustomerLink => return Ok(None),
@@ -290,7 +291,7 @@ mod tests {
     fn decision() -> Item {
         to_item(&ActivationItem::from(&ActivationRecord {
             activation_id: ActivationId::parse("a1").unwrap(),
-            user_token: UserToken::parse("u1").unwrap(),
+            holder: crate::domain::erasure::Holder::User(UserToken::parse("u1").unwrap()),
             item: ItemId::parse("1_GB").unwrap(),
             meta_tag: None,
             decision: Decision::Approved,

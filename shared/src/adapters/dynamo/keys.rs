@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use super::Item;
 use crate::domain::clock;
 use crate::domain::country::Country;
+use crate::domain::erasure::UserHash;
 use crate::domain::esim::ProfileState;
 use crate::domain::ids::{
     ActivationId, BalanceItemId, CustomerUid, Iccid, ItemId, PurchaseId, UserToken,
@@ -31,6 +32,7 @@ const USER_PREFIX: &str = "USER#";
 const CUSTOMER_PREFIX: &str = "CUSTOMER#";
 const ESIM_PREFIX: &str = "ESIM#";
 const PURCHASE_PREFIX: &str = "PURCHASE#";
+const ERASED_PREFIX: &str = "ERASED#";
 /// Partition key prefix of an activation, and `gsi1` sort key prefix of a user's activations.
 pub const ACTIVATION_PREFIX: &str = "ACTIVATION#";
 
@@ -43,6 +45,9 @@ const UNCLAIMED_SK_PREFIX: &str = "UNCLAIMED_CUSTOMER#";
 const UNCLAIMED_GSI1SK_PREFIX: &str = "UNCLAIMED#";
 const ACTIVATION_SK: &str = "ACTIVATION";
 const PURCHASE_SK: &str = "PURCHASE";
+/// `gsi1` sort key prefix of a user's purchases.
+pub const PURCHASE_GSI1SK_PREFIX: &str = "PURCHASE#";
+const ERASURE_SK_PREFIX: &str = "ERASURE#";
 /// Sort key of an eSIM's current state.
 pub const ESIM_CURRENT_SK: &str = "CURRENT";
 /// Sort key prefix of an eSIM's status history.
@@ -144,6 +149,29 @@ pub fn purchase(id: &PurchaseId) -> Key {
     Key::new(format!("{PURCHASE_PREFIX}{id}"), PURCHASE_SK)
 }
 
+/// The same in `gsi1`: a user's purchases of an item, in the order they were granted.
+pub fn purchase_by_user(
+    user: &UserToken,
+    item: &ItemId,
+    granted_at: OffsetDateTime,
+    id: &PurchaseId,
+) -> Key {
+    let at = clock::format(granted_at);
+    Key::new(user_pk(user), format!("{}{at}#{id}", purchases_of(item)))
+}
+
+/// The `gsi1` sort key prefix of a user's purchases of `item` (`item` may itself hold `#`:
+/// readers check the item too).
+pub fn purchases_of(item: &ItemId) -> String {
+    format!("{PURCHASE_GSI1SK_PREFIX}{item}#")
+}
+
+/// The record that a user, named by its hash, was erased at `at`.
+pub fn erasure(user: &UserHash, at: OffsetDateTime) -> Key {
+    let at = clock::format(at);
+    Key::new(format!("{ERASED_PREFIX}{user}"), format!("{ERASURE_SK_PREFIX}{at}"))
+}
+
 /// An eSIM's current state.
 pub fn esim_current(iccid: &Iccid) -> Key {
     Key::new(esim_pk(iccid), ESIM_CURRENT_SK)
@@ -216,6 +244,8 @@ pub enum Kind {
     Activation,
     /// `PURCHASE#<id>` / `PURCHASE`.
     Purchase,
+    /// `ERASED#<userHash>` / `ERASURE#<erasedAt>`.
+    Erasure,
     /// `ESIM#<iccid>` / `CURRENT`.
     EsimCurrent,
     /// `ESIM#<iccid>` / `HISTORY#<receivedAt>#<state>`.
@@ -255,6 +285,8 @@ pub fn kind(item: &Item) -> Option<Kind> {
         Kind::Activation
     } else if within(PURCHASE_PREFIX) && sk == PURCHASE_SK {
         Kind::Purchase
+    } else if within(ERASED_PREFIX) && sk.starts_with(ERASURE_SK_PREFIX) {
+        Kind::Erasure
     } else if within(ESIM_PREFIX) && sk == ESIM_CURRENT_SK {
         Kind::EsimCurrent
     } else if within(ESIM_PREFIX) && sk.starts_with(ESIM_HISTORY_SK_PREFIX) {
@@ -299,6 +331,15 @@ mod tests {
                 Kind::Activation,
             ),
             (purchase(&PurchaseId::parse("p1").unwrap()), Kind::Purchase),
+            (
+                erasure(
+                    &crate::domain::erasure::UserHashKey::new(&[1; 32])
+                        .unwrap()
+                        .hash(&user),
+                    at,
+                ),
+                Kind::Erasure,
+            ),
             (esim_current(&iccid), Kind::EsimCurrent),
             (
                 esim_history(&iccid, at, &ProfileState::Installed),

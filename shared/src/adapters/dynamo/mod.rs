@@ -1,7 +1,8 @@
 //! The DynamoDB adapter: implements the domain's storage ports over one table.
 //!
 //! One module per thing stored, each with its item types beside the code that writes them
-//! (`activation`, `entitlement`, `registration`, `esim`, `country`, `balance`); the table's
+//! (`activation`, `entitlement`, `purchase`, `erasure`, `registration`, `esim`,
+//! `country`, `balance`); the table's
 //! layout (every key, and which kind of item a key is) in `keys`; what facts with a history share
 //! in `timeline`; the read models in `views`; what the event publisher reads in `events`. This
 //! module holds what they share: the client, the item type and its serde, error classes,
@@ -12,9 +13,11 @@ mod attempts;
 mod balance;
 mod country;
 mod entitlement;
+mod erasure;
 mod esim;
 pub mod events;
 mod keys;
+mod purchase;
 mod registration;
 mod timeline;
 mod views;

@@ -6,8 +6,10 @@ mod activation;
 mod balance;
 mod country;
 mod entitlement;
+mod erasure;
 mod esim;
 mod events;
+mod purchase;
 mod registration;
 mod timeline;
 mod views;
@@ -20,7 +22,9 @@ use time::OffsetDateTime;
 use crate::domain::activation::ActivationRecord;
 use crate::domain::balance::{BalanceActivationRecord, BalanceAlertRecord};
 use crate::domain::country::CountryChangeRecord;
-use crate::domain::entitlement::{Entitlement, Purchase};
+use crate::domain::entitlement::Entitlement;
+use crate::domain::erasure::Erasure;
+use crate::domain::purchase::Purchase;
 use crate::domain::esim::EsimStatusRecord;
 use crate::domain::ids::{
     ActivationId, BalanceItemId, CustomerUid, Iccid, ItemId, PurchaseId, UserToken,
@@ -40,6 +44,8 @@ struct Tables {
     entitlements: BTreeMap<(UserToken, ItemId), Entitlement>,
     activations: BTreeMap<ActivationId, ActivationRecord>,
     purchases: BTreeMap<PurchaseId, Purchase>,
+    /// Every erasure that found something, in order.
+    erasures: Vec<Erasure>,
     unclaimed: BTreeMap<(UserToken, CustomerUid), OffsetDateTime>,
     /// By customer id: the user it was registered to last, and when.
     customer_links: BTreeMap<CustomerUid, (UserToken, OffsetDateTime)>,
@@ -93,8 +99,9 @@ impl InMemoryStore {
 #[cfg(test)]
 mod snapshot_tests {
     use super::*;
-    use crate::domain::entitlement::{EntitlementStore, Grant};
-    use crate::domain::ids::{ItemId, UserToken};
+    use crate::domain::entitlement::EntitlementStore;
+    use crate::domain::ids::{ItemId, PurchaseId, UserToken};
+    use crate::domain::purchase::{Delivery, Grant, PurchaseStore, Quantity};
 
     #[tokio::test]
     async fn a_snapshot_changes_with_a_write_and_not_with_a_read() {
@@ -107,12 +114,13 @@ mod snapshot_tests {
         store.entitlement(&user, &item).await.unwrap();
         assert_eq!(store.snapshot(), empty);
         let grant = Grant {
+            purchase_id: PurchaseId::parse("p1").unwrap(),
             user_token: user,
             item,
-            quantity: std::num::NonZeroU32::MIN,
+            quantity: Quantity::ONE,
             email: None,
             expires_at: None,
-            purchase_id: None,
+            delivery: Delivery::Sdk,
         };
         store
             .apply_grant(&grant, OffsetDateTime::now_utc())

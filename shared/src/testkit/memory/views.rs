@@ -24,7 +24,7 @@ impl ReadModels for InMemoryStore {
         let mut activations: Vec<&ActivationRecord> = t
             .activations
             .values()
-            .filter(|a| a.user_token == *user)
+            .filter(|a| a.holder.user_token() == Some(user))
             .collect();
         // Newest first, as the index's sort key (decision time, then id) orders them.
         activations.sort_by(|a, b| {

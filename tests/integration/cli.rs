@@ -278,7 +278,7 @@ async fn grant_with_a_purchase_id_applies_once() {
     assert_eq!(code, 1);
     assert_eq!(
         err,
-        "error: this purchase id was already granted to user u1 for 1_GB: nothing added\n"
+        "error: this purchase id was already granted with another userToken: nothing added\n"
     );
 }
 

@@ -72,9 +72,13 @@ impl ErasureStore for DynamoStore {
             let ids: Found = super::from_item(item)?;
             match (kind, ids) {
                 (Some(Kind::Profile), ids) => found.profile = Some(ids.customer_uid),
-                (Some(Kind::Entitlement), Found { item_id: Some(item), .. }) => {
-                    found.entitlements.push(item)
-                }
+                (
+                    Some(Kind::Entitlement),
+                    Found {
+                        item_id: Some(item),
+                        ..
+                    },
+                ) => found.entitlements.push(item),
                 (
                     Some(Kind::UnclaimedRegistration),
                     Found {
@@ -215,6 +219,7 @@ impl DynamoStore {
 }
 
 /// Reads an erasure record (for the event publisher).
+#[allow(dead_code)] // TODO(events): the user.erased event reads it
 pub(super) fn read_erasure(item: Item) -> Result<ErasureCounts, StoreError> {
     let stored: ErasureItem = super::from_item(item)?;
     Ok(stored.erasure)

@@ -32,6 +32,12 @@ impl UserHashKey {
         Ok(Self(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret)))
     }
 
+    /// A key from a secret's string value (`USER_HASH_KEY`, or the Secrets Manager secret's):
+    /// its bytes, white space around it trimmed, so a trailing newline never changes the key.
+    pub fn from_secret(value: &str) -> Result<Self, ShortKey> {
+        Self::new(value.trim().as_bytes())
+    }
+
     /// The erased form of `user`.
     pub fn hash(&self, user: &UserToken) -> UserHash {
         let tag = ring::hmac::sign(&self.0, user.as_str().as_bytes());
@@ -247,6 +253,23 @@ mod tests {
     fn short_keys_are_refused() {
         assert_eq!(UserHashKey::new(&[0; 31]).unwrap_err(), ShortKey(31));
         assert!(UserHashKey::new(&[0; 32]).is_ok());
+        assert_eq!(
+            UserHashKey::from_secret(&format!(" {}\n", "k".repeat(31))).unwrap_err(),
+            ShortKey(31)
+        );
+    }
+
+    #[test]
+    fn a_secret_value_is_read_trimmed() {
+        let user = UserToken::parse("u").unwrap();
+        let value = "k".repeat(40);
+        let trimmed = UserHashKey::from_secret(&value).unwrap().hash(&user);
+        let padded = UserHashKey::from_secret(&format!("\t{value} \n")).unwrap();
+        assert_eq!(padded.hash(&user), trimmed);
+        assert_eq!(
+            UserHashKey::new(value.as_bytes()).unwrap().hash(&user),
+            trimmed
+        );
     }
 
     #[test]

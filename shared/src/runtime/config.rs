@@ -1,5 +1,6 @@
 //! Configuration from the environment, read once at init.
 
+use crate::domain::erasure::{ShortKey, UserHashKey};
 use crate::webhook::gate::credentials::WebhookSecrets;
 use crate::webhook::gate::jwt::{KeyError, UserTokenKeys};
 use crate::webhook::gate::sources::{InvalidCidr, SourceAllowList};
@@ -45,6 +46,9 @@ pub enum ConfigError {
          tokens are signed with"
     )]
     UserTokenKeysConflict,
+    /// `USER_HASH_KEY` is too short to key the erased users' hashes.
+    #[error("USER_HASH_KEY: {0}")]
+    UserHashKey(#[from] ShortKey),
 }
 
 /// Whether user tokens are verified, and with what (README, "Verified user tokens"). Read only
@@ -98,12 +102,59 @@ impl UserTokenConfig {
     }
 }
 
+/// Where the key of erased users' hashes comes from (README, "Erasure"), for the functions that
+/// erase or match erased users (the purchase API, Activation Request) and the CLI's `forget`.
+/// The key must never change: records erased under one key are matched under it only.
+#[derive(Debug, Clone, Default)]
+pub enum UserHashKeyConfig {
+    /// Neither variable set: nothing can be erased, and erased users are not recognised.
+    #[default]
+    None,
+    /// A Secrets Manager secret, by ARN (`USER_HASH_KEY_ARN`): in AWS.
+    Managed {
+        /// The secret's ARN.
+        arn: String,
+    },
+    /// The key itself (`USER_HASH_KEY`): local runs and tests.
+    Fixed(UserHashKey),
+}
+
+impl UserHashKeyConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the key's source through `lookup`: `USER_HASH_KEY_ARN` wins over `USER_HASH_KEY`,
+    /// whose value (trimmed, as a secret's is) must have at least 32 bytes.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let arn = non_blank(&lookup, "USER_HASH_KEY_ARN");
+        let key = non_blank(&lookup, "USER_HASH_KEY");
+        Ok(match (arn, key) {
+            (Some(arn), key) => {
+                if key.is_some() {
+                    tracing::warn!("USER_HASH_KEY is ignored: USER_HASH_KEY_ARN is set");
+                }
+                Self::Managed { arn }
+            }
+            (None, Some(key)) => Self::Fixed(UserHashKey::from_secret(&key)?),
+            (None, None) => Self::None,
+        })
+    }
+}
+
 /// `name`'s value through `lookup`, trimmed; `None` when unset or blank. Every function reads
 /// its variables with it, so a blank value means unset everywhere.
 pub fn non_blank(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
     lookup(name)
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
+}
+
+/// The table (`TABLE_NAME`), read through `lookup`: all a function that takes no webhook
+/// secrets needs of [`Config`].
+pub fn table_name(lookup: &impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    non_blank(lookup, "TABLE_NAME").ok_or(ConfigError::MissingTableName)
 }
 
 impl Config {
@@ -114,7 +165,7 @@ impl Config {
 
     /// Reads configuration through `lookup`, so tests need not touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let table_name = non_blank(&lookup, "TABLE_NAME").ok_or(ConfigError::MissingTableName)?;
+        let table_name = table_name(&lookup)?;
         let secrets = match non_blank(&lookup, "WEBHOOK_SECRET_ARN") {
             Some(arn) => {
                 if non_blank(&lookup, "WEBHOOK_SECRETS").is_some() {
@@ -261,6 +312,43 @@ mod tests {
     fn debug_never_shows_a_user_token_secret() {
         let config = user_tokens(&[("USER_TOKEN_JWT_SECRET", JWT_SECRET)]).unwrap();
         assert!(!format!("{config:?}").contains(JWT_SECRET));
+    }
+
+    fn user_hash_key(vars: &[(&str, &str)]) -> Result<UserHashKeyConfig, ConfigError> {
+        UserHashKeyConfig::from_lookup(|name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    const HASH_KEY: &str = "a-user-hash-key-of-32-bytes-or-more";
+
+    #[test]
+    fn the_user_hash_key_is_fixed_managed_or_absent() {
+        assert!(matches!(user_hash_key(&[]), Ok(UserHashKeyConfig::None)));
+        assert!(matches!(
+            user_hash_key(&[("USER_HASH_KEY", " "), ("USER_HASH_KEY_ARN", "")]),
+            Ok(UserHashKeyConfig::None)
+        ));
+        let user = crate::domain::ids::UserToken::parse("u1").unwrap();
+        let expected = UserHashKey::new(HASH_KEY.as_bytes()).unwrap().hash(&user);
+        // Trimmed, as a secret's value is: the same key either way.
+        match user_hash_key(&[("USER_HASH_KEY", &format!(" {HASH_KEY}\n"))]) {
+            Ok(UserHashKeyConfig::Fixed(key)) => assert_eq!(key.hash(&user), expected),
+            other => panic!("{other:?}"),
+        }
+        let managed = user_hash_key(&[("USER_HASH_KEY_ARN", ARN), ("USER_HASH_KEY", HASH_KEY)]);
+        assert!(matches!(managed, Ok(UserHashKeyConfig::Managed { arn }) if arn == ARN));
+    }
+
+    #[test]
+    fn a_short_user_hash_key_fails_init_and_is_never_shown() {
+        let short = user_hash_key(&[("USER_HASH_KEY", "short-key")]).unwrap_err();
+        assert_eq!(short, ConfigError::UserHashKey(ShortKey(9)));
+        assert!(!short.to_string().contains("short-key"), "{short}");
+        let fixed = user_hash_key(&[("USER_HASH_KEY", HASH_KEY)]).unwrap();
+        assert!(!format!("{fixed:?}").contains(HASH_KEY));
     }
 
     #[test]

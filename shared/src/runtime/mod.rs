@@ -1,17 +1,24 @@
 //! The composition root every function's `main` calls: configuration, the AWS clients, the gate
-//! and the store, set up once at init, then the webhook served on the Lambda runtime.
+//! and the store (and, for the functions that need it, the user hash key), set up once at init,
+//! then the webhook (or, for the purchase API, the [`HttpFunction`]) served on the Lambda runtime.
 
 pub mod config;
 pub mod telemetry;
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+
+use lambda_http::{service_fn, Body, Request, Response};
+
 use crate::adapters::dynamo::DynamoStore;
 use crate::adapters::{sdk, secrets_manager};
 use crate::webhook::gate::jwt::UserTokenKeys;
-use crate::webhook::gate::secrets::{RefreshPolicy, SecretSource};
+use crate::webhook::gate::secrets::{RefreshPolicy, SecretSource, Sourced, UserHashKeySource};
 use crate::webhook::gate::user_tokens::UserTokens;
 use crate::webhook::gate::Gate;
 use crate::webhook::{pipeline, Webhook};
-use config::{Config, SecretsConfig, UserTokenConfig};
+use config::{Config, SecretsConfig, UserHashKeyConfig, UserTokenConfig};
 
 /// Invocations one process may serve at once (Lambda Managed Instances set it).
 fn max_concurrency() -> usize {
@@ -76,11 +83,47 @@ fn log_user_tokens(user_tokens: &UserTokenConfig) {
     }
 }
 
+/// The user hash key `config` names, its managed secret read here, at init; `None` when none is
+/// configured. A secret that cannot be read is logged, not fatal: what needs it retries.
+pub async fn user_hash_key(
+    config: &UserHashKeyConfig,
+    aws: &aws_config::SdkConfig,
+) -> Option<UserHashKeySource> {
+    match config {
+        UserHashKeyConfig::None => {
+            tracing::warn!(
+                "no user hash key (USER_HASH_KEY_ARN or USER_HASH_KEY): users cannot be erased"
+            );
+            None
+        }
+        UserHashKeyConfig::Fixed(key) => Some(Sourced::fixed(key.clone())),
+        UserHashKeyConfig::Managed { arn } => {
+            let client = secrets_manager::client(aws);
+            Some(Sourced::managed(client, arn.clone(), RefreshPolicy::kept()).await)
+        }
+    }
+}
+
 /// Serves the webhook `make` builds over the table, until the process ends. Everything that can
 /// be set up once is set up here, before the first invocation: logging, configuration, the SDK
 /// configuration, the secrets (read), and the table's connection (opened).
 pub fn serve<W: Webhook + 'static>(
     make: impl FnOnce(DynamoStore) -> W,
+) -> Result<(), lambda_http::Error> {
+    serve_webhook(false, |store, _| make(store))
+}
+
+/// [`serve`] for a webhook that also needs the user hash key (Activation Request, which
+/// recognises an erased user's redeliveries): read at init, with the rest.
+pub fn serve_with_user_hash_key<W: Webhook + 'static>(
+    make: impl FnOnce(DynamoStore, Option<UserHashKeySource>) -> W,
+) -> Result<(), lambda_http::Error> {
+    serve_webhook(true, make)
+}
+
+fn serve_webhook<W: Webhook + 'static>(
+    keyed: bool,
+    make: impl FnOnce(DynamoStore, Option<UserHashKeySource>) -> W,
 ) -> Result<(), lambda_http::Error> {
     runtime()?.block_on(async {
         telemetry::init(std::io::stdout);
@@ -94,12 +137,53 @@ pub fn serve<W: Webhook + 'static>(
             }
             None => UserTokenConfig::Off,
         };
+        let hash_key = match keyed {
+            true => Some(UserHashKeyConfig::from_env()?),
+            false => None,
+        };
         let aws = sdk::load().await;
         let table = config.table_name.clone();
-        let (gate, store) = tokio::join!(
+        let (gate, store, hash_key) = tokio::join!(
             gate(&config, &user_tokens, &aws),
-            DynamoStore::connect(&aws, table)
+            DynamoStore::connect(&aws, table),
+            async {
+                match &hash_key {
+                    Some(config) => user_hash_key(config, &aws).await,
+                    None => None,
+                }
+            }
         );
-        pipeline::run(make(store), gate).await
+        pipeline::run(make(store, hash_key), gate).await
+    })
+}
+
+/// An HTTP function that is not a Gigastore webhook (the purchase API): it has no webhook
+/// secret, and checks, answers, logs and counts every request itself.
+pub trait HttpFunction: Send + Sync + 'static {
+    /// The response to `request`, logged and counted.
+    fn handle(&self, request: Request) -> impl Future<Output = Response<Body>> + Send;
+}
+
+/// Serves the [`HttpFunction`] `make` builds over the table and the user hash key, until the
+/// process ends. Set up once, before the first invocation: logging, `TABLE_NAME`, the SDK
+/// configuration, and, together, the table's connection and the user hash key (read).
+pub fn serve_http<F: HttpFunction>(
+    make: impl FnOnce(DynamoStore, Option<UserHashKeySource>) -> F,
+) -> Result<(), lambda_http::Error> {
+    runtime()?.block_on(async {
+        telemetry::init(std::io::stdout);
+        let table = config::table_name(&|name| std::env::var(name).ok())?;
+        let hash_key = UserHashKeyConfig::from_env()?;
+        let aws = sdk::load().await;
+        let (store, hash_key) = tokio::join!(
+            DynamoStore::connect(&aws, table),
+            user_hash_key(&hash_key, &aws)
+        );
+        let function = Arc::new(make(store, hash_key));
+        lambda_http::run_concurrent(service_fn(move |request| {
+            let function = Arc::clone(&function);
+            async move { Ok::<_, Infallible>(function.handle(request).await) }
+        }))
+        .await
     })
 }

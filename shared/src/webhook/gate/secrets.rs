@@ -12,6 +12,7 @@ use tokio::sync::{Mutex, RwLock};
 use tokio::time::Instant;
 
 use crate::adapters::secrets_manager::{self, sdk::Client};
+use crate::domain::erasure::UserHashKey;
 use crate::domain::store::{chain, Source};
 use crate::webhook::gate::credentials::WebhookSecrets;
 
@@ -44,6 +45,8 @@ pub enum ReadError {
 pub trait SecretValue: Sized + Send + Sync + 'static {
     /// What it is, in logs and errors.
     const WHAT: &'static str;
+    /// What follows while it was never read, in the log.
+    const UNREAD: &'static str = "every request is refused until they can";
 
     /// Reads the secret's string value; the error says why it is unusable, never what it is.
     fn from_secret(value: &str) -> Result<Self, ReadError>;
@@ -68,6 +71,25 @@ impl SecretValue for WebhookSecrets {
     }
 }
 
+/// The key of erased users' hashes (`USER_HASH_KEY_ARN`): the secret's value, trimmed, as
+/// `USER_HASH_KEY` is read.
+impl SecretValue for UserHashKey {
+    const WHAT: &'static str = "user hash key";
+    const UNREAD: &'static str =
+        "erasure is refused, and erased users' redeliveries are not recognised, until it can";
+
+    fn from_secret(value: &str) -> Result<Self, ReadError> {
+        if value.trim().is_empty() {
+            return Err(ReadError::Empty("user hash key"));
+        }
+        UserHashKey::from_secret(value).map_err(|short| ReadError::Invalid(Box::new(short)))
+    }
+
+    fn count(&self) -> usize {
+        1
+    }
+}
+
 /// How often the managed secret is read, and how long one read may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RefreshPolicy {
@@ -86,6 +108,17 @@ impl Default for RefreshPolicy {
             refresh_every: Duration::from_secs(300),
             retry_every: Duration::from_secs(5),
             read_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+impl RefreshPolicy {
+    /// For a value that never changes (the user hash key): once read, kept for the process's
+    /// life; a failed read is retried like the others'.
+    pub fn kept() -> Self {
+        Self {
+            refresh_every: Duration::from_secs(24 * 60 * 60),
+            ..Self::default()
         }
     }
 }
@@ -136,6 +169,9 @@ impl<T: SecretValue> Sourced<T> {
 
 /// The source of the accepted webhook secrets (`WEBHOOK_SECRETS` or `WEBHOOK_SECRET_ARN`).
 pub type SecretSource = Sourced<WebhookSecrets>;
+
+/// The source of the key of erased users' hashes (`USER_HASH_KEY` or `USER_HASH_KEY_ARN`).
+pub type UserHashKeySource = Sourced<UserHashKey>;
 
 /// A Secrets Manager secret holding a `T` (the webhook secrets, the user token keys), cached
 /// between reads.
@@ -266,8 +302,9 @@ impl<T: SecretValue> ManagedSecret<T> {
                     tracing::error!(
                         secret = %self.secret_id,
                         error = %chain(&*error),
-                        "{} could not be read: every request is refused until they can",
-                        T::WHAT
+                        "{} could not be read: {}",
+                        T::WHAT,
+                        T::UNREAD
                     );
                     state.known = Known::Failed(error);
                 }

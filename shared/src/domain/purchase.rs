@@ -403,6 +403,93 @@ pub fn usage(
     usage
 }
 
+impl Usage {
+    /// Where a refunded purchase's units are, as its refund recorded them: nothing is left, and
+    /// what was used, refunded or void then stays so. `None` if it was not refunded.
+    pub fn recorded(purchase: &Purchase) -> Option<Self> {
+        purchase.refund.as_ref().map(|refund| Self {
+            granted: purchase.quantity,
+            used: refund.units_used,
+            left: 0,
+            refunded: refund.units_refunded,
+            void: refund.units_void,
+        })
+    }
+}
+
+/// A purchase with where its units are, as the purchase API answers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PurchaseView {
+    /// The purchase as stored.
+    #[serde(flatten)]
+    pub purchase: Purchase,
+    /// Where its units are.
+    pub units: Usage,
+}
+
+/// The entitlement a purchase's units went to and every purchase of its item by its user (none
+/// once the user is erased: its entitlements went with it).
+async fn entitlement_and_purchases<S: PurchaseStore + EntitlementStore>(
+    store: &S,
+    purchase: &Purchase,
+) -> Result<(Option<Entitlement>, Vec<Purchase>), StoreError> {
+    match purchase.holder.user_token() {
+        Some(user) => {
+            let (entitlement, all) = tokio::join!(
+                store.entitlement(user, &purchase.item),
+                store.purchases_of(user, &purchase.item)
+            );
+            Ok((entitlement?, all?))
+        }
+        None => Ok((None, Vec::new())),
+    }
+}
+
+/// One purchase and where its units are now (by [`usage`]; a refunded one's as its refund
+/// recorded them, so every answer about it is the same); `None` if it is not recorded.
+pub async fn find<S: PurchaseStore + EntitlementStore>(
+    store: &S,
+    id: &PurchaseId,
+    now: OffsetDateTime,
+) -> Result<Option<PurchaseView>, StoreError> {
+    let Some(purchase) = store.purchase(id).await? else {
+        return Ok(None);
+    };
+    let units = match Usage::recorded(&purchase) {
+        Some(units) => units,
+        None => {
+            let (entitlement, all) = entitlement_and_purchases(store, &purchase).await?;
+            usage(&purchase, entitlement.as_ref(), &all, now)
+        }
+    };
+    Ok(Some(PurchaseView { purchase, units }))
+}
+
+/// The body of a refund (`POST /purchases/{purchaseId}/refund`): the purchase system's reason,
+/// if it gives one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RefundRequest {
+    /// Why, in the purchase system's words.
+    pub reason: Option<RefundReason>,
+}
+
+impl FromBody for RefundRequest {
+    /// An empty body is a refund without a reason; any field but `reason` is refused.
+    fn from_body(body: &[u8]) -> Result<Self, PayloadError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self::default());
+        }
+        let obj = JsonObject::parse(body)?;
+        obj.only(&[RefundReason::FIELD])?;
+        Ok(Self {
+            reason: obj
+                .optional_str(RefundReason::FIELD)?
+                .map(RefundReason::parse)
+                .transpose()?,
+        })
+    }
+}
+
 /// Most attempts at a refund while activations keep changing the entitlement.
 pub const REFUND_ATTEMPTS: u32 = 5;
 
@@ -433,16 +520,7 @@ pub async fn refund<S: PurchaseStore + EntitlementStore>(
         if purchase.refund.is_some() {
             return Ok(RefundOutcome::AlreadyRefunded(purchase));
         }
-        let (entitlement, all) = match purchase.holder.user_token() {
-            Some(user) => {
-                let (entitlement, all) = tokio::join!(
-                    store.entitlement(user, &purchase.item),
-                    store.purchases_of(user, &purchase.item)
-                );
-                (entitlement?, all?)
-            }
-            None => (None, Vec::new()),
-        };
+        let (entitlement, all) = entitlement_and_purchases(store, &purchase).await?;
         let usage = usage(&purchase, entitlement.as_ref(), &all, now);
         let refund = Refund {
             units_refunded: usage.left,
@@ -650,6 +728,46 @@ mod tests {
             let error = Grant::from_body(body.as_bytes()).unwrap_err().to_string();
             assert!(error.contains(field), "{body}: {error}");
         }
+    }
+
+    #[test]
+    fn reads_a_refund_body_empty_or_with_a_reason_only() {
+        for empty in [&b""[..], b" \n", b"{}", br#"{"reason":null}"#] {
+            assert_eq!(
+                RefundRequest::from_body(empty),
+                Ok(RefundRequest::default())
+            );
+        }
+        let reason = RefundRequest::from_body(br#"{"reason":"chargeback"}"#).unwrap();
+        assert_eq!(
+            reason.reason.map(String::from).as_deref(),
+            Some("chargeback")
+        );
+        for (body, error) in [
+            (&br#"{"reason":""}"#[..], "reason is empty"),
+            (br#"{"reason":1}"#, "reason must be a string"),
+            (br#"{"reasons":"x"}"#, "unknown field reasons"),
+            (br#"[]"#, "body must be a JSON object"),
+        ] {
+            let refused = RefundRequest::from_body(body).unwrap_err().to_string();
+            assert_eq!(refused, error);
+        }
+    }
+
+    #[test]
+    fn a_refund_records_where_every_unit_went() {
+        let p = refunded(purchase("a", 3, 1), 2);
+        assert_eq!(
+            Usage::recorded(&p),
+            Some(Usage {
+                granted: 3,
+                used: 1,
+                left: 0,
+                refunded: 2,
+                void: 0
+            })
+        );
+        assert_eq!(Usage::recorded(&purchase("b", 1, 1)), None);
     }
 
     #[test]

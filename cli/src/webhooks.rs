@@ -16,7 +16,7 @@ pub trait Visit<S> {
 /// Calls `visitor` once for every webhook, each over store type `S`. A webhook that needs a
 /// port [`Store`] does not list does not compile here.
 pub fn each<S: Store>(visitor: &mut impl Visit<S>) {
-    visitor.visit(activation_request::ActivationRequestWebhook::<S>);
+    visitor.visit(activation_request::ActivationRequestWebhook::<S>::new);
     visitor.visit(customer_registration::CustomerRegistrationWebhook::<S>);
     visitor.visit(esim_status::EsimStatusWebhook::<S>);
     visitor.visit(balance_alert::BalanceAlertWebhook::<S>);

@@ -37,12 +37,12 @@ async fn call_with(store: &DynamoStore, gate: &Gate, body: &str, auth: Auth<'_>)
         false,
         auth,
     );
-    send(&ActivationRequestWebhook(store.clone()), gate, request).await
+    send(&ActivationRequestWebhook::new(store.clone()), gate, request).await
 }
 
 /// Sends `body` to the function over `store` with the configured secret.
 async fn call(store: &DynamoStore, body: &str) -> (u16, Value) {
-    post(&ActivationRequestWebhook(store.clone()), body).await
+    post(&ActivationRequestWebhook::new(store.clone()), body).await
 }
 
 /// The decision on a well-formed request for `activation` of `item` by `user`; every decision,
@@ -281,7 +281,7 @@ async fn meta_tag_may_be_absent_or_null_and_extra_fields_are_ignored() {
 async fn a_base64_encoded_body_is_decided_normally() {
     let t = TestTable::new().await;
     grant(&t.store, "u1", "1_GB", 1, None).await;
-    let (activation, secrets) = (ActivationRequestWebhook(t.store.clone()), local_gate());
+    let (activation, secrets) = (ActivationRequestWebhook::new(t.store.clone()), local_gate());
     // Sends `body` base64-encoded, as API Gateway does with a body it takes for binary.
     let base64 = |body: &str| {
         let path = path::<ActivationRequestWebhook<DynamoStore>>();

@@ -90,7 +90,7 @@ async fn show_lists_activation_decisions_newest_first() {
                 .to_string();
         // Both are decisions, approval and refusal alike: 200.
         assert_eq!(
-            post(&ActivationRequestWebhook(t.store.clone()), &body)
+            post(&ActivationRequestWebhook::new(t.store.clone()), &body)
                 .await
                 .0,
             200
@@ -310,7 +310,7 @@ async fn events_prints_one_line_per_accepted_webhook_and_none_for_a_redelivery()
         serde_json::json!({"userToken": EVENT_USER, "customerUid": EVENT_CUSTOMER}).to_string();
     assert_eq!(post(&registration, &registered).await.0, 200);
     assert_eq!(post(&registration, &registered).await.0, 200, "redelivery");
-    let activation = ActivationRequestWebhook(t.other_store());
+    let activation = ActivationRequestWebhook::new(t.other_store());
     let approve = serde_json::json!({"inventoryItemId": "1_GB", "userToken": EVENT_USER, "activationId": "act-1"}).to_string();
     assert_eq!(post(&activation, &approve).await.1["returnCode"], "SUCCESS");
     let esim = EsimStatusWebhook(t.other_store());

@@ -262,7 +262,7 @@ impl Setup {
 
     /// The Activation Request function, over a store of its own following the plan.
     fn activations(&self) -> ActivationRequestWebhook<DynamoStore> {
-        ActivationRequestWebhook(faulty_store(&self.table, &self.faults))
+        ActivationRequestWebhook::new(faulty_store(&self.table, &self.faults))
     }
 
     /// The eSIM Status function, over a store of its own following the plan.

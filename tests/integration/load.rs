@@ -242,7 +242,7 @@ async fn deliver_call(store: &DynamoStore, call: &Call, n: usize) -> (u16, Value
     let body = call.body();
     match call {
         Call::Activation { .. } | Call::BadActivation { .. } => {
-            deliver(&ActivationRequestWebhook(store.clone()), &body, n).await
+            deliver(&ActivationRequestWebhook::new(store.clone()), &body, n).await
         }
         Call::Registration { .. } | Call::BadRegistration(_) => {
             deliver(&CustomerRegistrationWebhook(store.clone()), &body, n).await

@@ -15,7 +15,7 @@ use shared::testkit::LogCapture;
 async fn one_line_per_request_and_nothing_personal_or_secret() {
     let t = TestTable::new().await;
     demo_user(&t.store).await;
-    let activation = ActivationRequestWebhook(t.store.clone());
+    let activation = ActivationRequestWebhook::new(t.store.clone());
     let registration = CustomerRegistrationWebhook(t.store.clone());
     let esim = EsimStatusWebhook(t.store.clone());
 

@@ -255,7 +255,7 @@ async fn each_accepted_webhook_becomes_one_event_with_its_ids_and_a_redelivery_n
     // Unknown user: answered 404, kept as an unclaimed registration.
     assert_eq!(post(&registration, &stranger).await.0, 404);
 
-    let activation = ActivationRequestWebhook(store());
+    let activation = ActivationRequestWebhook::new(store());
     let approve = json!({"inventoryItemId": "1_GB", "userToken": USER, "metaTag": "order-1001", "activationId": "act-1"}).to_string();
     assert_eq!(post(&activation, &approve).await.1["returnCode"], "SUCCESS");
     assert_eq!(
@@ -801,7 +801,7 @@ async fn a_batch_looks_up_each_customer_user_and_sim_once() {
     let registered = json!({"userToken": USER, "customerUid": CUSTOMER}).to_string();
     let registration = CustomerRegistrationWebhook(store());
     assert_eq!(post(&registration, &registered).await.0, 200);
-    let activation = ActivationRequestWebhook(store());
+    let activation = ActivationRequestWebhook::new(store());
     for (id, item) in [("act-1", "1_GB"), ("act-2", "5_GB")] {
         let body = json!({"inventoryItemId": item, "userToken": USER, "activationId": id});
         assert_eq!(post(&activation, &body.to_string()).await.0, 200);

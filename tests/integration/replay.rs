@@ -103,7 +103,7 @@ async fn deliver(store: &DynamoStore, delivery: &Delivery, budget: Duration) -> 
     }
     let store = store.clone();
     match delivery {
-        Delivery::Activation(body) => to(ActivationRequestWebhook(store), body, budget).await,
+        Delivery::Activation(body) => to(ActivationRequestWebhook::new(store), body, budget).await,
         Delivery::Registration(body) => to(CustomerRegistrationWebhook(store), body, budget).await,
         Delivery::Status(body) => to(EsimStatusWebhook(store), body, budget).await,
     }

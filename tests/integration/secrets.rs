@@ -114,7 +114,7 @@ async fn esim_status(store: &DynamoStore, gate: &Gate, secret: &str) -> (u16, Va
 
 /// An Activation Request through the production handler, presenting `secret` as a bearer token.
 async fn activation(store: &DynamoStore, gate: &Gate, secret: &str) -> (u16, Value) {
-    let webhook = ActivationRequestWebhook(store.clone());
+    let webhook = ActivationRequestWebhook::new(store.clone());
     call_through(&webhook, gate, Some(ACTIVATION), Auth::Bearer(secret)).await
 }
 
@@ -351,7 +351,7 @@ async fn verified_activation(
     let gate = gate(SecretSource::fixed(WebhookSecrets::parse(NEW))).verifying(user_tokens);
     let body =
         json!({"inventoryItemId": "1_GB", "userToken": user_token, "activationId": activation});
-    let webhook = ActivationRequestWebhook(store.clone());
+    let webhook = ActivationRequestWebhook::new(store.clone());
     call_through(&webhook, &gate, Some(&body.to_string()), Auth::Bearer(NEW)).await
 }
 

@@ -40,7 +40,7 @@ fn webhook(runtime: &Runtime, now: OffsetDateTime) -> ActivationRequestWebhook<I
             .block_on(purchase::grant(&store, &grant, now))
             .expect("granted");
     }
-    ActivationRequestWebhook(store)
+    ActivationRequestWebhook::new(store)
 }
 
 fn approve(c: &mut Criterion) {

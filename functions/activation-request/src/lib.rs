@@ -11,6 +11,7 @@ use shared::domain::store::StoreError;
 use shared::domain::user_token::Expiry;
 use shared::runtime::telemetry::Metric;
 use shared::webhook::gate::jwt::TokenRejected;
+use shared::webhook::gate::secrets::UserHashKeySource;
 use shared::webhook::gate::user_tokens::UserTokenField;
 use shared::webhook::reply::{
     storage_failure_metrics, Reply, INVALID_REQUEST, STORAGE_ERROR, USER_TOKEN_REJECTED,
@@ -41,9 +42,19 @@ pub fn refused(why: Refusal) -> Metric {
     Metric::count("ActivationRefused").by("Reason", why.code())
 }
 
-/// The Activation Request webhook over a store of entitlements and decisions.
+/// The Activation Request webhook over a store of entitlements and decisions, and the key
+/// erased users are hashed with (`None`: not configured), so that a redelivery for an erased
+/// user's activation id still gets its recorded answer.
 #[derive(Debug, Clone)]
-pub struct ActivationRequestWebhook<S>(pub S);
+pub struct ActivationRequestWebhook<S>(pub S, pub Option<UserHashKeySource>);
+
+impl<S> ActivationRequestWebhook<S> {
+    /// The webhook over `store`, without a user hash key: an erased user's redelivery is
+    /// refused as `activationId already used for another request`, never approved.
+    pub fn new(store: S) -> Self {
+        Self(store, None)
+    }
+}
 
 impl<S: ActivationStore> Webhook for ActivationRequestWebhook<S> {
     const FUNCTION: &'static str = "activation-request";
@@ -73,7 +84,21 @@ impl<S: ActivationStore> Webhook for ActivationRequestWebhook<S> {
         now: OffsetDateTime,
         deadline: Deadline,
     ) -> Result<Outcome, StoreError> {
-        activation::decide(&self.0, request, None, now, deadline).await
+        let key = match &self.1 {
+            Some(source) => match source.current().await {
+                Ok(key) => Some(key),
+                // Only an erased user's redelivery needs it: that one is refused, never approved.
+                Err(unavailable) => {
+                    tracing::warn!(
+                        error = %shared::domain::store::chain(&unavailable),
+                        "deciding without the user hash key"
+                    );
+                    None
+                }
+            },
+            None => None,
+        };
+        activation::decide(&self.0, request, key.as_deref(), now, deadline).await
     }
 
     fn answer(request: &ActivationRequest, outcome: Outcome) -> Reply {
@@ -179,7 +204,7 @@ mod tests {
     async fn approves_from_the_in_memory_store_once() {
         let store = InMemoryStore::new();
         grant_units(&store, "u1", "1_GB", 1, None, None).await;
-        let webhook = ActivationRequestWebhook(store);
+        let webhook = ActivationRequestWebhook::new(store);
         let first = reply(&webhook, BODY).await;
         assert_eq!(
             first.body,
@@ -203,7 +228,7 @@ mod tests {
                 &[STORAGE_ERROR, STORAGE_PERMANENT_ERROR][..],
             ),
         ] {
-            let reply = reply(&ActivationRequestWebhook(FailingStore(failure)), BODY).await;
+            let reply = reply(&ActivationRequestWebhook::new(FailingStore(failure)), BODY).await;
             assert_eq!(reply.status, StatusCode::OK);
             assert_eq!(
                 json(&reply),
@@ -217,7 +242,7 @@ mod tests {
     #[tokio::test]
     async fn invalid_bodies_are_refused_with_200_and_never_reach_the_store() {
         // A store that never answers: reaching it would hang the test.
-        let webhook = ActivationRequestWebhook(FailingStore(Failure::NeverAnswers));
+        let webhook = ActivationRequestWebhook::new(FailingStore(Failure::NeverAnswers));
         let reply = reply(&webhook, r#"{"metaTag": myTag}"#).await;
         assert_eq!(reply.status, StatusCode::OK);
         assert_eq!(json(&reply)["returnCode"], "FAIL");
@@ -272,7 +297,7 @@ mod user_token_tests {
         let store = InMemoryStore::new();
         grant_units(&store, "user-a", "1_GB", 1, None, None).await;
         grant_units(&store, "user-b", "1_GB", 1, None, None).await;
-        let webhook = ActivationRequestWebhook(store);
+        let webhook = ActivationRequestWebhook::new(store);
         let token = user_tokens::for_user("user-a");
         let answered = user_tokens::reply(&webhook, &body(&token, "a1")).await;
         assert_eq!(answered.body, APPROVE);
@@ -295,7 +320,7 @@ mod user_token_tests {
     async fn forged_altered_expired_or_plain_tokens_fail_and_consume_nothing() {
         let store = InMemoryStore::new();
         grant_units(&store, "user-a", "1_GB", 5, None, None).await;
-        let webhook = ActivationRequestWebhook(store);
+        let webhook = ActivationRequestWebhook::new(store);
         let forged = user_tokens::signed(FORGER, "user-a", Duration::ZERO);
         // user-b's genuine signature under claims naming user-a.
         let genuine: Vec<String> = user_tokens::for_user("user-b")
@@ -329,7 +354,7 @@ mod user_token_tests {
         let store = InMemoryStore::new();
         let token = user_tokens::for_user("user-a");
         grant_units(&store, &token, "1_GB", 1, None, None).await;
-        let webhook = ActivationRequestWebhook(store);
+        let webhook = ActivationRequestWebhook::new(store);
         let answered = reply(&webhook, &body(&token, "a1")).await;
         assert_eq!(answered.body, APPROVE);
         assert_eq!(units_used(&webhook.0, &token).await, 1);
@@ -340,7 +365,7 @@ mod user_token_tests {
         let token = user_tokens::for_user("user-a");
         let forged = user_tokens::signed(FORGER, "user-a", Duration::ZERO);
         let refused = logged(
-            &ActivationRequestWebhook(InMemoryStore::new()),
+            &ActivationRequestWebhook::new(InMemoryStore::new()),
             &body(&forged, "a9"),
         )
         .await;
@@ -348,7 +373,7 @@ mod user_token_tests {
         assert!(refused.contains("invalid_user_token"), "{refused}");
         assert!(refused.contains(r#""activation_id":"a9""#), "{refused}");
         let failed = logged(
-            &ActivationRequestWebhook(FailingStore(Failure::Transient)),
+            &ActivationRequestWebhook::new(FailingStore(Failure::Transient)),
             &body(&token, "a1"),
         )
         .await;
@@ -359,3 +384,92 @@ mod user_token_tests {
 
 #[cfg(test)]
 mod proptests;
+
+#[cfg(test)]
+mod erasure_tests {
+    use super::*;
+    use shared::domain::erasure::{self, UserHashKey};
+    use shared::domain::ids::UserToken;
+    use shared::testkit::{grant_units, reply, InMemoryStore};
+    use shared::webhook::gate::secrets::Sourced;
+
+    const APPROVE: &str = r#"{"returnCode":"SUCCESS","returnMessage":null}"#;
+    const NO_ENTITLEMENT: &str =
+        r#"{"returnCode":"FAIL","returnMessage":"no entitlement for this item"}"#;
+    const REUSED: &str =
+        r#"{"returnCode":"FAIL","returnMessage":"activationId already used for another request"}"#;
+
+    fn body(user: &str, item: &str, activation: &str) -> String {
+        serde_json::json!({
+            "inventoryItemId": item, "userToken": user, "metaTag": "m", "activationId": activation
+        })
+        .to_string()
+    }
+
+    fn key() -> UserHashKey {
+        UserHashKey::new(b"an-activation-test-user-hash-key-32b").unwrap()
+    }
+
+    /// A store where `u1` was approved `a1` (1_GB) and refused `a2` (5_GB), then erased.
+    async fn erased_after_two_decisions() -> InMemoryStore {
+        let store = InMemoryStore::new();
+        grant_units(&store, "u1", "1_GB", 1, None, None).await;
+        let webhook = ActivationRequestWebhook::new(store);
+        assert_eq!(
+            reply(&webhook, &body("u1", "1_GB", "a1")).await.body,
+            APPROVE
+        );
+        let refused = reply(&webhook, &body("u1", "5_GB", "a2")).await;
+        assert_eq!(refused.body, NO_ENTITLEMENT);
+        let user = UserToken::parse("u1").unwrap();
+        let now = OffsetDateTime::now_utc();
+        let erased = erasure::erase(&webhook.0, &key(), &user, now)
+            .await
+            .unwrap();
+        assert_eq!(erased.activations, 2);
+        webhook.0
+    }
+
+    #[tokio::test]
+    async fn an_erased_users_redelivery_gets_its_recorded_answer() {
+        let store = erased_after_two_decisions().await;
+        let before = store.snapshot();
+        let webhook = ActivationRequestWebhook(store, Some(Sourced::fixed(key())));
+        let approved = reply(&webhook, &body("u1", "1_GB", "a1")).await;
+        assert_eq!(
+            (approved.body.as_str(), approved.metrics),
+            (APPROVE, vec![REPLAYED])
+        );
+        let refused = reply(&webhook, &body("u1", "5_GB", "a2")).await;
+        assert_eq!(refused.body, NO_ENTITLEMENT);
+        assert_eq!(refused.metrics, [REPLAYED]);
+        assert_eq!(webhook.0.snapshot(), before, "nothing recorded or consumed");
+    }
+
+    #[tokio::test]
+    async fn another_user_or_item_on_an_erased_users_activation_id_is_refused() {
+        let store = erased_after_two_decisions().await;
+        let before = store.snapshot();
+        let webhook = ActivationRequestWebhook(store, Some(Sourced::fixed(key())));
+        for (user, item) in [("u2", "1_GB"), ("u1", "5_GB")] {
+            let answered = reply(&webhook, &body(user, item, "a1")).await;
+            assert_eq!(answered.body, REUSED, "{user} {item}");
+            assert_eq!(answered.metrics, [refused(Refusal::ActivationIdReused)]);
+        }
+        assert_eq!(webhook.0.snapshot(), before);
+    }
+
+    #[tokio::test]
+    async fn without_the_key_an_erased_users_redelivery_is_refused_never_approved() {
+        // No key, or another key (whose hash names nobody).
+        let other = UserHashKey::new(&[7; 32]).unwrap();
+        for key in [None, Some(Sourced::fixed(other))] {
+            let webhook = ActivationRequestWebhook(erased_after_two_decisions().await, key);
+            let before = webhook.0.snapshot();
+            let answered = reply(&webhook, &body("u1", "1_GB", "a1")).await;
+            assert_eq!(answered.body, REUSED);
+            assert_eq!(answered.metrics, [refused(Refusal::ActivationIdReused)]);
+            assert_eq!(webhook.0.snapshot(), before);
+        }
+    }
+}

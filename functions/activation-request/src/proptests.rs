@@ -37,7 +37,7 @@ async fn seeded() -> InMemoryStore {
 /// property of the answer and of what was stored, and returns the answer.
 fn check(body: &[u8], base64: bool) -> Result<Value, TestCaseError> {
     block_on(async {
-        let webhook = ActivationRequestWebhook(seeded().await);
+        let webhook = ActivationRequestWebhook::new(seeded().await);
         let sent = send(&webhook, &webhook.0, body, base64).await?;
         let answer = sent.answer;
 

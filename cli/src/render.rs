@@ -4,6 +4,7 @@
 use std::io::Write;
 
 use shared::domain::entitlement::Entitlement;
+use shared::domain::erasure::Erasure;
 use shared::domain::events::{Details, DomainEvent};
 use shared::domain::ids::CustomerUid;
 use shared::domain::views::{EsimHistory, UserSummary};
@@ -124,6 +125,24 @@ pub(crate) fn print_summary(s: &UserSummary, out: &mut impl Write) -> std::io::R
                 when(Some(b.expires_at)),
             ]
         }),
+    )
+}
+
+/// An erasure for people: the hash the user's kept records now carry, what went and what stayed.
+pub(crate) fn print_erasure(e: &Erasure, out: &mut impl Write) -> std::io::Result<()> {
+    if !e.erased {
+        return writeln!(out, "nothing left to erase: user {}", e.user_hash);
+    }
+    writeln!(out, "erased user {} at {}", e.user_hash, when(e.erased_at))?;
+    writeln!(
+        out,
+        "  deleted: {} profile(s), {} entitlement(s), {} unclaimed registration(s)",
+        e.profiles, e.entitlements, e.unclaimed_registrations
+    )?;
+    writeln!(
+        out,
+        "  kept under the hash: {} activation decision(s), {} purchase(s)",
+        e.activations, e.purchases
     )
 }
 

@@ -5,6 +5,7 @@
 pub mod create_table;
 pub mod esim;
 pub mod events;
+pub mod forget;
 pub mod grant;
 pub mod replay;
 pub mod revoke;
@@ -19,6 +20,8 @@ use shared::adapters::dynamo::DynamoStore;
 use shared::domain::ids::ItemId;
 use shared::domain::payload::FieldError;
 use shared::domain::store::StoreError;
+use shared::runtime::config::ConfigError;
+use shared::webhook::gate::secrets::ReadError;
 use time::OffsetDateTime;
 
 use crate::stream::StreamError;
@@ -33,6 +36,10 @@ pub enum Command {
     Revoke(revoke::Args),
     /// Show a user's profile, entitlements, activation decisions and balances
     Show(show::Args),
+    /// Erase a user: profile, entitlements and unclaimed registrations go; activation
+    /// decisions and purchases stay under the user's keyed hash (USER_HASH_KEY_ARN or
+    /// USER_HASH_KEY)
+    Forget(forget::Args),
     /// Show an eSIM's current state and country, and their histories, newest first
     Esim(esim::Args),
     /// Apply the webhooks the functions logged as not stored ("webhook could not be stored"), at
@@ -60,6 +67,7 @@ impl Command {
             Self::Grant(args) => grant::run(args, cx, out).await,
             Self::Revoke(args) => revoke::run(args, cx, out).await,
             Self::Show(args) => show::run(args, cx, out).await,
+            Self::Forget(args) => forget::run(args, cx, out).await,
             Self::Esim(args) => esim::run(args, cx, out).await,
             Self::Replay(args) => replay::run(args, cx, out).await,
             Self::Events(args) => events::run(args, cx, out).await,
@@ -97,6 +105,18 @@ pub enum CliError {
     /// `revoke` of an item the user holds no entitlement to.
     #[error("user has no entitlement to {0}")]
     NoSuchEntitlement(ItemId),
+    /// `forget` without a user hash key.
+    #[error(
+        "no user hash key: set USER_HASH_KEY_ARN (or USER_HASH_KEY locally) to the key the \
+         functions use; nothing was erased"
+    )]
+    NoUserHashKey,
+    /// `forget`: the user hash key could not be read.
+    #[error("the user hash key could not be read; nothing was erased")]
+    UserHashKey(#[from] ReadError),
+    /// The environment is not usable (a user hash key too short).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// `show` of a user nothing is stored for.
     #[error("nothing is stored for this user")]
     UnknownUser,
@@ -147,7 +167,9 @@ impl CliError {
         match self {
             // The whole chain: the database's own words say what to fix.
             Self::Store(store) => store.chain(),
-            Self::Stream(_) | Self::Record { .. } => shared::domain::store::chain(self),
+            Self::Stream(_) | Self::Record { .. } | Self::UserHashKey(_) => {
+                shared::domain::store::chain(self)
+            }
             other => other.to_string(),
         }
     }

@@ -403,3 +403,66 @@ async fn events_follow_prints_events_as_webhooks_arrive() {
         .collect();
     assert_eq!(states, ["INSTALLED", "DISABLED"]);
 }
+
+/// The user hash key `forget` is given in `forget_erases_with_the_functions_key_or_changes_nothing`
+/// (a test value).
+const HASH_KEY: &str = "integration-test-user-hash-key-0123456789";
+
+#[tokio::test]
+async fn forget_erases_with_the_functions_key_or_changes_nothing() {
+    let t = TestTable::new().await;
+    let table = t.name.as_str();
+    let options = ["--email", "forget@example.com", "--purchase-id", "p-forget"];
+    assert_eq!(cli_grant(table, "forget-me", "1_GB", &options).await.0, 0);
+    // The only test that sets these variables.
+    std::env::remove_var("USER_HASH_KEY");
+    std::env::remove_var("USER_HASH_KEY_ARN");
+    let before = show_json(table, "forget-me").await;
+    let (code, out, err) = cli_on(table, &["forget", "--user-token", "forget-me"]).await;
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert!(
+        err.starts_with("error: no user hash key: set USER_HASH_KEY_ARN"),
+        "{err}"
+    );
+    assert_eq!(
+        show_json(table, "forget-me").await,
+        before,
+        "nothing changed"
+    );
+
+    std::env::set_var("USER_HASH_KEY", HASH_KEY);
+    let forget = ["forget", "--user-token", "forget-me", "--json"];
+    let (code, out, err) = cli_on(table, &forget).await;
+    assert_eq!(code, 0, "{err}");
+    let erased: Value = serde_json::from_str(&out).unwrap();
+    let user = shared::domain::ids::UserToken::parse("forget-me").unwrap();
+    let key = shared::domain::erasure::UserHashKey::new(HASH_KEY.as_bytes()).unwrap();
+    let hash = key.hash(&user);
+    assert_eq!(erased["userHash"], hash.as_str());
+    assert_eq!(
+        (
+            &erased["erased"],
+            &erased["profiles"],
+            &erased["entitlements"],
+            &erased["purchases"]
+        ),
+        (
+            &Value::from(true),
+            &Value::from(1),
+            &Value::from(1),
+            &Value::from(1)
+        )
+    );
+    // Again, for people: nothing left.
+    let (code, out, _) = cli_on(table, &["forget", "--user-token", "forget-me"]).await;
+    assert_eq!(
+        (code, out),
+        (0, format!("nothing left to erase: user {hash}\n"))
+    );
+    let (code, _, err) = cli_on(table, &["show", "--user-token", "forget-me"]).await;
+    assert_eq!(
+        (code, err.as_str()),
+        (1, "error: nothing is stored for this user\n")
+    );
+    std::env::remove_var("USER_HASH_KEY");
+}

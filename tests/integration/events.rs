@@ -1,5 +1,6 @@
 //! Replays every sample event in `events/` through its function's handler, as Lambda would
 //! deliver it, and checks the answer. A file without an expectation here fails the test.
+//! The webhooks' samples are in `events/<webhook>/`, the purchase API's in `events/purchase-api/`.
 
 use std::collections::BTreeSet;
 
@@ -223,16 +224,85 @@ fn event_files() -> BTreeSet<String> {
     files
 }
 
+/// The purchase API's samples (under `events/purchase-api/`), in replay order over an empty
+/// table: (file, expected status, fields the answer holds with these values).
+fn purchase_api_expectations() -> Vec<(&'static str, u16, Value)> {
+    let error = |message: &str| json!({ "error": message });
+    vec![
+        (
+            "purchase-api/grant.json",
+            201,
+            json!({"purchaseId": "order-1001", "userToken": "USER_TOKEN_1234567", "quantity": 2}),
+        ),
+        (
+            "purchase-api/grant.json",
+            200,
+            json!({"purchaseId": "order-1001", "quantity": 2}),
+        ),
+        (
+            "purchase-api/grant-conflict.json",
+            409,
+            json!({"differences": ["userToken", "quantity"],
+                   "error": "purchase order-1001 was granted with another userToken, quantity"}),
+        ),
+        (
+            "purchase-api/grant-invalid.json",
+            400,
+            error("quantity must be an integer from 1 to 100"),
+        ),
+        (
+            "purchase-api/purchase.json",
+            200,
+            json!({"units": {"granted": 2, "used": 0, "left": 2, "refunded": 0, "void": 0}}),
+        ),
+        (
+            "purchase-api/purchase-unknown.json",
+            404,
+            error("no purchase order-9999"),
+        ),
+        (
+            "purchase-api/refund.json",
+            200,
+            json!({"units": {"granted": 2, "used": 0, "left": 0, "refunded": 2, "void": 0}}),
+        ),
+        (
+            "purchase-api/user.json",
+            200,
+            json!({"userToken": "USER_TOKEN_1234567", "email": "email@domain.com"}),
+        ),
+        (
+            "purchase-api/erase.json",
+            200,
+            json!({"erased": true, "purchases": 1}),
+        ),
+        ("purchase-api/erase.json", 200, json!({"erased": false})),
+        ("purchase-api/user.json", 404, error("no such user")),
+        (
+            "purchase-api/no-iam-caller.json",
+            403,
+            error("forbidden: no IAM caller"),
+        ),
+    ]
+}
+
 #[tokio::test]
 async fn every_sample_event_gets_its_expected_answer() {
     let expected = expectations();
-    let covered: BTreeSet<String> = expected.iter().map(|(f, ..)| (*f).to_owned()).collect();
+    let covered: BTreeSet<String> = expected
+        .iter()
+        .map(|(f, ..)| *f)
+        .chain(purchase_api_expectations().iter().map(|(f, ..)| *f))
+        .map(str::to_owned)
+        .collect();
     assert_eq!(
         event_files(),
         covered,
         "every file in events/ needs an expectation here"
     );
-    let folders: BTreeSet<&str> = covered.iter().filter_map(|f| f.split('/').next()).collect();
+    let folders: BTreeSet<&str> = expected
+        .iter()
+        .filter_map(|(f, ..)| f.split('/').next())
+        .collect();
     let registered: BTreeSet<&str> = described().iter().map(|w| w.function).collect();
     assert_eq!(folders, registered, "every webhook has sample events");
 
@@ -287,4 +357,26 @@ async fn every_sample_event_gets_its_expected_answer() {
     let country = esim.country.map(|c| c.change.new_country.as_str());
     assert_eq!(country, Some("DE"));
     assert_eq!(esim.country_history.len(), 1);
+}
+
+#[tokio::test]
+async fn every_purchase_api_sample_gets_its_expected_answer() {
+    use purchase_api::callers::Callers;
+    use purchase_api::PurchaseApi;
+    use shared::runtime::HttpFunction;
+    let t = TestTable::new().await;
+    let key =
+        shared::domain::erasure::UserHashKey::new(b"an-integration-test-user-hash-key").unwrap();
+    let api = PurchaseApi {
+        store: t.store.clone(),
+        user_hash_key: Some(shared::webhook::gate::secrets::Sourced::fixed(key)),
+        callers: Callers::any(),
+    };
+    for (file, status, holds) in purchase_api_expectations() {
+        let (answered, body) = read_response(api.handle(sample_event(file)).await);
+        assert_eq!(answered, status, "{file}: {body}");
+        for (field, value) in holds.as_object().unwrap() {
+            assert_eq!(&body[field], value, "{file}: {field} in {body}");
+        }
+    }
 }

@@ -598,3 +598,45 @@ async fn an_erased_users_purchase_is_refunded_as_void() {
     let stored = api.store.purchase(&id).await.unwrap().unwrap();
     assert!(stored.holder.user_token().is_none());
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use shared::testkit::block_on;
+
+    /// Every status the contract names.
+    const STATUSES: [u16; 10] = [200, 201, 400, 403, 404, 405, 409, 413, 500, 503];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Any body on any route, any path and method from the local runner: an answer the
+        /// contract names, as JSON with an `error` when it is one; never a panic.
+        #[test]
+        fn any_request_gets_a_contract_answer(
+            name in prop::sample::select(vec!["grant", "refund", "purchase", "user", "erase"]),
+            body in prop::collection::vec(any::<u8>(), 0..256),
+            path in "(/[a-z%0-9A-F]{0,12}){0,4}",
+            method in prop::sample::select(vec!["GET", "POST", "DELETE", "PUT"]),
+        ) {
+            let deployed = api(InMemoryStore::new());
+            let mut event = sample(name);
+            event["body"] = shared::testkit::base64_encode(&body).into();
+            event["isBase64Encoded"] = true.into();
+            let mut local = as_local_runner(event.clone());
+            local["rawPath"] = path.into();
+            local["requestContext"]["http"]["method"] = method.into();
+            let mut local_api = api(InMemoryStore::new());
+            local_api.callers = Callers::any().with_local_caller("arn:aws:iam::000000000000:user/local");
+            for (served, event) in [(&deployed, &event), (&local_api, &local)] {
+                let (reply, _) = block_on(served.respond(&request(event)));
+                prop_assert!(STATUSES.contains(&reply.status.as_u16()), "{}", reply.status);
+                let answer: Value = serde_json::from_str(&reply.body).map_err(|e| {
+                    TestCaseError::fail(format!("not JSON ({e}): {}", reply.body))
+                })?;
+                let failed = reply.status.is_client_error() || reply.status.is_server_error();
+                prop_assert_eq!(failed, answer.get("error").is_some(), "{}", answer);
+            }
+        }
+    }
+}

@@ -49,8 +49,18 @@ async fn grant_show_and_revoke() {
     let table = t.name.as_str();
     let (code, out, _) = cli_grant(table, "u1", "1_GB", &["--email", "u1@example.com"]).await;
     assert_eq!(code, 0);
-    assert_eq!(out, "granted 1 x 1_GB: 1 left, 0 used, 1 granted\n");
-    let options = ["--quantity", "3", "--expires-at", "2030-01-31T23:59:59Z"];
+    // Without a purchase id, the grant is recorded under a new one, printed.
+    let (said, id) = out.split_once('\n').unwrap();
+    assert_eq!(said, "granted 1 x 1_GB: 1 left, 0 used, 1 granted");
+    assert!(id.starts_with("purchase id: operator-"), "{id}");
+    let options = [
+        "--quantity",
+        "3",
+        "--expires-at",
+        "2030-01-31T23:59:59Z",
+        "--purchase-id",
+        "order-3",
+    ];
     let (code, out, _) = cli_grant(table, "u1", "1_GB", &options).await;
     assert_eq!(code, 0);
     assert_eq!(out, "granted 3 x 1_GB: 4 left, 0 used, 4 granted\n");
@@ -273,12 +283,12 @@ async fn grant_with_a_purchase_id_applies_once() {
             "already granted, nothing added: 1_GB: 2 left, 0 used, 2 granted\n"
         )
     );
-    let reused = ["--purchase-id", "order-1"];
+    let reused = ["--quantity", "2", "--purchase-id", "order-1"];
     let (code, _, err) = cli_grant(table, "u2", "1_GB", &reused).await;
     assert_eq!(code, 1);
     assert_eq!(
         err,
-        "error: this purchase id was already granted to user u1 for 1_GB: nothing added\n"
+        "error: this purchase id was already granted with another userToken: nothing added\n"
     );
 }
 

@@ -2,7 +2,7 @@
 //! and against the DynamoDB adapter on the local DynamoDB-API server, so the fast handler tests
 //! that use the former prove something about the latter.
 
-use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use shared::domain::activation::{
@@ -12,12 +12,13 @@ use shared::domain::balance::{
     BalanceActivation, BalanceActivationRecord, BalanceAlert, BalanceAlertRecord,
 };
 use shared::domain::country::{Country, CountryChange, CountryChangeRecord};
-use shared::domain::entitlement::{self, Grant, GrantOutcome, GrantWrite};
+use shared::domain::erasure::Holder;
 use shared::domain::esim::{EsimStatus, EsimStatusRecord, ProfileState};
 use shared::domain::ids::{
     ActivationId, BalanceItemId, CustomerUid, Eid, Email, Iccid, Imsi, ItemId, PurchaseId,
     UserToken,
 };
+use shared::domain::purchase::{self, Delivery, Grant, GrantOutcome, GrantWrite, Quantity};
 use shared::domain::registration::{CustomerRegistration, Registered};
 use shared::domain::store::Store;
 use shared::domain::timeline::Recorded;
@@ -79,14 +80,18 @@ fn now() -> OffsetDateTime {
     shared::domain::clock::to_millis(OffsetDateTime::now_utc())
 }
 
+/// A grant of `quantity` units under a purchase id of its own.
 fn grant(user_token: &str, item_id: &str, quantity: u32) -> Grant {
+    static PURCHASES: AtomicU64 = AtomicU64::new(0);
+    let n = PURCHASES.fetch_add(1, Ordering::Relaxed);
     Grant {
+        purchase_id: PurchaseId::parse(&format!("contract-{n}")).unwrap(),
         user_token: user(user_token),
         item: item(item_id),
-        quantity: NonZeroU32::new(quantity).unwrap(),
+        quantity: Quantity::new(quantity.into()).unwrap(),
         email: None,
         expires_at: None,
-        purchase_id: None,
+        delivery: Delivery::Sdk,
     }
 }
 
@@ -108,7 +113,7 @@ async fn units_used<S: Store>(store: &S, user_token: &str) -> u32 {
 
 async fn an_approval_consumes_one_unit_and_is_decided_once<S: Store>(store: Arc<S>) {
     let store = &*store;
-    entitlement::grant(store, &grant("u1", "1_GB", 2), now())
+    purchase::grant(store, &grant("u1", "1_GB", 2), now())
         .await
         .unwrap();
     let a1 = decided("a1", "u1", Decision::Approved);
@@ -147,7 +152,7 @@ async fn nothing_is_approved_without_a_live_entitlement<S: Store>(store: Arc<S>)
         expires_at: Some(now() - Duration::minutes(1)),
         ..grant("u1", "1_GB", 1)
     };
-    entitlement::grant(store, &expired, now()).await.unwrap();
+    purchase::grant(store, &expired, now()).await.unwrap();
     match store
         .approve(&decided("a2", "u1", Decision::Approved))
         .await
@@ -178,7 +183,7 @@ async fn a_refusal_is_recorded_once<S: Store>(store: Arc<S>) {
         RecordOutcome::AlreadyDecided(refusal.clone())
     );
     // Even with units granted since, a decided activation stays decided.
-    entitlement::grant(store, &grant("u1", "1_GB", 1), now())
+    purchase::grant(store, &grant("u1", "1_GB", 1), now())
         .await
         .unwrap();
     assert_eq!(
@@ -192,7 +197,7 @@ async fn a_refusal_is_recorded_once<S: Store>(store: Arc<S>) {
 }
 
 async fn concurrent_approvals_never_exceed_the_units<S: Store>(store: Arc<S>) {
-    entitlement::grant(&*store, &grant("u1", "1_GB", 5), now())
+    purchase::grant(&*store, &grant("u1", "1_GB", 5), now())
         .await
         .unwrap();
     let barrier = Arc::new(tokio::sync::Barrier::new(24));
@@ -216,20 +221,20 @@ async fn concurrent_approvals_never_exceed_the_units<S: Store>(store: Arc<S>) {
 
 async fn a_purchase_is_granted_once<S: Store>(store: Arc<S>) {
     let store = &*store;
-    let purchase = Grant {
-        purchase_id: Some(PurchaseId::parse("order-1").unwrap()),
+    let bought = Grant {
+        purchase_id: PurchaseId::parse("order-1").unwrap(),
         email: Some(Email::parse("u1@example.com").unwrap()),
         ..grant("u1", "1_GB", 3)
     };
     assert_eq!(
-        store.apply_grant(&purchase, now()).await.unwrap(),
+        store.apply_grant(&bought, now()).await.unwrap(),
         GrantWrite::Applied
     );
-    match store.apply_grant(&purchase, now()).await.unwrap() {
+    match store.apply_grant(&bought, now()).await.unwrap() {
         GrantWrite::PurchaseSeen(marker) => {
             assert_eq!(
-                (marker.user_token, marker.item, marker.quantity),
-                (user("u1"), item("1_GB"), 3)
+                (marker.holder, marker.item, marker.quantity),
+                (Holder::User(user("u1")), item("1_GB"), 3)
             );
         }
         other => panic!("expected the purchase marker, got {other:?}"),
@@ -239,15 +244,12 @@ async fn a_purchase_is_granted_once<S: Store>(store: Arc<S>) {
     // The domain's rule on top of the port: another user's grant with this purchase id is refused.
     let reused = Grant {
         user_token: user("u2"),
-        ..purchase.clone()
+        ..bought.clone()
     };
-    assert_eq!(
-        entitlement::grant(store, &reused, now()).await.unwrap(),
-        GrantOutcome::PurchaseIdReused {
-            user_token: user("u1"),
-            item: item("1_GB")
-        }
-    );
+    match purchase::grant(store, &reused, now()).await.unwrap() {
+        GrantOutcome::Conflict { differences, .. } => assert_eq!(differences, ["userToken"]),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
     assert!(!store.user_summary(&user("u2")).await.unwrap().found);
     let summary = store.user_summary(&user("u1")).await.unwrap();
     assert_eq!(summary.email.as_deref(), Some("u1@example.com"));
@@ -262,7 +264,7 @@ async fn revoking_leaves_nothing_to_activate_until_the_next_grant<S: Store>(stor
             .unwrap(),
         None
     );
-    entitlement::grant(store, &grant("u1", "1_GB", 3), now())
+    purchase::grant(store, &grant("u1", "1_GB", 3), now())
         .await
         .unwrap();
     let a1 = decided("a1", "u1", Decision::Approved);
@@ -285,7 +287,7 @@ async fn revoking_leaves_nothing_to_activate_until_the_next_grant<S: Store>(stor
         }
         other => panic!("expected a revoked entitlement, got {other:?}"),
     }
-    entitlement::grant(store, &grant("u1", "1_GB", 1), now())
+    purchase::grant(store, &grant("u1", "1_GB", 1), now())
         .await
         .unwrap();
     let lifted = store.entitlement(&user("u1"), &item("1_GB")).await.unwrap();
@@ -318,7 +320,7 @@ async fn registrations_find_their_user_both_ways<S: Store>(store: Arc<S>) {
         email: Some(Email::parse("u1@example.com").unwrap()),
         ..grant("u1", "1_GB", 1)
     };
-    entitlement::grant(store, &with_email, now()).await.unwrap();
+    purchase::grant(store, &with_email, now()).await.unwrap();
     assert_eq!(
         store.register_customer(&early, now()).await.unwrap(),
         Some(Registered::KnownUser {
@@ -411,7 +413,7 @@ async fn summaries_order_entitlements_and_activations<S: Store>(store: Arc<S>) {
     let store = &*store;
     assert!(!store.user_summary(&user("u1")).await.unwrap().found);
     for id in ["5_GB", "1_GB"] {
-        entitlement::grant(store, &grant("u1", id, 2), now())
+        purchase::grant(store, &grant("u1", id, 2), now())
             .await
             .unwrap();
     }
@@ -496,7 +498,7 @@ async fn an_older_registration_never_replaces_a_newer_one<S: Store>(store: Arc<S
         email: Some(Email::parse("u1@example.com").unwrap()),
         ..grant("u1", "1_GB", 1)
     };
-    entitlement::grant(store, &with_email, now()).await.unwrap();
+    purchase::grant(store, &with_email, now()).await.unwrap();
     let registration = |uid: &str| CustomerRegistration {
         user_token: user("u1"),
         customer_uid: CustomerUid::parse(uid).unwrap(),
@@ -620,7 +622,7 @@ fn alert(uid: &str, timestamp: OffsetDateTime, bytes: u64) -> BalanceAlertRecord
 
 /// `u1` with customer id `uid` registered, at `now`.
 async fn registered<S: Store>(store: &S, uid: &str) {
-    entitlement::grant(store, &grant("u1", "1_GB", 1), now())
+    purchase::grant(store, &grant("u1", "1_GB", 1), now())
         .await
         .unwrap();
     let registration = CustomerRegistration {
@@ -716,7 +718,7 @@ async fn balance_facts_are_found_once_the_customer_registers<S: Store>(store: Ar
         Recorded::Changed
     );
     // Nobody is registered with c-1 yet: nothing links them to a user.
-    entitlement::grant(store, &grant("u1", "1_GB", 1), now())
+    purchase::grant(store, &grant("u1", "1_GB", 1), now())
         .await
         .unwrap();
     let before = store.user_summary(&user("u1")).await.unwrap();
@@ -753,7 +755,7 @@ async fn event_lookups_link_users_customers_and_sims<S: Store>(store: Arc<S>) {
     assert_eq!(store.customer_of_iccid(&other).await.unwrap(), None);
 
     // A user without a registration has no customer id yet.
-    entitlement::grant(store, &grant("u1", "1_GB", 1), now())
+    purchase::grant(store, &grant("u1", "1_GB", 1), now())
         .await
         .unwrap();
     assert_eq!(store.customer_of_user(&user("u1")).await.unwrap(), None);
@@ -782,7 +784,7 @@ async fn a_customer_id_names_the_user_it_was_registered_to_last<S: Store>(store:
             email: Some(Email::parse(&format!("{token}@example.com")).unwrap()),
             ..grant(token, "1_GB", 1)
         };
-        entitlement::grant(store, &with_email, now()).await.unwrap();
+        purchase::grant(store, &with_email, now()).await.unwrap();
     }
     let moved = |from: Option<&str>, to: &str| {
         Some(Registered::KnownUser {
@@ -865,7 +867,7 @@ async fn expired_units_never_come_back_and_a_renewal_is_usable<S: Store>(store: 
             expires_at: Some(t0 + Duration::minutes(1)),
             ..grant(user_token, "1_GB", 5)
         };
-        entitlement::grant(store, &first, t0).await.unwrap();
+        purchase::grant(store, &first, t0).await.unwrap();
         assert_eq!(
             approve_at(&format!("{user_token}-0"), user_token, t0).await,
             ApproveOutcome::Approved
@@ -876,7 +878,7 @@ async fn expired_units_never_come_back_and_a_renewal_is_usable<S: Store>(store: 
             expires_at: renewal_expiry,
             ..grant(user_token, "1_GB", 2)
         };
-        entitlement::grant(store, &renewal, later).await.unwrap();
+        purchase::grant(store, &renewal, later).await.unwrap();
         let mut outcomes = Vec::new();
         for i in 1..=6 {
             let id = format!("{user_token}-{i}");

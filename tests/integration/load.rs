@@ -387,7 +387,12 @@ async fn audit_activations(
             .await
             .unwrap()
             .unwrap_or_else(|| panic!("{id} was answered but never recorded"));
-        let u = (0..USERS).find(|&u| record.user_token == user(u).as_str());
+        let u = (0..USERS).find(|&u| {
+            record
+                .holder
+                .user_token()
+                .is_some_and(|t| t.as_str() == user(u).as_str())
+        });
         let item = ITEMS.iter().position(|i| record.item == *i);
         let owner = (u.expect("a load user"), item.expect("a load item"));
         let recorded = json!({

@@ -3,13 +3,12 @@
 //! Keeps the non-I/O part of the warm path visible (`cargo bench -p activation-request`); the
 //! end-to-end numbers are `./bench/run`'s.
 
-use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use activation_request::ActivationRequestWebhook;
 use criterion::{criterion_group, criterion_main, Criterion};
-use shared::domain::entitlement::{self, Grant};
-use shared::domain::ids::{ItemId, UserToken};
+use shared::domain::ids::{ItemId, PurchaseId, UserToken};
+use shared::domain::purchase::{self, Delivery, Grant, Quantity};
 use shared::testkit::InMemoryStore;
 use shared::webhook::gate::credentials::WebhookSecrets;
 use shared::webhook::gate::jwt::{mint_hs256, UserTokenKeys};
@@ -26,17 +25,21 @@ const USER_TOKEN_SECRET: &str = "bench-user-token-secret-0123456789abcdef";
 /// from an empty table, as the store grows by one record per iteration.
 fn webhook(runtime: &Runtime, now: OffsetDateTime) -> ActivationRequestWebhook<InMemoryStore> {
     let store = InMemoryStore::new();
-    let grant = Grant {
-        user_token: UserToken::parse("u1").expect("a token"),
-        item: ItemId::parse("1_GB").expect("an item"),
-        quantity: NonZeroU32::MAX,
-        email: None,
-        expires_at: None,
-        purchase_id: None,
-    };
-    runtime
-        .block_on(entitlement::grant(&store, &grant, now))
-        .expect("granted");
+    // Two million units, in purchases of the most one may hold.
+    for n in 0..20_000 {
+        let grant = Grant {
+            purchase_id: PurchaseId::parse(&format!("bench-{n}")).expect("an id"),
+            user_token: UserToken::parse("u1").expect("a token"),
+            item: ItemId::parse("1_GB").expect("an item"),
+            quantity: Quantity::new(u64::from(Quantity::MAX)).expect("a quantity"),
+            email: None,
+            expires_at: None,
+            delivery: Delivery::Sdk,
+        };
+        runtime
+            .block_on(purchase::grant(&store, &grant, now))
+            .expect("granted");
+    }
     ActivationRequestWebhook(store)
 }
 

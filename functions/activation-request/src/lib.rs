@@ -282,7 +282,10 @@ mod user_token_tests {
         // Recorded for the user the token names, never the token.
         let id = ActivationId::parse("a1").unwrap();
         let record = webhook.0.activation(&id).await.unwrap().unwrap();
-        assert_eq!(record.holder.user_token().map(|u| u.as_str()), Some("user-a"));
+        assert_eq!(
+            record.holder.user_token().map(|u| u.as_str()),
+            Some("user-a")
+        );
         // A redelivery (same token, same id) gets the recorded answer.
         let again = user_tokens::reply(&webhook, &body(&token, "a1")).await;
         assert_eq!(again.metrics, [REPLAYED]);

@@ -112,7 +112,9 @@ impl JsonObject {
                 while !unknown.is_char_boundary(end) {
                     end -= 1;
                 }
-                Err(FieldError::Unknown(unknown[..end].escape_debug().to_string()))
+                Err(FieldError::Unknown(
+                    unknown[..end].escape_debug().to_string(),
+                ))
             }
         }
     }

@@ -525,8 +525,14 @@ mod tests {
     fn the_oldest_purchase_is_used_first() {
         let all = [purchase("b", 2, 2), purchase("a", 2, 1)];
         let e = entitlement(4, 3, None);
-        assert_eq!((usage_of(1, &e, &all).used, usage_of(1, &e, &all).left), (2, 0));
-        assert_eq!((usage_of(0, &e, &all).used, usage_of(0, &e, &all).left), (1, 1));
+        assert_eq!(
+            (usage_of(1, &e, &all).used, usage_of(1, &e, &all).left),
+            (2, 0)
+        );
+        assert_eq!(
+            (usage_of(0, &e, &all).used, usage_of(0, &e, &all).left),
+            (1, 1)
+        );
     }
 
     #[test]
@@ -583,7 +589,11 @@ mod tests {
             let e = entitlement(granted, used, reset);
             for i in 0..all.len() {
                 let u = usage_of(i, &e, &all);
-                assert_eq!(u.used + u.left + u.refunded + u.void, u.granted, "{i}: {u:?}");
+                assert_eq!(
+                    u.used + u.left + u.refunded + u.void,
+                    u.granted,
+                    "{i}: {u:?}"
+                );
             }
         }
     }
@@ -599,16 +609,43 @@ mod tests {
         let minimal =
             Grant::from_body(br#"{"purchaseId":"p1","userToken":"u","inventoryItemId":"1_GB"}"#)
                 .unwrap();
-        assert_eq!((minimal.quantity, minimal.expires_at), (Quantity::ONE, None));
+        assert_eq!(
+            (minimal.quantity, minimal.expires_at),
+            (Quantity::ONE, None)
+        );
         for (body, field) in [
-            (r#"{"userToken":"u","inventoryItemId":"1_GB"}"#, "purchaseId"),
-            (r#"{"purchaseId":"p","userToken":"u","inventoryItemId":"1_GB","quantity":0}"#, "quantity"),
-            (r#"{"purchaseId":"p","userToken":"u","inventoryItemId":"1_GB","quantity":101}"#, "quantity"),
-            (r#"{"purchaseId":"p","userToken":"u","inventoryItemId":"1_GB","quantity":1.5}"#, "quantity"),
-            (r#"{"purchaseId":"p","userToken":"u","inventoryItemId":"1_GB","quantiy":2}"#, "quantiy"),
-            (r#"{"purchaseId":"p","userToken":"u","inventoryItemId":"1_GB","delivery":"top-up"}"#, "delivery"),
-            (r#"{"purchaseId":"p","userToken":"u","inventoryItemId":"1_GB","expiresAt":"soon"}"#, "expiresAt"),
-            (r#"{"purchaseId":"p","userToken":"u","inventoryItemId":"1_GB","email":"x"}"#, "email"),
+            (
+                r#"{"userToken":"u","inventoryItemId":"1_GB"}"#,
+                "purchaseId",
+            ),
+            (
+                r#"{"purchaseId":"p","userToken":"u","inventoryItemId":"1_GB","quantity":0}"#,
+                "quantity",
+            ),
+            (
+                r#"{"purchaseId":"p","userToken":"u","inventoryItemId":"1_GB","quantity":101}"#,
+                "quantity",
+            ),
+            (
+                r#"{"purchaseId":"p","userToken":"u","inventoryItemId":"1_GB","quantity":1.5}"#,
+                "quantity",
+            ),
+            (
+                r#"{"purchaseId":"p","userToken":"u","inventoryItemId":"1_GB","quantiy":2}"#,
+                "quantiy",
+            ),
+            (
+                r#"{"purchaseId":"p","userToken":"u","inventoryItemId":"1_GB","delivery":"top-up"}"#,
+                "delivery",
+            ),
+            (
+                r#"{"purchaseId":"p","userToken":"u","inventoryItemId":"1_GB","expiresAt":"soon"}"#,
+                "expiresAt",
+            ),
+            (
+                r#"{"purchaseId":"p","userToken":"u","inventoryItemId":"1_GB","email":"x"}"#,
+                "email",
+            ),
         ] {
             let error = Grant::from_body(body.as_bytes()).unwrap_err().to_string();
             assert!(error.contains(field), "{body}: {error}");

@@ -7,12 +7,12 @@ use crate::domain::balance::{BalanceActivationRecord, BalanceAlertRecord, Balanc
 use crate::domain::country::{CountryChangeRecord, CountryStore};
 use crate::domain::entitlement::{Entitlement, EntitlementStore};
 use crate::domain::erasure::{Erasure, ErasureStore, UserRecords};
-use crate::domain::ids::PurchaseId;
-use crate::domain::purchase::{Grant, GrantWrite, Purchase, PurchaseStore, Refund, RefundWrite};
 use crate::domain::esim::{EsimStatusRecord, EsimStore};
 use crate::domain::events::EventLookups;
 use crate::domain::ids::Iccid;
+use crate::domain::ids::PurchaseId;
 use crate::domain::ids::{ActivationId, CustomerUid, ItemId, UserToken};
+use crate::domain::purchase::{Grant, GrantWrite, Purchase, PurchaseStore, Refund, RefundWrite};
 use crate::domain::registration::{CustomerRegistration, Registered, RegistrationStore};
 use crate::domain::store::{FailureClass, StoreError};
 use crate::domain::timeline::Recorded;
@@ -78,7 +78,12 @@ impl PurchaseStore for FailingStore {
         self.fail("Query").await
     }
 
-    async fn apply_refund(&self, _: &Purchase, _: &Refund, _: u32) -> Result<RefundWrite, StoreError> {
+    async fn apply_refund(
+        &self,
+        _: &Purchase,
+        _: &Refund,
+        _: u32,
+    ) -> Result<RefundWrite, StoreError> {
         self.fail("TransactWriteItems").await
     }
 }

@@ -129,9 +129,12 @@ impl DynamoStore {
 impl ActivationStore for DynamoStore {
     async fn approve(&self, approval: &ActivationRecord) -> Result<ApproveOutcome, StoreError> {
         let unbuildable = |e| unbuildable("DynamoDB TransactWriteItems", e);
-        let user = approval.holder.user_token().ok_or(StoreError::Inconsistent(
-            "approving an activation for an erased user",
-        ))?;
+        let user = approval
+            .holder
+            .user_token()
+            .ok_or(StoreError::Inconsistent(
+                "approving an activation for an erased user",
+            ))?;
         let record = Put::builder()
             .table_name(self.table())
             .set_item(Some(to_item(&ActivationItem::from(approval))?))

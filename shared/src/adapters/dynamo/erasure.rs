@@ -72,9 +72,13 @@ impl ErasureStore for DynamoStore {
             let ids: Found = super::from_item(item)?;
             match (kind, ids) {
                 (Some(Kind::Profile), ids) => found.profile = Some(ids.customer_uid),
-                (Some(Kind::Entitlement), Found { item_id: Some(item), .. }) => {
-                    found.entitlements.push(item)
-                }
+                (
+                    Some(Kind::Entitlement),
+                    Found {
+                        item_id: Some(item),
+                        ..
+                    },
+                ) => found.entitlements.push(item),
                 (
                     Some(Kind::UnclaimedRegistration),
                     Found {

@@ -169,7 +169,10 @@ pub fn purchases_of(item: &ItemId) -> String {
 /// The record that a user, named by its hash, was erased at `at`.
 pub fn erasure(user: &UserHash, at: OffsetDateTime) -> Key {
     let at = clock::format(at);
-    Key::new(format!("{ERASED_PREFIX}{user}"), format!("{ERASURE_SK_PREFIX}{at}"))
+    Key::new(
+        format!("{ERASED_PREFIX}{user}"),
+        format!("{ERASURE_SK_PREFIX}{at}"),
+    )
 }
 
 /// An eSIM's current state.

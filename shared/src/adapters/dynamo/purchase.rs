@@ -69,8 +69,12 @@ impl PurchaseItem {
     fn new(grant: &Grant, now: OffsetDateTime) -> Self {
         let purchase = Purchase::granted(grant, now);
         let Key { pk, sk } = keys::purchase(&purchase.purchase_id);
-        let by_user =
-            keys::purchase_by_user(&grant.user_token, &grant.item, purchase.granted_at, &grant.purchase_id);
+        let by_user = keys::purchase_by_user(
+            &grant.user_token,
+            &grant.item,
+            purchase.granted_at,
+            &grant.purchase_id,
+        );
         Self {
             pk,
             sk,
@@ -145,7 +149,9 @@ impl PurchaseStore for DynamoStore {
                 Transacted::ConditionFailed(cancelled) => cancelled,
             };
             if let Some(stored) = cancelled.item(PURCHASE) {
-                return Ok(GrantWrite::PurchaseSeen(PurchaseItem::read(stored.clone())?));
+                return Ok(GrantWrite::PurchaseSeen(PurchaseItem::read(
+                    stored.clone(),
+                )?));
             }
             if !cancelled.failed(ENTITLEMENT) {
                 break;
@@ -207,15 +213,20 @@ impl PurchaseStore for DynamoStore {
             set.push_str(", refund_reason = :reason");
             record = record.expression_attribute_values(":reason", s(reason.as_str()));
         }
-        let mut writes =
-            Transaction::default().update(PURCHASE, record.update_expression(set).build().map_err(unbuildable)?);
+        let mut writes = Transaction::default().update(
+            PURCHASE,
+            record.update_expression(set).build().map_err(unbuildable)?,
+        );
         if refund.units_refunded > 0 {
-            let user = purchase.holder.user_token().ok_or(StoreError::Inconsistent(
-                "units to refund from an erased user's purchase",
-            ))?;
-            let remaining = units_granted
-                .checked_sub(refund.units_refunded)
-                .ok_or(StoreError::Inconsistent("refunding more units than granted"))?;
+            let user = purchase
+                .holder
+                .user_token()
+                .ok_or(StoreError::Inconsistent(
+                    "units to refund from an erased user's purchase",
+                ))?;
+            let remaining = units_granted.checked_sub(refund.units_refunded).ok_or(
+                StoreError::Inconsistent("refunding more units than granted"),
+            )?;
             // Only if nothing was granted, refunded or revoked since the read, and the units
             // are still unused: an activation since then leaves them so, or fails this.
             let take = Update::builder()
@@ -354,7 +365,10 @@ mod tests {
         );
         assert_eq!(item["delivery"], AttributeValue::S("sdk".into()));
         assert!(!item.contains_key("refunded_at"));
-        assert_eq!(PurchaseItem::read(item).unwrap(), Purchase::granted(&grant, now));
+        assert_eq!(
+            PurchaseItem::read(item).unwrap(),
+            Purchase::granted(&grant, now)
+        );
     }
 
     #[test]
@@ -372,6 +386,9 @@ mod tests {
         }
         item.insert("quantity".into(), AttributeValue::N("3".into()));
         let read = PurchaseItem::read(item).unwrap();
-        assert_eq!((read.quantity, read.delivery, read.refund), (3, Delivery::Sdk, None));
+        assert_eq!(
+            (read.quantity, read.delivery, read.refund),
+            (3, Delivery::Sdk, None)
+        );
     }
 }

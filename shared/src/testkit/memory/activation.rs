@@ -12,9 +12,12 @@ impl ActivationStore for InMemoryStore {
         if let Some(existing) = t.activations.get(&approval.activation_id) {
             return Ok(ApproveOutcome::AlreadyDecided(existing.clone()));
         }
-        let user = approval.holder.user_token().ok_or(StoreError::Inconsistent(
-            "approving an activation for an erased user",
-        ))?;
+        let user = approval
+            .holder
+            .user_token()
+            .ok_or(StoreError::Inconsistent(
+                "approving an activation for an erased user",
+            ))?;
         let key = (user.clone(), approval.item.clone());
         let epoch = approval.decided_at.unix_timestamp();
         match t.entitlements.get_mut(&key) {

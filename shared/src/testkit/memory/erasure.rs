@@ -47,7 +47,10 @@ impl ErasureStore for InMemoryStore {
     ) -> Result<(), StoreError> {
         let mut t = self.tables();
         if let Some(Some(customer)) = t.profiles.remove(user).map(|p| p.customer_uid) {
-            if t.customer_links.get(&customer).is_some_and(|(u, _)| u == user) {
+            if t.customer_links
+                .get(&customer)
+                .is_some_and(|(u, _)| u == user)
+            {
                 t.customer_links.remove(&customer);
             }
         }

@@ -24,11 +24,11 @@ use crate::domain::balance::{BalanceActivationRecord, BalanceAlertRecord};
 use crate::domain::country::CountryChangeRecord;
 use crate::domain::entitlement::Entitlement;
 use crate::domain::erasure::Erasure;
-use crate::domain::purchase::Purchase;
 use crate::domain::esim::EsimStatusRecord;
 use crate::domain::ids::{
     ActivationId, BalanceItemId, CustomerUid, Iccid, ItemId, PurchaseId, UserToken,
 };
+use crate::domain::purchase::Purchase;
 use timeline::Timeline;
 
 #[derive(Debug, Default)]

@@ -313,7 +313,7 @@ fn json_lines(out: &str) -> Vec<Value> {
 async fn events_prints_one_line_per_accepted_webhook_and_none_for_a_redelivery() {
     let t = TestTable::with_stream().await;
     let table = t.name.as_str();
-    // A grant: stream records, no event.
+    // A grant: its purchase is an event, its profile and entitlement none.
     demo_user(&t.store).await;
     let registration = CustomerRegistrationWebhook(t.other_store());
     let registered =
@@ -335,6 +335,7 @@ async fn events_prints_one_line_per_accepted_webhook_and_none_for_a_redelivery()
     assert_eq!(
         types,
         [
+            "purchase.granted",
             "customer.registered",
             "activation.decided",
             "esim.status_changed"
@@ -343,7 +344,7 @@ async fn events_prints_one_line_per_accepted_webhook_and_none_for_a_redelivery()
     );
     let ids: std::collections::BTreeSet<&str> =
         events.iter().map(|e| e["id"].as_str().unwrap()).collect();
-    assert_eq!(ids.len(), 3, "each its stream record's id: {out}");
+    assert_eq!(ids.len(), 4, "each its stream record's id: {out}");
     assert!(ids.iter().all(|id| !id.is_empty()));
     for e in &events {
         let sequence = e["sequence"].as_str().unwrap_or_default();
@@ -353,25 +354,28 @@ async fn events_prints_one_line_per_accepted_webhook_and_none_for_a_redelivery()
             "{out}"
         );
     }
-    for e in &events[..2] {
+    for e in &events[..3] {
         assert_eq!(e["userToken"], EVENT_USER);
         assert_eq!(e["customerUid"], EVENT_CUSTOMER, "enriched as published");
     }
-    assert_eq!(events[0]["details"], serde_json::json!({"knownUser": true}));
-    assert_eq!(events[1]["details"]["activationId"], "act-1");
-    assert_eq!(events[1]["details"]["decision"], "SUCCESS");
-    assert_eq!(events[2]["iccid"], EVENT_ICCID);
-    assert_eq!(events[2]["details"]["profileState"], "INSTALLED");
+    assert_eq!(events[0]["details"]["inventoryItemId"], "1_GB");
+    assert_eq!(events[0]["details"]["quantity"], 2);
+    assert_eq!(events[1]["details"], serde_json::json!({"knownUser": true}));
+    assert_eq!(events[2]["details"]["activationId"], "act-1");
+    assert_eq!(events[2]["details"]["decision"], "SUCCESS");
+    assert_eq!(events[3]["iccid"], EVENT_ICCID);
+    assert_eq!(events[3]["details"]["profileState"], "INSTALLED");
 
     // The same events, again (the stream keeps them), one readable line each.
     let (code, out, _) = cli_on(table, &["events"]).await;
     assert_eq!(code, 0);
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 3, "{out}");
-    assert!(lines[0].contains("customer.registered"), "{out}");
-    assert!(lines[0].contains(&format!("user={EVENT_USER}")), "{out}");
-    assert!(lines[1].contains(r#""activationId":"act-1""#), "{out}");
-    assert!(lines[2].contains(&format!("iccid={EVENT_ICCID}")), "{out}");
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(lines[0].contains("purchase.granted"), "{out}");
+    assert!(lines[1].contains("customer.registered"), "{out}");
+    assert!(lines[1].contains(&format!("user={EVENT_USER}")), "{out}");
+    assert!(lines[2].contains(r#""activationId":"act-1""#), "{out}");
+    assert!(lines[3].contains(&format!("iccid={EVENT_ICCID}")), "{out}");
     for id in &ids {
         assert_eq!(out.matches(id).count(), 1, "{out}");
     }

@@ -49,8 +49,18 @@ async fn grant_show_and_revoke() {
     let table = t.name.as_str();
     let (code, out, _) = cli_grant(table, "u1", "1_GB", &["--email", "u1@example.com"]).await;
     assert_eq!(code, 0);
-    assert_eq!(out, "granted 1 x 1_GB: 1 left, 0 used, 1 granted\n");
-    let options = ["--quantity", "3", "--expires-at", "2030-01-31T23:59:59Z"];
+    // Without a purchase id, the grant is recorded under a new one, printed.
+    let (said, id) = out.split_once('\n').unwrap();
+    assert_eq!(said, "granted 1 x 1_GB: 1 left, 0 used, 1 granted");
+    assert!(id.starts_with("purchase id: operator-"), "{id}");
+    let options = [
+        "--quantity",
+        "3",
+        "--expires-at",
+        "2030-01-31T23:59:59Z",
+        "--purchase-id",
+        "order-3",
+    ];
     let (code, out, _) = cli_grant(table, "u1", "1_GB", &options).await;
     assert_eq!(code, 0);
     assert_eq!(out, "granted 3 x 1_GB: 4 left, 0 used, 4 granted\n");
@@ -273,7 +283,7 @@ async fn grant_with_a_purchase_id_applies_once() {
             "already granted, nothing added: 1_GB: 2 left, 0 used, 2 granted\n"
         )
     );
-    let reused = ["--purchase-id", "order-1"];
+    let reused = ["--quantity", "2", "--purchase-id", "order-1"];
     let (code, _, err) = cli_grant(table, "u2", "1_GB", &reused).await;
     assert_eq!(code, 1);
     assert_eq!(
@@ -303,7 +313,7 @@ fn json_lines(out: &str) -> Vec<Value> {
 async fn events_prints_one_line_per_accepted_webhook_and_none_for_a_redelivery() {
     let t = TestTable::with_stream().await;
     let table = t.name.as_str();
-    // A grant: stream records, no event.
+    // A grant: its purchase is an event, its profile and entitlement none.
     demo_user(&t.store).await;
     let registration = CustomerRegistrationWebhook(t.other_store());
     let registered =
@@ -325,6 +335,7 @@ async fn events_prints_one_line_per_accepted_webhook_and_none_for_a_redelivery()
     assert_eq!(
         types,
         [
+            "purchase.granted",
             "customer.registered",
             "activation.decided",
             "esim.status_changed"
@@ -333,7 +344,7 @@ async fn events_prints_one_line_per_accepted_webhook_and_none_for_a_redelivery()
     );
     let ids: std::collections::BTreeSet<&str> =
         events.iter().map(|e| e["id"].as_str().unwrap()).collect();
-    assert_eq!(ids.len(), 3, "each its stream record's id: {out}");
+    assert_eq!(ids.len(), 4, "each its stream record's id: {out}");
     assert!(ids.iter().all(|id| !id.is_empty()));
     for e in &events {
         let sequence = e["sequence"].as_str().unwrap_or_default();
@@ -343,25 +354,28 @@ async fn events_prints_one_line_per_accepted_webhook_and_none_for_a_redelivery()
             "{out}"
         );
     }
-    for e in &events[..2] {
+    for e in &events[..3] {
         assert_eq!(e["userToken"], EVENT_USER);
         assert_eq!(e["customerUid"], EVENT_CUSTOMER, "enriched as published");
     }
-    assert_eq!(events[0]["details"], serde_json::json!({"knownUser": true}));
-    assert_eq!(events[1]["details"]["activationId"], "act-1");
-    assert_eq!(events[1]["details"]["decision"], "SUCCESS");
-    assert_eq!(events[2]["iccid"], EVENT_ICCID);
-    assert_eq!(events[2]["details"]["profileState"], "INSTALLED");
+    assert_eq!(events[0]["details"]["inventoryItemId"], "1_GB");
+    assert_eq!(events[0]["details"]["quantity"], 2);
+    assert_eq!(events[1]["details"], serde_json::json!({"knownUser": true}));
+    assert_eq!(events[2]["details"]["activationId"], "act-1");
+    assert_eq!(events[2]["details"]["decision"], "SUCCESS");
+    assert_eq!(events[3]["iccid"], EVENT_ICCID);
+    assert_eq!(events[3]["details"]["profileState"], "INSTALLED");
 
     // The same events, again (the stream keeps them), one readable line each.
     let (code, out, _) = cli_on(table, &["events"]).await;
     assert_eq!(code, 0);
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 3, "{out}");
-    assert!(lines[0].contains("customer.registered"), "{out}");
-    assert!(lines[0].contains(&format!("user={EVENT_USER}")), "{out}");
-    assert!(lines[1].contains(r#""activationId":"act-1""#), "{out}");
-    assert!(lines[2].contains(&format!("iccid={EVENT_ICCID}")), "{out}");
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(lines[0].contains("purchase.granted"), "{out}");
+    assert!(lines[1].contains("customer.registered"), "{out}");
+    assert!(lines[1].contains(&format!("user={EVENT_USER}")), "{out}");
+    assert!(lines[2].contains(r#""activationId":"act-1""#), "{out}");
+    assert!(lines[3].contains(&format!("iccid={EVENT_ICCID}")), "{out}");
     for id in &ids {
         assert_eq!(out.matches(id).count(), 1, "{out}");
     }

@@ -587,3 +587,28 @@ pub fn with_budget(
     context.deadline = u64::try_from(now_ms + budget.as_millis()).unwrap_or(u64::MAX);
     request.with_lambda_context(context)
 }
+
+/// Runs each case once per store, each on a fresh, empty store.
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod in_memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::$case(std::sync::Arc::new(shared::testkit::InMemoryStore::new())).await;
+                }
+            )*
+        }
+        mod dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let table = crate::common::TestTable::new().await;
+                    super::$case(std::sync::Arc::new(table.store)).await;
+                }
+            )*
+        }
+    };
+}
+
+pub(crate) use contract;

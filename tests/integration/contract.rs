@@ -24,28 +24,7 @@ use shared::domain::store::Store;
 use shared::domain::timeline::Recorded;
 use time::{Duration, OffsetDateTime};
 
-/// Runs each case once per store, each on a fresh, empty store.
-macro_rules! contract {
-    ($($case:ident),* $(,)?) => {
-        mod in_memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    super::$case(std::sync::Arc::new(shared::testkit::InMemoryStore::new())).await;
-                }
-            )*
-        }
-        mod dynamodb {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    let table = crate::common::TestTable::new().await;
-                    super::$case(std::sync::Arc::new(table.store)).await;
-                }
-            )*
-        }
-    };
-}
+use crate::common::contract;
 
 contract!(
     an_approval_consumes_one_unit_and_is_decided_once,

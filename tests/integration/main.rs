@@ -14,6 +14,7 @@ mod grants;
 mod load;
 mod logs;
 mod publishing;
+mod purchases;
 mod registration;
 mod replay;
 mod secrets;

@@ -245,7 +245,7 @@ async fn each_accepted_webhook_becomes_one_event_with_its_ids_and_a_redelivery_n
     let subscriber = Subscriber::new().await;
     let store = || table.other_store();
 
-    // A grant: a profile and an entitlement, no event.
+    // A grant: its purchase is an event; its profile and entitlement are none.
     demo_user(&table.store).await;
     let registration = CustomerRegistrationWebhook(store());
     let registered = json!({"userToken": USER, "customerUid": CUSTOMER}).to_string();
@@ -322,8 +322,8 @@ async fn each_accepted_webhook_becomes_one_event_with_its_ids_and_a_redelivery_n
     };
     assert_eq!(
         delivered.len(),
-        12,
-        "one per accepted webhook that stored something new: {delivered:#?}"
+        13,
+        "one per grant and accepted webhook that stored something new: {delivered:#?}"
     );
     let ids: BTreeSet<&str> = records
         .iter()
@@ -335,6 +335,17 @@ async fn each_accepted_webhook_becomes_one_event_with_its_ids_and_a_redelivery_n
         let id = event["detail"]["id"].as_str().unwrap();
         assert!(ids.contains(id), "the id is the stream record's: {id}");
     }
+
+    let grants = by_type("purchase.granted");
+    assert_eq!(grants.len(), 1);
+    let grant = &grants[0]["detail"];
+    assert_eq!(grant["userToken"], USER);
+    assert_eq!(grant["customerUid"], CUSTOMER, "enriched from the profile");
+    let purchase = grant["details"]["purchaseId"].as_str().unwrap();
+    assert_eq!(grant["subject"], format!("PURCHASE#{purchase}"));
+    assert_eq!(grant["details"]["inventoryItemId"], "1_GB");
+    assert_eq!(grant["details"]["quantity"], 2);
+    assert_eq!(grant["details"]["grantedAt"], grant["time"]);
 
     let registrations = by_type("customer.registered");
     assert_eq!(registrations.len(), 2);
@@ -824,7 +835,11 @@ async fn a_batch_looks_up_each_customer_user_and_sim_once() {
     let publisher = subscriber.publisher_over(lookups, shared::adapters::sdk::https_client());
     assert!(resume_points(&publish(&publisher, &records).await).is_empty());
     let delivered = subscriber.delivered().await;
-    assert_eq!(delivered.len(), 9, "{delivered:#?}");
+    assert_eq!(
+        delivered.len(),
+        10,
+        "the grant's and nine webhooks': {delivered:#?}"
+    );
     for event in &delivered {
         assert_eq!(event["detail"]["userToken"], USER, "{event:#}");
         assert_eq!(event["detail"]["customerUid"], CUSTOMER, "{event:#}");
@@ -980,5 +995,234 @@ async fn each_event_carries_its_subject_and_a_sequence_ordering_the_subjects_cha
     assert!(
         sequences.windows(2).all(|w| w[0] < w[1]),
         "as text, in the order the changes were stored: {sequences:?}"
+    );
+}
+
+/// A grant body for `purchase` of `quantity` units of `1_GB` to `user`, with an email.
+fn purchase_body(purchase: &str, user: &str, quantity: u32) -> shared::domain::purchase::Grant {
+    use shared::domain::payload::FromBody;
+    let body = json!({"purchaseId": purchase, "userToken": user, "inventoryItemId": "1_GB", "quantity": quantity, "email": "buyer@example.com"});
+    shared::domain::purchase::Grant::from_body(body.to_string().as_bytes()).unwrap()
+}
+
+#[tokio::test]
+async fn each_grant_refund_and_erasure_becomes_one_event_and_the_erasures_rewrites_none() {
+    use shared::domain::erasure::{self, UserHashKey};
+    use shared::domain::ids::{PurchaseId, RefundReason};
+    use shared::domain::purchase::{self, GrantOutcome, RefundOutcome};
+    use time::OffsetDateTime;
+
+    let table = TestTable::with_stream().await;
+    let subscriber = Subscriber::new().await;
+    let store = table.other_store();
+    let buyer = "BUYER_TOKEN_1";
+    let user = UserToken::parse(buyer).unwrap();
+    let key = UserHashKey::new(&[7u8; 32]).unwrap();
+    let hash = key.hash(&user);
+    let now = OffsetDateTime::now_utc;
+
+    // Registered before the user was ours (unclaimed), then granted, then registered again
+    // (the profile's customer id and its link): everything an erasure deletes.
+    let registration = CustomerRegistrationWebhook(table.other_store());
+    let early = json!({"userToken": buyer, "customerUid": "c-early"}).to_string();
+    assert_eq!(post(&registration, &early).await.0, 404);
+    let first = purchase_body("order-1", buyer, 3);
+    let granted = purchase::grant(&store, &first, now()).await.unwrap();
+    assert!(matches!(granted, GrantOutcome::Granted(_)), "{granted:?}");
+    let again = purchase::grant(&store, &first, now()).await.unwrap();
+    assert!(
+        matches!(again, GrantOutcome::AlreadyGranted(_)),
+        "{again:?}"
+    );
+    let registered = json!({"userToken": buyer, "customerUid": "c-buyer"}).to_string();
+    assert_eq!(post(&registration, &registered).await.0, 200);
+    let activation = ActivationRequestWebhook(table.other_store());
+    let approve = json!({"inventoryItemId": "1_GB", "userToken": buyer, "activationId": "act-b1"});
+    let answer = post(&activation, &approve.to_string()).await.1;
+    assert_eq!(answer["returnCode"], "SUCCESS");
+
+    // Refunded (one unit used, two removed), and again: the same answer, nothing written.
+    let order_1 = PurchaseId::parse("order-1").unwrap();
+    let reason = Some(RefundReason::parse("chargeback").unwrap());
+    let refunded = purchase::refund(&store, &order_1, reason.clone(), now()).await;
+    assert!(
+        matches!(refunded, Ok(RefundOutcome::Refunded(_))),
+        "{refunded:?}"
+    );
+    let again = purchase::refund(&store, &order_1, reason, now()).await;
+    assert!(
+        matches!(again, Ok(RefundOutcome::AlreadyRefunded(_))),
+        "{again:?}"
+    );
+
+    // A second purchase, refunded only after the user is erased; erasing again finds nothing.
+    let second = purchase_body("order-2", buyer, 1);
+    let granted = purchase::grant(&store, &second, now()).await.unwrap();
+    assert!(matches!(granted, GrantOutcome::Granted(_)), "{granted:?}");
+    let erased = erasure::erase(&store, &key, &user, now()).await.unwrap();
+    assert!(erased.erased);
+    assert_eq!(
+        (
+            erased.profiles,
+            erased.entitlements,
+            erased.unclaimed_registrations
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!((erased.activations, erased.purchases), (1, 2));
+    let again = erasure::erase(&store, &key, &user, now()).await.unwrap();
+    assert!(!again.erased);
+    let order_2 = PurchaseId::parse("order-2").unwrap();
+    let late = purchase::refund(&store, &order_2, None, now()).await;
+    assert!(matches!(late, Ok(RefundOutcome::Refunded(_))), "{late:?}");
+
+    let records = stream_records(&table).await;
+    // The stream holds the erasure's work: the deletions (with their old images) and the
+    // rewrites of the kept decision and purchases under the hash.
+    let changes_of = |name: &str| -> BTreeSet<String> {
+        let named = records.iter().filter(|r| r["eventName"] == name);
+        let keys = named.map(|r| &r["dynamodb"]["Keys"]);
+        keys.map(|k| {
+            format!(
+                "{}/{}",
+                k["pk"]["S"].as_str().unwrap_or_default(),
+                k["sk"]["S"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
+    };
+    let removed = changes_of("REMOVE");
+    let expected = [
+        format!("USER#{buyer}/PROFILE"),
+        format!("USER#{buyer}/ENT#1_GB"),
+        format!("USER#{buyer}/UNCLAIMED_CUSTOMER#c-early"),
+        "CUSTOMER#c-buyer/LINK".to_owned(),
+    ];
+    assert_eq!(removed, BTreeSet::from(expected), "{records:#?}");
+    let rewritten = records.iter().filter(|r| {
+        r["eventName"] == "MODIFY"
+            && r["dynamodb"]["OldImage"]["user_token"]["S"] == buyer
+            && r["dynamodb"]["NewImage"]["user_hash"]["S"] == hash.as_str()
+    });
+    let rewritten: BTreeSet<&str> = rewritten
+        .filter_map(|r| r["dynamodb"]["Keys"]["pk"]["S"].as_str())
+        .collect();
+    let kept = ["ACTIVATION#act-b1", "PURCHASE#order-1", "PURCHASE#order-2"];
+    assert_eq!(rewritten, BTreeSet::from(kept));
+
+    let logs = LogCapture::default();
+    let guard = logs.install();
+    let publisher = subscriber.publisher(&table, shared::adapters::sdk::https_client());
+    let response = publish(&publisher, &records).await;
+    drop(guard);
+    assert!(resume_points(&response).is_empty());
+    assert!(
+        logged(&logs, "record skipped").is_empty(),
+        "the erasure's deletions and rewrites read: {}",
+        logs.text()
+    );
+
+    let delivered = subscriber.delivered().await;
+    let details: Vec<&Value> = delivered.iter().map(|e| &e["detail"]).collect();
+    let of = |t: &str| -> Vec<&Value> {
+        let mut of: Vec<&Value> = details.iter().copied().filter(|d| d["type"] == t).collect();
+        of.sort_by_key(|d| d["sequence"].as_str().unwrap_or_default().to_owned());
+        of
+    };
+    let mut types: Vec<&str> = details.iter().filter_map(|d| d["type"].as_str()).collect();
+    types.sort_unstable();
+    assert_eq!(
+        types,
+        [
+            "activation.decided",
+            "customer.registered",
+            "customer.registered",
+            "purchase.granted",
+            "purchase.granted",
+            "purchase.refunded",
+            "purchase.refunded",
+            "user.erased",
+        ],
+        "one per change, none for a repeat or the erasure's rewrites and deletions: {details:#?}"
+    );
+    let text = serde_json::to_string(&details).unwrap();
+    assert!(!text.contains("buyer@example.com"), "never the email");
+
+    let grants = of("purchase.granted");
+    let purchases: Vec<&Value> = grants.iter().map(|d| &d["details"]["purchaseId"]).collect();
+    assert_eq!(purchases.len(), 2);
+    for grant in &grants {
+        assert_eq!(grant["userToken"], buyer, "stored before the erasure");
+        let id = grant["details"]["purchaseId"].as_str().unwrap();
+        assert_eq!(grant["subject"], format!("PURCHASE#{id}"));
+        assert_eq!(grant["details"]["delivery"], "sdk");
+        assert_eq!(grant["details"]["grantedAt"], grant["time"]);
+    }
+    let first_grant = grants
+        .iter()
+        .find(|d| d["details"]["purchaseId"] == "order-1");
+    let first_grant = first_grant.unwrap();
+    assert_eq!(first_grant["details"]["quantity"], 3);
+    assert_eq!(first_grant["details"]["inventoryItemId"], "1_GB");
+
+    let refunds = of("purchase.refunded");
+    let refund_of = |id: &str| {
+        *refunds
+            .iter()
+            .find(|d| d["details"]["purchaseId"] == id)
+            .unwrap()
+    };
+    let refund_1 = refund_of("order-1");
+    assert_eq!(refund_1["userToken"], buyer);
+    assert_eq!(
+        refund_1["customerUid"],
+        Value::Null,
+        "the profile is gone by now"
+    );
+    assert_eq!(
+        refund_1["details"],
+        json!({
+            "purchaseId": "order-1", "inventoryItemId": "1_GB", "quantity": 3,
+            "unitsRefunded": 2, "unitsUsed": 1, "unitsVoid": 0, "reason": "chargeback",
+            "refundedAt": refund_1["time"]
+        })
+    );
+    assert_eq!(refund_1["subject"], first_grant["subject"]);
+    assert!(
+        refund_1["sequence"].as_str() > first_grant["sequence"].as_str(),
+        "the refund after the grant it refunds"
+    );
+    let refund_2 = refund_of("order-2");
+    assert_eq!(
+        refund_2["userToken"],
+        Value::Null,
+        "refunded after the erasure"
+    );
+    assert_eq!(refund_2["details"]["userHash"], hash.as_str());
+    assert_eq!(refund_2["details"]["unitsRefunded"], 0);
+    assert_eq!(refund_2["details"]["unitsVoid"], 1, "erased with the user");
+
+    let erasures = of("user.erased");
+    let erasure = erasures[0];
+    assert_eq!(erasure["subject"], format!("ERASED#{hash}"));
+    assert_eq!(
+        (
+            &erasure["userToken"],
+            &erasure["customerUid"],
+            &erasure["iccid"]
+        ),
+        (&Value::Null, &Value::Null, &Value::Null)
+    );
+    assert_eq!(
+        erasure["details"],
+        json!({
+            "userHash": hash.as_str(), "profiles": 1, "entitlements": 1,
+            "unclaimedRegistrations": 1, "activations": 1, "purchases": 2,
+            "erasedAt": erasure["time"]
+        })
+    );
+    assert!(
+        !erasure.to_string().contains(buyer),
+        "the erased user by hash only: {erasure:#}"
     );
 }

@@ -1,5 +1,7 @@
 //! `template.yaml` against the workspace: every function has a route and every route a
 //! function, the deployment settings the issue fixes, least privilege, and the metric names.
+//! The webhooks come from their registry; the purchase API, which is no webhook, is checked
+//! by name: its routes, their IAM authorization and the one role that may call them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -8,7 +10,32 @@ use entitlements::webhooks::described;
 use serde_yaml::Value;
 use shared::runtime::telemetry::NAMESPACE;
 
-/// Every metric name a function emits: the pipeline's, each webhook's, the publisher's.
+/// The purchase API's function (no webhook: IAM-signed calls from the reseller's purchase
+/// system).
+const PURCHASE_API: &str = "purchase-api";
+
+/// The purchase API's routes, every one with API Gateway's IAM authorization.
+const PURCHASE_API_ROUTES: [&str; 5] = [
+    "POST /purchases",
+    "GET /purchases/{purchaseId}",
+    "POST /purchases/{purchaseId}/refund",
+    "GET /users/{userToken}",
+    "DELETE /users/{userToken}",
+];
+
+/// The metrics particular to the purchase API (the pipeline's shared ones, `InvalidRequest`,
+/// `StorageError`, `StoragePermanentError`, are in `shared::webhook::reply::METRICS`).
+// replaced by purchase_api::METRICS once the crate lands
+const PURCHASE_API_METRICS: [&str; 5] = [
+    "PurchaseGranted",
+    "PurchaseConflict",
+    "PurchaseRefunded",
+    "UserErased",
+    "PurchaseApiForbidden",
+];
+
+/// Every metric name a function emits: the pipeline's, each webhook's, the purchase API's,
+/// the publisher's.
 fn metric_names() -> Vec<&'static str> {
     let webhooks = described()
         .into_iter()
@@ -16,6 +43,7 @@ fn metric_names() -> Vec<&'static str> {
     shared::webhook::reply::METRICS
         .into_iter()
         .chain(webhooks)
+        .chain(PURCHASE_API_METRICS)
         .chain(event_publisher::METRICS)
         .collect()
 }
@@ -62,11 +90,33 @@ fn workspace_functions() -> BTreeSet<String> {
         .collect()
 }
 
+/// An `HttpApi` event's route, `METHOD /path`, checked to be on the one API.
+fn route_of(name: &str, event: &Value) -> String {
+    assert_eq!(event["Type"], "HttpApi", "{name}");
+    assert_eq!(
+        tag(&event["Properties"]["ApiId"]),
+        "Ref HttpApi",
+        "{name}: one API for all"
+    );
+    format!(
+        "{} {}",
+        event["Properties"]["Method"].as_str().unwrap(),
+        event["Properties"]["Path"].as_str().unwrap()
+    )
+}
+
+/// The authorizer an `HttpApi` event asks for, if any.
+fn authorizer_of(event: &Value) -> Option<&str> {
+    event["Properties"]["Auth"]["Authorizer"].as_str()
+}
+
 #[test]
 fn every_function_has_its_route_and_every_route_a_function() {
     let t = template();
     let mut routes = BTreeMap::new();
     let mut stream_readers = BTreeSet::new();
+    let mut purchase_api_routes = BTreeSet::new();
+    let mut every_route = BTreeSet::new();
     for (name, function) in of_type(&t, "AWS::Serverless::Function") {
         let binary = function["Metadata"]["BuildProperties"]["Binary"]
             .as_str()
@@ -77,6 +127,19 @@ fn every_function_has_its_route_and_every_route_a_function() {
             "{name}"
         );
         let events = function["Properties"]["Events"].as_mapping().unwrap();
+        if binary == PURCHASE_API {
+            for event in events.values() {
+                let route = route_of(&name, event);
+                assert_eq!(
+                    authorizer_of(event),
+                    Some("AWS_IAM"),
+                    "{name}: {route} takes only IAM-signed calls"
+                );
+                assert!(every_route.insert(route.clone()), "{route}: one function");
+                purchase_api_routes.insert(route);
+            }
+            continue;
+        }
         assert_eq!(events.len(), 1, "{name} serves one route");
         let event = events.values().next().unwrap();
         if event["Type"] == "DynamoDB" {
@@ -84,17 +147,13 @@ fn every_function_has_its_route_and_every_route_a_function() {
             stream_readers.insert(binary);
             continue;
         }
-        assert_eq!(event["Type"], "HttpApi", "{name}");
-        assert_eq!(
-            tag(&event["Properties"]["ApiId"]),
-            "Ref HttpApi",
-            "{name}: one API for all"
+        let route = route_of(&name, event);
+        // Gigastore cannot sign: a webhook authenticates with its secret, never with IAM.
+        assert!(
+            event["Properties"].get("Auth").is_none(),
+            "{name}: {route} has no API Gateway authorizer"
         );
-        let route = format!(
-            "{} {}",
-            event["Properties"]["Method"].as_str().unwrap(),
-            event["Properties"]["Path"].as_str().unwrap()
-        );
+        assert!(every_route.insert(route.clone()), "{route}: one function");
         assert!(
             routes.insert(binary, route).is_none(),
             "{name}: one function per binary"
@@ -105,7 +164,17 @@ fn every_function_has_its_route_and_every_route_a_function() {
         BTreeSet::from(["event-publisher".to_owned()]),
         "the publisher is the one function without a route"
     );
-    let deployed: BTreeSet<String> = routes.keys().cloned().chain(stream_readers).collect();
+    assert_eq!(
+        purchase_api_routes,
+        BTreeSet::from(PURCHASE_API_ROUTES.map(str::to_owned)),
+        "the purchase API serves exactly its five routes"
+    );
+    let deployed: BTreeSet<String> = routes
+        .keys()
+        .cloned()
+        .chain(stream_readers)
+        .chain([PURCHASE_API.to_owned()])
+        .collect();
     assert_eq!(
         deployed,
         workspace_functions(),
@@ -119,6 +188,24 @@ fn every_function_has_its_route_and_every_route_a_function() {
     assert_eq!(
         routes, served,
         "each function is deployed on the route its handler serves"
+    );
+}
+
+#[test]
+fn iam_authorization_is_available_on_the_api_but_no_default() {
+    let t = template();
+    let api = &t["Resources"]["HttpApi"]["Properties"];
+    assert_eq!(
+        api["Auth"]["EnableIamAuthorizer"], true,
+        "routes may ask for AWS_IAM"
+    );
+    assert!(
+        api["Auth"].get("DefaultAuthorizer").is_none(),
+        "no default: the webhooks stay callable by Gigastore, which cannot sign"
+    );
+    assert!(
+        api["Auth"].get("Authorizers").is_none(),
+        "IAM is the only authorizer"
     );
 }
 
@@ -192,16 +279,18 @@ fn functions_are_arm64_rust_with_tracing_and_json_logs() {
 /// The user token secret the stack generates when UserTokenVerification is hs256 and no
 /// secret is named.
 const USER_TOKEN_SECRET: &str = "UserTokenJwtSecret";
+/// The key of the keyed hash erased users are named by.
+const USER_HASH_KEY_SECRET: &str = "UserHashKeySecret";
 /// The ARN of the user token secret, generated or named: what the functions get and may read.
 const USER_TOKEN_SECRET_ARN: &str =
     "If [GeneratesUserTokenSecret, Ref UserTokenJwtSecret, Ref UserTokenJwtSecretArn]";
 
 /// The one webhook secret the stack creates, by logical name: every secret but the user
-/// token secret, which exists only with its condition.
+/// token secret, which exists only with its condition, and the user hash key.
 fn webhook_secret(t: &Value) -> (String, &Value) {
     let secrets: Vec<_> = of_type(t, "AWS::SecretsManager::Secret")
         .into_iter()
-        .filter(|(name, _)| name != USER_TOKEN_SECRET)
+        .filter(|(name, _)| name != USER_TOKEN_SECRET && name != USER_HASH_KEY_SECRET)
         .collect();
     assert_eq!(secrets.len(), 1, "one webhook secret");
     secrets.into_iter().next().unwrap()
@@ -235,14 +324,20 @@ fn shown(v: &Value) -> String {
 fn each_function_may_only_call_dynamodb_on_the_table_and_read_the_secret() {
     let t = template();
     let secret = format!("Ref {}", webhook_secret(&t).0);
+    let hash_key = format!("Ref {USER_HASH_KEY_SECRET}");
     for (name, function) in of_type(&t, "AWS::Serverless::Function") {
         let binary = function["Metadata"]["BuildProperties"]["Binary"].as_str();
         let publisher = binary == Some("event-publisher");
+        let purchase_api = binary == Some(PURCHASE_API);
         let names_users = matches!(binary, Some("activation-request" | "customer-registration"));
+        // Erasure and finding an erased user's records; a redelivered Activation Request for
+        // an erased user's activation id.
+        let hashes_users = matches!(binary, Some("activation-request" | PURCHASE_API));
         let policies = function["Properties"]["Policies"].as_sequence().unwrap();
         assert_eq!(policies.len(), 1, "{name}");
         let mut reads_secret = 0;
         let mut reads_user_token_secret = 0;
+        let mut reads_hash_key = 0;
         for statement in policies[0]["Statement"].as_sequence().unwrap() {
             // Only with its condition: `!If [VerifiesUserTokensWithSecret, statement, none]`.
             if let Value::Tagged(conditional) = statement {
@@ -276,7 +371,7 @@ fn each_function_may_only_call_dynamodb_on_the_table_and_read_the_secret() {
                 "GetAtt EntitlementTable.Arn" if publisher => {
                     assert_eq!(actions, ["dynamodb:GetItem"], "{name}: reads only");
                 }
-                "Sub ${EntitlementTable.Arn}/index/gsi1" if publisher => {
+                "Sub ${EntitlementTable.Arn}/index/gsi1" if publisher || purchase_api => {
                     assert_eq!(actions, ["dynamodb:Query"], "{name}: reads only");
                 }
                 "GetAtt EventBus.Arn" if publisher => {
@@ -284,9 +379,22 @@ fn each_function_may_only_call_dynamodb_on_the_table_and_read_the_secret() {
                 }
                 "GetAtt EntitlementTable.Arn" => {
                     for action in actions {
+                        // Item actions and Query only: no Scan, no table-wide or batch action.
                         assert!(
-                            action.starts_with("dynamodb:") && !action.contains('*'),
+                            [
+                                "dynamodb:GetItem",
+                                "dynamodb:PutItem",
+                                "dynamodb:UpdateItem",
+                                "dynamodb:DeleteItem",
+                                "dynamodb:ConditionCheckItem",
+                                "dynamodb:Query",
+                            ]
+                            .contains(&action),
                             "{name}: {action}"
+                        );
+                        assert!(
+                            action != "dynamodb:DeleteItem" || purchase_api,
+                            "{name}: only erasure deletes"
                         );
                     }
                 }
@@ -294,13 +402,22 @@ fn each_function_may_only_call_dynamodb_on_the_table_and_read_the_secret() {
                     assert_eq!(actions, ["secretsmanager:GetSecretValue"], "{name}");
                     reads_secret += 1;
                 }
+                resource if resource == hash_key => {
+                    assert_eq!(actions, ["secretsmanager:GetSecretValue"], "{name}");
+                    reads_hash_key += 1;
+                }
                 other => panic!("{name}: a statement on {other}"),
             }
         }
-        let expected = if publisher { 0 } else { 1 };
+        let expected = if publisher || purchase_api { 0 } else { 1 };
         assert_eq!(
             reads_secret, expected,
             "{name}: only webhooks read the secret"
+        );
+        assert_eq!(
+            reads_hash_key,
+            usize::from(hashes_users),
+            "{name}: only the purchase API and Activation Request read the user hash key"
         );
         assert_eq!(
             reads_user_token_secret,
@@ -366,19 +483,62 @@ fn functions_get_the_secret_arn_and_the_allowed_sources() {
     let cidrs = &t["Parameters"]["AllowedSourceCidrs"];
     assert_eq!(cidrs["Type"], "String");
     assert_eq!(cidrs["Default"], "", "empty allows all");
+    let callers = &t["Parameters"]["PurchaseApiCallers"];
+    assert_eq!(callers["Type"], "String");
+    assert_eq!(
+        callers["Default"], "",
+        "empty accepts every IAM-authorized caller"
+    );
+    let hash_key_arn = format!("USER_HASH_KEY_ARN Ref {USER_HASH_KEY_SECRET}");
     for (name, function) in of_type(&t, "AWS::Serverless::Function") {
         let own = &function["Properties"]["Environment"]["Variables"];
+        // Each function's own variables, as "NAME value", over the global environment.
+        let own_vars: BTreeSet<String> = own
+            .as_mapping()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| format!("{} {}", k.as_str().unwrap(), tag(v)))
+            .collect();
+        let expected =
+            |vars: &[&str]| -> BTreeSet<String> { vars.iter().map(|v| (*v).to_owned()).collect() };
         match function["Metadata"]["BuildProperties"]["Binary"].as_str() {
             Some("event-publisher") => {
                 assert_eq!(own.as_mapping().map(|m| m.len()), Some(1), "{name}");
                 assert_eq!(tag(&own["EVENT_BUS_NAME"]), "Ref EventBus", "{name}");
             }
+            // The hash key's ARN, never its value (USER_HASH_KEY is for local runs only).
+            Some("activation-request") => {
+                assert_eq!(own_vars, expected(&[hash_key_arn.as_str()]), "{name}")
+            }
+            // Gigastore's settings do not apply to IAM callers, nor user token verification
+            // to the purchase system's user ids: taken out of the global environment.
+            Some(PURCHASE_API) => assert_eq!(
+                own_vars,
+                expected(&[
+                    hash_key_arn.as_str(),
+                    "PURCHASE_API_CALLERS Ref PurchaseApiCallers",
+                    "WEBHOOK_SECRET_ARN Ref AWS::NoValue",
+                    "ALLOWED_SOURCE_CIDRS Ref AWS::NoValue",
+                    "USER_TOKEN_JWT_SECRET_ARN Ref AWS::NoValue",
+                    "USER_TOKEN_JWT_PUBLIC_KEY Ref AWS::NoValue",
+                ]),
+                "{name}"
+            ),
             _ => assert!(
                 function["Properties"].get("Environment").is_none(),
                 "{name}: the global environment applies as is"
             ),
         }
+        assert!(
+            own.get("USER_HASH_KEY").is_none(),
+            "{name}: no hash key value in the environment"
+        );
     }
+    assert!(env.get("USER_HASH_KEY").is_none());
+    assert!(
+        env.get("USER_HASH_KEY_ARN").is_none(),
+        "only the functions that hash users get the key"
+    );
 }
 
 #[test]
@@ -440,6 +600,29 @@ fn the_secret_stays_out_of_the_template_outputs_and_access_logs() {
     assert_eq!(
         shown(&exposed[0].1["Value"]),
         USER_TOKEN_SECRET_ARN,
+        "its ARN only"
+    );
+    // The user hash key: generated, long, kept with the table (the hashes in it mean nothing
+    // without it), and only its ARN is an output.
+    let hash_key = &t["Resources"][USER_HASH_KEY_SECRET];
+    assert_eq!(hash_key["Type"], "AWS::SecretsManager::Secret");
+    assert!(hash_key.get("Condition").is_none(), "erasure is always on");
+    assert_eq!(hash_key["DeletionPolicy"], "Retain");
+    assert_eq!(hash_key["UpdateReplacePolicy"], "Retain");
+    let generated = &hash_key["Properties"]["GenerateSecretString"];
+    assert!(generated["PasswordLength"].as_u64().unwrap() >= 32);
+    assert!(hash_key["Properties"].get("SecretString").is_none());
+    let exposed: Vec<(&Value, &Value)> = t["Outputs"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, o)| shown(&o["Value"]).contains(USER_HASH_KEY_SECRET))
+        .collect();
+    assert_eq!(exposed.len(), 1, "one output names the user hash key");
+    assert_eq!(exposed[0].0, "UserHashKeySecretArn");
+    assert_eq!(
+        tag(&exposed[0].1["Value"]),
+        format!("Ref {USER_HASH_KEY_SECRET}"),
         "its ARN only"
     );
     let api = &of_type(&t, "AWS::Serverless::HttpApi")[0].1["Properties"];
@@ -516,15 +699,28 @@ fn alarms_and_dashboard_use_only_metric_names_the_functions_emit() {
         "SecretUnavailable",
         "ActivationOutcomeUnknown",
         "UserTokenRejected",
-    ] {
+    ]
+    .into_iter()
+    .chain(PURCHASE_API_METRICS)
+    {
         assert!(used.contains(required), "{required} has no alarm or widget");
     }
     let alarms = of_type(&t, "AWS::CloudWatch::Alarm").len();
     assert_eq!(
-        alarms, 14,
+        alarms, 15,
         "errors, throttles, 5xx, auth burst, storage, permanent storage errors, secret \
          unavailable, activation outcome unknown, refusal rate, DynamoDB throttling, event \
-         dead letters, event publisher failures, poisoned records, stream iterator age"
+         dead letters, event publisher failures, poisoned records, stream iterator age, purchase \
+         API forbidden"
+    );
+    let forbidden = &t["Resources"]["PurchaseApiForbiddenAlarm"]["Properties"];
+    assert_eq!(forbidden["Namespace"], NAMESPACE);
+    assert_eq!(forbidden["MetricName"], "PurchaseApiForbidden");
+    assert_eq!(forbidden["Period"], 300);
+    assert_eq!(forbidden["Threshold"], 1, "the first one");
+    assert_eq!(
+        forbidden["ComparisonOperator"],
+        "GreaterThanOrEqualToThreshold"
     );
     assert!(used.contains("EventsFailed"), "EventsFailed has no alarm");
     assert!(
@@ -587,4 +783,166 @@ fn the_low_balance_rule_retries_then_dead_letters_to_a_queue_only_it_may_send_to
         "GetAtt LowBalanceRule.Arn",
         "for this rule only"
     );
+}
+
+/// Every function behind the API, by logical name: all but the stream's publisher, which has
+/// alarms of its own.
+fn api_functions(t: &Value) -> BTreeSet<String> {
+    of_type(t, "AWS::Serverless::Function")
+        .into_iter()
+        .filter(|(_, f)| f["Metadata"]["BuildProperties"]["Binary"] != "event-publisher")
+        .map(|(name, _)| name)
+        .collect()
+}
+
+#[test]
+fn the_errors_and_throttles_alarms_add_up_every_function_behind_the_api() {
+    let t = template();
+    for alarm in ["FunctionErrorsAlarm", "FunctionThrottlesAlarm"] {
+        let metrics = t["Resources"][alarm]["Properties"]["Metrics"]
+            .as_sequence()
+            .unwrap();
+        let mut ids = BTreeSet::new();
+        let mut functions = BTreeSet::new();
+        let mut expression = None;
+        for m in metrics {
+            if let Some(e) = m["Expression"].as_str() {
+                assert!(expression.replace(e).is_none(), "{alarm}: one expression");
+                continue;
+            }
+            let metric = &m["MetricStat"]["Metric"];
+            assert_eq!(metric["Namespace"], "AWS/Lambda", "{alarm}");
+            assert_eq!(m["ReturnData"], false, "{alarm}");
+            ids.insert(m["Id"].as_str().unwrap().to_owned());
+            let dimension = &metric["Dimensions"][0];
+            assert_eq!(dimension["Name"], "FunctionName", "{alarm}");
+            functions.insert(
+                tag(&dimension["Value"])
+                    .trim_start_matches("Ref ")
+                    .to_owned(),
+            );
+        }
+        assert_eq!(
+            functions,
+            api_functions(&t),
+            "{alarm}: every function behind the API"
+        );
+        let added: BTreeSet<String> = expression
+            .unwrap()
+            .split('+')
+            .map(|id| id.trim().to_owned())
+            .collect();
+        assert_eq!(
+            added, ids,
+            "{alarm}: the expression adds every function's metric"
+        );
+    }
+}
+
+/// The execute-api ARN pattern (in `!Sub` form) IAM matches a route's calls against: any stage,
+/// each path parameter a wildcard.
+fn invoke_arn(route: &str) -> String {
+    let (method, path) = route.split_once(' ').unwrap();
+    let path: Vec<&str> = path
+        .split('/')
+        .map(|segment| {
+            if segment.starts_with('{') {
+                "*"
+            } else {
+                segment
+            }
+        })
+        .collect();
+    format!(
+        "Sub arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{HttpApi}}/*/{method}{}",
+        path.join("/")
+    )
+}
+
+#[test]
+fn the_purchase_system_role_may_invoke_only_the_purchase_api_routes() {
+    let t = template();
+    let principal = &t["Parameters"]["PurchaseSystemPrincipalArn"];
+    assert_eq!(principal["Type"], "String");
+    assert_eq!(
+        principal["Default"], "",
+        "no role unless a principal is named"
+    );
+    assert_eq!(
+        shown(&t["Conditions"]["HasPurchaseSystemPrincipal"]),
+        "Not [Equals [Ref PurchaseSystemPrincipalArn, ]]"
+    );
+    let roles = of_type(&t, "AWS::IAM::Role");
+    assert_eq!(
+        roles.len(),
+        1,
+        "the purchase system's role is the one role declared"
+    );
+    let (name, role) = &roles[0];
+    assert_eq!(name, "PurchaseSystemRole");
+    assert_eq!(role["Condition"], "HasPurchaseSystemPrincipal");
+    let p = &role["Properties"];
+    assert!(
+        p.get("ManagedPolicyArns").is_none(),
+        "nothing but its own policy"
+    );
+    assert!(p.get("PermissionsBoundary").is_none());
+
+    // Assumed by the named principal only.
+    let trust = p["AssumeRolePolicyDocument"]["Statement"]
+        .as_sequence()
+        .unwrap();
+    assert_eq!(trust.len(), 1);
+    assert_eq!(trust[0]["Effect"], "Allow");
+    assert_eq!(trust[0]["Action"], "sts:AssumeRole");
+    let who = trust[0]["Principal"].as_mapping().unwrap();
+    assert_eq!(who.len(), 1, "an AWS principal, no service, no federation");
+    assert_eq!(
+        tag(&trust[0]["Principal"]["AWS"]),
+        "Ref PurchaseSystemPrincipalArn"
+    );
+    assert!(trust[0].get("Condition").is_none());
+
+    // Invokes exactly the purchase API's routes, on this API.
+    let policies = p["Policies"].as_sequence().unwrap();
+    assert_eq!(policies.len(), 1);
+    let statements = policies[0]["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .unwrap();
+    assert_eq!(statements.len(), 1);
+    let s = &statements[0];
+    assert_eq!(s["Effect"], "Allow");
+    assert_eq!(
+        s["Action"], "execute-api:Invoke",
+        "nothing but calling the API"
+    );
+    let resources: BTreeSet<String> = s["Resource"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(tag)
+        .collect();
+    let expected: BTreeSet<String> = PURCHASE_API_ROUTES.iter().map(|r| invoke_arn(r)).collect();
+    assert_eq!(resources, expected, "the five routes and nothing else");
+    // The same routes as those deployed with IAM authorization.
+    let iam_routes: BTreeSet<String> = of_type(&t, "AWS::Serverless::Function")
+        .into_iter()
+        .flat_map(|(name, f)| {
+            f["Properties"]["Events"]
+                .as_mapping()
+                .unwrap()
+                .values()
+                .filter(|e| authorizer_of(e) == Some("AWS_IAM"))
+                .map(|e| invoke_arn(&route_of(&name, e)))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(
+        resources, iam_routes,
+        "the role's routes are the IAM-authorized ones"
+    );
+
+    let output = &t["Outputs"]["PurchaseSystemRoleArn"];
+    assert_eq!(output["Condition"], "HasPurchaseSystemPrincipal");
+    assert_eq!(tag(&output["Value"]), "GetAtt PurchaseSystemRole.Arn");
 }

@@ -197,6 +197,26 @@ impl Erasure {
     }
 }
 
+/// An erasure as recorded, once it found something: the user by hash only, when, and what
+/// was deleted or kept. Its first write is the `user.erased` event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErasureRecord {
+    /// The erased user, as kept records now name it.
+    pub user_hash: UserHash,
+    /// When.
+    pub erased_at: OffsetDateTime,
+    /// Profiles deleted (0 or 1).
+    pub profiles: usize,
+    /// Entitlements deleted.
+    pub entitlements: usize,
+    /// Unclaimed registrations deleted.
+    pub unclaimed_registrations: usize,
+    /// Activation decisions kept under the hash.
+    pub activations: usize,
+    /// Purchases kept under the hash.
+    pub purchases: usize,
+}
+
 /// Where a user's records are found and erased.
 pub trait ErasureStore: Send + Sync {
     /// Everything stored that names `user` in clear.

@@ -4,8 +4,8 @@
 //! becomes at most one [`Fact`] ([`fact_of`]); the fact is completed with the ids storage knows
 //! ([`enrich`], through the [`EventLookups`] port) into a [`DomainEvent`] carrying its
 //! [`Origin`]: the change's id, for deduplication, and its sequence within its subject, for
-//! ordering. A change that stored nothing new for a reseller (a redelivery, a grant, a
-//! current-state copy) gives no fact.
+//! ordering. A change that stored nothing new for a reseller (a redelivery, an entitlement's
+//! units, a current-state copy, an erasure's rewrite of a kept record) gives no fact.
 
 use std::future::Future;
 
@@ -15,17 +15,21 @@ use time::OffsetDateTime;
 use crate::domain::activation::ActivationRecord;
 use crate::domain::balance::{BalanceActivationRecord, BalanceAlertRecord};
 use crate::domain::country::{Country, CountryChangeRecord};
+use crate::domain::erasure::{ErasureRecord, Holder, UserHash};
 use crate::domain::esim::EsimStatusRecord;
 use crate::domain::ids::{
-    ActivationId, BalanceItemId, CustomerUid, Eid, Iccid, Imsi, ItemId, MetaTag, UserToken,
+    ActivationId, BalanceItemId, CustomerUid, Eid, Iccid, Imsi, ItemId, MetaTag, PurchaseId,
+    RefundReason, UserToken,
 };
+use crate::domain::purchase::{Delivery, Purchase};
 use crate::domain::registration::{ProfileRecord, UnclaimedRegistration};
 use crate::domain::store::StoreError;
 
 /// The source every event is published under.
 pub const SOURCE: &str = "gigastore.reseller";
 
-/// The kinds of event, one per kind of accepted webhook.
+/// The kinds of event: one per kind of accepted webhook, and one per change through the
+/// purchase API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum EventType {
     /// An Activation Request was decided (approved or refused).
@@ -46,17 +50,29 @@ pub enum EventType {
     /// An eSIM attached to a network in another country.
     #[serde(rename = "esim.country_changed")]
     CountryChanged,
+    /// A purchase was granted (its units added).
+    #[serde(rename = "purchase.granted")]
+    PurchaseGranted,
+    /// A purchase was refunded (its unused units removed).
+    #[serde(rename = "purchase.refunded")]
+    PurchaseRefunded,
+    /// A user was erased; named by its keyed hash only.
+    #[serde(rename = "user.erased")]
+    UserErased,
 }
 
 impl EventType {
     /// Every event type, for documentation and tests.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 9] = [
         Self::ActivationDecided,
         Self::CustomerRegistered,
         Self::EsimStatusChanged,
         Self::BalanceLow,
         Self::BalanceActivated,
         Self::CountryChanged,
+        Self::PurchaseGranted,
+        Self::PurchaseRefunded,
+        Self::UserErased,
     ];
 
     /// The name consumers match on (EventBridge `detail-type`, the detail's `type`).
@@ -68,6 +84,9 @@ impl EventType {
             Self::BalanceLow => "balance.low",
             Self::BalanceActivated => "balance.activated",
             Self::CountryChanged => "esim.country_changed",
+            Self::PurchaseGranted => "purchase.granted",
+            Self::PurchaseRefunded => "purchase.refunded",
+            Self::UserErased => "user.erased",
         }
     }
 }
@@ -88,8 +107,8 @@ pub enum Change<T> {
     Removed(T),
 }
 
-/// A change to an item of a kind events come from. Other items (entitlements, purchases, an
-/// eSIM's current state) are not listed: their changes never become events.
+/// A change to an item of a kind events come from. Other items (entitlements, an eSIM's
+/// current state, a customer link) are not listed: their changes never become events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoredChange {
     /// An activation decision.
@@ -106,6 +125,10 @@ pub enum StoredChange {
     BalanceActivation(Change<BalanceActivationRecord>),
     /// A country change history entry.
     CountryHistory(Change<CountryChangeRecord>),
+    /// A purchase (granted, refunded, or its user erased).
+    Purchase(Change<Purchase>),
+    /// The record of an erasure.
+    Erasure(Change<ErasureRecord>),
 }
 
 /// What an event says beyond its ids, by type; serialized as the event's `details`.
@@ -124,6 +147,12 @@ pub enum Details {
     BalanceActivated(BalanceActivatedDetails),
     /// `esim.country_changed`.
     CountryChanged(CountryChangedDetails),
+    /// `purchase.granted`.
+    PurchaseGranted(PurchaseGrantedDetails),
+    /// `purchase.refunded`.
+    PurchaseRefunded(PurchaseRefundedDetails),
+    /// `user.erased`.
+    UserErased(UserErasedDetails),
 }
 
 /// Details of `activation.decided`.
@@ -204,6 +233,84 @@ pub struct CountryChangedDetails {
     pub imsi: Imsi,
 }
 
+/// Details of `purchase.granted`. The buyer is the event's `userToken`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PurchaseGrantedDetails {
+    /// The purchase system's id.
+    pub purchase_id: PurchaseId,
+    /// The buyer's keyed hash, only when the purchase was stored for an erased user (the
+    /// event's `userToken` is then null).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_hash: Option<UserHash>,
+    /// The item bought.
+    pub inventory_item_id: ItemId,
+    /// Units granted.
+    pub quantity: u32,
+    /// The expiry the grant set on the entitlement, if it set one.
+    #[serde(
+        with = "crate::domain::clock::stored::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expires_at: Option<OffsetDateTime>,
+    /// How its units reach the user (`sdk`).
+    pub delivery: Delivery,
+    /// When it was granted (also the event's time).
+    #[serde(with = "crate::domain::clock::stored")]
+    pub granted_at: OffsetDateTime,
+}
+
+/// Details of `purchase.refunded`. The buyer is the event's `userToken`, or `userHash` here
+/// when the user was erased before the refund.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PurchaseRefundedDetails {
+    /// The purchase system's id.
+    pub purchase_id: PurchaseId,
+    /// The buyer's keyed hash, only when the user was erased before the refund (the event's
+    /// `userToken` is then null).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_hash: Option<UserHash>,
+    /// The item bought.
+    pub inventory_item_id: ItemId,
+    /// Units the purchase granted: `unitsRefunded + unitsUsed + unitsVoid`.
+    pub quantity: u32,
+    /// Unused units removed.
+    pub units_refunded: u32,
+    /// Units already activated, so kept.
+    pub units_used: u32,
+    /// Units lost unused before the refund (expired, revoked, erased).
+    pub units_void: u32,
+    /// The purchase system's reason, if it gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<RefundReason>,
+    /// When it was refunded (also the event's time).
+    #[serde(with = "crate::domain::clock::stored")]
+    pub refunded_at: OffsetDateTime,
+}
+
+/// Details of `user.erased`: the user by keyed hash only, never its token (the event's
+/// `userToken`, `customerUid` and `iccid` are null).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserErasedDetails {
+    /// The erased user, as its kept records (activations, purchases) now name it.
+    pub user_hash: UserHash,
+    /// Profiles deleted (0 or 1), with the email and the customer link.
+    pub profiles: usize,
+    /// Entitlements deleted.
+    pub entitlements: usize,
+    /// Unclaimed registrations deleted.
+    pub unclaimed_registrations: usize,
+    /// Activation decisions kept, the user replaced by the hash.
+    pub activations: usize,
+    /// Purchases kept, the user replaced by the hash.
+    pub purchases: usize,
+    /// When (also the event's time).
+    #[serde(with = "crate::domain::clock::stored")]
+    pub erased_at: OffsetDateTime,
+}
+
 /// What one stored change tells a reseller, before the ids storage knows are looked up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fact {
@@ -263,6 +370,8 @@ pub fn fact_of(change: &StoredChange) -> Option<Fact> {
             }),
         }),
         StoredChange::BalanceActivation(change) => balance_activated(change),
+        StoredChange::Purchase(change) => purchase_changed(change),
+        StoredChange::Erasure(Change::Inserted(e)) => Some(user_erased(e)),
         StoredChange::CountryHistory(Change::Inserted(c)) => Some(Fact {
             event_type: EventType::CountryChanged,
             time: c.received_at,
@@ -275,13 +384,15 @@ pub fn fact_of(change: &StoredChange) -> Option<Fact> {
                 imsi: c.change.imsi.clone(),
             }),
         }),
-        // Decisions, alerts and history entries are written once; an update or a removal of
-        // one is an operator's repair, not a new fact.
+        // Decisions, alerts, history entries and erasure records are written once; an update
+        // or a removal of one is an erasure's rewrite (a decision kept under the user's hash)
+        // or deletion (an unclaimed registration), or an operator's repair: not a new fact.
         StoredChange::Activation(_)
         | StoredChange::UnclaimedRegistration(_)
         | StoredChange::EsimHistory(_)
         | StoredChange::BalanceAlert(_)
-        | StoredChange::CountryHistory(_) => None,
+        | StoredChange::CountryHistory(_)
+        | StoredChange::Erasure(_) => None,
     }
 }
 
@@ -325,6 +436,94 @@ fn balance_activated(change: &Change<BalanceActivationRecord>) -> Option<Fact> {
             expires_at: a.expires_at,
         }),
     })
+}
+
+/// A purchase is an event when first stored (granted), and again when an update first records
+/// its refund (refunded). Any other update (an erasure replacing the user by its hash, a
+/// rewrite) or a removal is not a fact.
+fn purchase_changed(change: &Change<Purchase>) -> Option<Fact> {
+    match change {
+        Change::Inserted(p) => Some(purchase_granted(p)),
+        Change::Modified { old, new } => match (&old.refund, &new.refund) {
+            (None, Some(_)) => purchase_refunded(new),
+            _ => None,
+        },
+        Change::Removed(_) => None,
+    }
+}
+
+/// The buyer as an event names them: the token in the event's `userToken`, or the hash in its
+/// details once erased.
+fn buyer(holder: &Holder) -> (Option<UserToken>, Option<UserHash>) {
+    match holder {
+        Holder::User(token) => (Some(token.clone()), None),
+        Holder::Erased(hash) => (None, Some(hash.clone())),
+    }
+}
+
+fn purchase_granted(p: &Purchase) -> Fact {
+    let (user_token, user_hash) = buyer(&p.holder);
+    Fact {
+        event_type: EventType::PurchaseGranted,
+        time: p.granted_at,
+        user_token,
+        customer_uid: None,
+        iccid: None,
+        details: Details::PurchaseGranted(PurchaseGrantedDetails {
+            purchase_id: p.purchase_id.clone(),
+            user_hash,
+            inventory_item_id: p.item.clone(),
+            quantity: p.quantity,
+            expires_at: p.expires_at,
+            delivery: p.delivery,
+            granted_at: p.granted_at,
+        }),
+    }
+}
+
+/// `None` for a purchase without a refund (never given one: the caller checked).
+fn purchase_refunded(p: &Purchase) -> Option<Fact> {
+    let refund = p.refund.as_ref()?;
+    let (user_token, user_hash) = buyer(&p.holder);
+    Some(Fact {
+        event_type: EventType::PurchaseRefunded,
+        time: refund.refunded_at,
+        user_token,
+        customer_uid: None,
+        iccid: None,
+        details: Details::PurchaseRefunded(PurchaseRefundedDetails {
+            purchase_id: p.purchase_id.clone(),
+            user_hash,
+            inventory_item_id: p.item.clone(),
+            quantity: p.quantity,
+            units_refunded: refund.units_refunded,
+            units_used: refund.units_used,
+            units_void: refund.units_void,
+            reason: refund.reason.clone(),
+            refunded_at: refund.refunded_at,
+        }),
+    })
+}
+
+/// An erasure names no user but by hash: the event carries no token, customer id or SIM, so
+/// nothing is looked up to complete it.
+fn user_erased(e: &ErasureRecord) -> Fact {
+    Fact {
+        event_type: EventType::UserErased,
+        time: e.erased_at,
+        user_token: None,
+        customer_uid: None,
+        iccid: None,
+        details: Details::UserErased(UserErasedDetails {
+            user_hash: e.user_hash.clone(),
+            profiles: e.profiles,
+            entitlements: e.entitlements,
+            unclaimed_registrations: e.unclaimed_registrations,
+            activations: e.activations,
+            purchases: e.purchases,
+            erased_at: e.erased_at,
+        }),
+    }
 }
 
 /// A profile change is a registration only when its customer id changed: a grant updating the
@@ -461,6 +660,7 @@ mod tests {
     use super::*;
     use crate::domain::activation::{Decision, Refusal};
     use crate::domain::esim::{EsimStatus, ProfileState};
+    use serde_json::Value;
 
     fn at(seconds: i64) -> OffsetDateTime {
         OffsetDateTime::from_unix_timestamp(seconds).unwrap()
@@ -627,6 +827,221 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&fact.details).unwrap(),
             serde_json::json!({"previousCountry": null, "newCountry": "DE", "imsi": "123456789012345"})
+        );
+    }
+
+    fn key() -> crate::domain::erasure::UserHashKey {
+        crate::domain::erasure::UserHashKey::new(&[7u8; 32]).unwrap()
+    }
+
+    fn bought(refund: Option<crate::domain::purchase::Refund>) -> Purchase {
+        Purchase {
+            purchase_id: PurchaseId::parse("p1").unwrap(),
+            holder: Holder::User(UserToken::parse("u1").unwrap()),
+            item: ItemId::parse("1_GB").unwrap(),
+            quantity: 3,
+            expires_at: Some(at(1000)),
+            delivery: Delivery::Sdk,
+            granted_at: at(10),
+            refund,
+        }
+    }
+
+    fn refund() -> crate::domain::purchase::Refund {
+        crate::domain::purchase::Refund {
+            units_refunded: 1,
+            units_used: 2,
+            units_void: 0,
+            reason: Some(RefundReason::parse("chargeback").unwrap()),
+            refunded_at: at(20),
+        }
+    }
+
+    /// `p` as an erasure rewrites it: the user replaced by the hash.
+    fn erased(mut p: Purchase) -> Purchase {
+        let user = p.holder.user_token().unwrap().clone();
+        p.holder = Holder::Erased(key().hash(&user));
+        p
+    }
+
+    fn modified(old: Purchase, new: Purchase) -> StoredChange {
+        StoredChange::Purchase(Change::Modified { old, new })
+    }
+
+    #[test]
+    fn a_new_purchase_is_granted_to_its_user() {
+        let fact = fact_of(&StoredChange::Purchase(Change::Inserted(bought(None)))).unwrap();
+        assert_eq!(fact.event_type.as_str(), "purchase.granted");
+        assert_eq!(fact.time, at(10));
+        assert_eq!(fact.user_token.unwrap(), "u1");
+        assert_eq!((fact.customer_uid, fact.iccid), (None, None));
+        assert_eq!(
+            serde_json::to_value(&fact.details).unwrap(),
+            serde_json::json!({
+                "purchaseId": "p1", "inventoryItemId": "1_GB", "quantity": 3,
+                "expiresAt": "1970-01-01T00:16:40.000Z", "delivery": "sdk",
+                "grantedAt": "1970-01-01T00:00:10.000Z"
+            })
+        );
+        let mut no_expiry = bought(None);
+        no_expiry.expires_at = None;
+        let fact = fact_of(&StoredChange::Purchase(Change::Inserted(no_expiry))).unwrap();
+        let details = serde_json::to_value(&fact.details).unwrap();
+        assert!(details.get("expiresAt").is_none(), "{details}");
+    }
+
+    #[test]
+    fn a_purchase_is_refunded_once_when_its_refund_is_first_stored() {
+        let fact = fact_of(&modified(bought(None), bought(Some(refund())))).unwrap();
+        assert_eq!(fact.event_type.as_str(), "purchase.refunded");
+        assert_eq!(fact.time, at(20), "the refund's time, not the grant's");
+        assert_eq!(fact.user_token.unwrap(), "u1");
+        assert_eq!(
+            serde_json::to_value(&fact.details).unwrap(),
+            serde_json::json!({
+                "purchaseId": "p1", "inventoryItemId": "1_GB", "quantity": 3,
+                "unitsRefunded": 1, "unitsUsed": 2, "unitsVoid": 0, "reason": "chargeback",
+                "refundedAt": "1970-01-01T00:00:20.000Z"
+            })
+        );
+        let mut without_reason = refund();
+        without_reason.reason = None;
+        let fact = fact_of(&modified(bought(None), bought(Some(without_reason)))).unwrap();
+        let details = serde_json::to_value(&fact.details).unwrap();
+        assert!(details.get("reason").is_none(), "{details}");
+
+        let rewrite = modified(bought(Some(refund())), bought(Some(refund())));
+        assert_eq!(fact_of(&rewrite), None, "a refund is stored once");
+        let unchanged = modified(bought(None), bought(None));
+        assert_eq!(fact_of(&unchanged), None);
+        let removed = StoredChange::Purchase(Change::Removed(bought(Some(refund()))));
+        assert_eq!(fact_of(&removed), None);
+    }
+
+    #[test]
+    fn erasing_a_purchases_user_is_no_event_and_a_later_refund_names_the_hash_only() {
+        let granted = bought(None);
+        assert_eq!(fact_of(&modified(granted.clone(), erased(granted))), None);
+        let refunded = bought(Some(refund()));
+        assert_eq!(fact_of(&modified(refunded.clone(), erased(refunded))), None);
+
+        let after = modified(erased(bought(None)), erased(bought(Some(refund()))));
+        let fact = fact_of(&after).unwrap();
+        assert_eq!(fact.event_type, EventType::PurchaseRefunded);
+        assert_eq!(fact.user_token, None, "never the token of an erased user");
+        let hash = key().hash(&UserToken::parse("u1").unwrap());
+        let details = serde_json::to_value(&fact.details).unwrap();
+        assert_eq!(details["userHash"], hash.as_str());
+        assert!(!details.to_string().contains("\"u1\""), "{details}");
+    }
+
+    #[test]
+    fn erasing_an_activations_user_is_no_event() {
+        let decided = ActivationRecord {
+            activation_id: ActivationId::parse("a1").unwrap(),
+            holder: Holder::User(UserToken::parse("u1").unwrap()),
+            item: ItemId::parse("1_GB").unwrap(),
+            meta_tag: None,
+            decision: Decision::Approved,
+            decided_at: at(5),
+        };
+        let mut kept = decided.clone();
+        kept.holder = Holder::Erased(key().hash(&UserToken::parse("u1").unwrap()));
+        let rewrite = Change::Modified {
+            old: decided,
+            new: kept,
+        };
+        assert_eq!(fact_of(&StoredChange::Activation(rewrite)), None);
+        // What the erasure deletes is no event either.
+        let unclaimed = UnclaimedRegistration {
+            user_token: UserToken::parse("u1").unwrap(),
+            customer_uid: CustomerUid::parse("c1").unwrap(),
+            received_at: at(1),
+        };
+        let removed = StoredChange::UnclaimedRegistration(Change::Removed(unclaimed));
+        assert_eq!(fact_of(&removed), None);
+        let removed = StoredChange::Profile(Change::Removed(profile(Some("c1"), Some(1))));
+        assert_eq!(fact_of(&removed), None);
+    }
+
+    fn erasure_record() -> ErasureRecord {
+        ErasureRecord {
+            user_hash: key().hash(&UserToken::parse("u1").unwrap()),
+            erased_at: at(30),
+            profiles: 1,
+            entitlements: 2,
+            unclaimed_registrations: 0,
+            activations: 3,
+            purchases: 2,
+        }
+    }
+
+    #[test]
+    fn an_erasure_record_is_the_user_erased_event_naming_the_hash_only() {
+        let record = erasure_record();
+        let fact = fact_of(&StoredChange::Erasure(Change::Inserted(record.clone()))).unwrap();
+        assert_eq!(fact.event_type.as_str(), "user.erased");
+        assert_eq!(fact.time, at(30));
+        assert_eq!(
+            (fact.user_token, fact.customer_uid, fact.iccid),
+            (None, None, None),
+            "nothing to look up: no lookup could name the user"
+        );
+        assert_eq!(
+            serde_json::to_value(&fact.details).unwrap(),
+            serde_json::json!({
+                "userHash": record.user_hash.as_str(), "profiles": 1, "entitlements": 2,
+                "unclaimedRegistrations": 0, "activations": 3, "purchases": 2,
+                "erasedAt": "1970-01-01T00:00:30.000Z"
+            })
+        );
+        let rewrite = Change::Modified {
+            old: record.clone(),
+            new: record.clone(),
+        };
+        assert_eq!(fact_of(&StoredChange::Erasure(rewrite)), None);
+        assert_eq!(
+            fact_of(&StoredChange::Erasure(Change::Removed(record))),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn a_user_erased_event_is_completed_without_a_lookup() {
+        /// Lookups that must not be asked.
+        struct Never;
+        impl EventLookups for Never {
+            async fn user_of_customer(
+                &self,
+                _: &CustomerUid,
+            ) -> Result<Option<UserToken>, StoreError> {
+                Err(StoreError::Inconsistent("looked up a customer"))
+            }
+            async fn customer_of_user(
+                &self,
+                _: &UserToken,
+            ) -> Result<Option<CustomerUid>, StoreError> {
+                Err(StoreError::Inconsistent("looked up a user"))
+            }
+            async fn customer_of_iccid(
+                &self,
+                _: &Iccid,
+            ) -> Result<Option<CustomerUid>, StoreError> {
+                Err(StoreError::Inconsistent("looked up a SIM"))
+            }
+        }
+        let fact = fact_of(&StoredChange::Erasure(Change::Inserted(erasure_record()))).unwrap();
+        let origin = Origin {
+            id: "r1".into(),
+            subject: "ERASED#x".into(),
+            sequence: "1".into(),
+        };
+        let event = enrich(&Never, origin, fact).await.unwrap();
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["type"], "user.erased");
+        assert_eq!(
+            (&json["userToken"], &json["customerUid"], &json["iccid"]),
+            (&Value::Null, &Value::Null, &Value::Null)
         );
     }
 

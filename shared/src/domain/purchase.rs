@@ -367,7 +367,9 @@ pub fn usage(
     let Some(entitlement) = entitlement else {
         return usage;
     };
-    let mut ordered: Vec<&Purchase> = all.iter().collect();
+    // The index `all` is read from may lag: `purchase` counts whether or not it is there yet.
+    let others = all.iter().filter(|p| p.purchase_id != purchase.purchase_id);
+    let mut ordered: Vec<&Purchase> = others.chain([purchase]).collect();
     ordered.sort_by(|a, b| (a.granted_at, &a.purchase_id).cmp(&(b.granted_at, &b.purchase_id)));
     let reset_at = entitlement.reset.map(|r| r.at);
     let reset_used = entitlement.reset.map_or(0, |r| r.used);
@@ -654,6 +656,15 @@ mod tests {
         assert_eq!(usage_of(0, &e, &all).left, 2);
         let b = usage_of(1, &e, &all);
         assert_eq!((b.left, b.void), (0, 2));
+    }
+
+    #[test]
+    fn a_purchase_the_index_has_not_caught_up_with_still_counts() {
+        let all = [purchase("a", 2, 1)];
+        let late = purchase("b", 2, 2);
+        let e = entitlement(4, 1, None);
+        let b = usage(&late, Some(&e), &all, at(1000));
+        assert_eq!((b.used, b.left, b.void), (0, 2, 0));
     }
 
     #[test]

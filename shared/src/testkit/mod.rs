@@ -241,20 +241,26 @@ pub async fn grant_units<S: crate::domain::purchase::PurchaseStore>(
     use crate::domain::ids::{Email, ItemId, PurchaseId, UserToken};
     use crate::domain::purchase::{self, Delivery, Grant, GrantOutcome, Quantity};
     static PURCHASES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = PURCHASES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let grant = Grant {
-        purchase_id: PurchaseId::parse(&format!("test-{}-{n}", std::process::id())).unwrap(),
-        user_token: UserToken::parse(user).unwrap(),
-        item: ItemId::parse(item).unwrap(),
-        quantity: Quantity::new(quantity.into()).expect("1 to 100 units"),
-        email: email.map(|e| Email::parse(e).unwrap()),
-        expires_at,
-        delivery: Delivery::Sdk,
-    };
-    let outcome = purchase::grant(store, &grant, time::OffsetDateTime::now_utc())
-        .await
-        .unwrap();
-    assert!(matches!(outcome, GrantOutcome::Granted(_)), "{outcome:?}");
+    // In purchases of at most the most one may hold.
+    let mut left = quantity;
+    while left > 0 {
+        let units = left.min(Quantity::MAX);
+        left -= units;
+        let n = PURCHASES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let grant = Grant {
+            purchase_id: PurchaseId::parse(&format!("test-{}-{n}", std::process::id())).unwrap(),
+            user_token: UserToken::parse(user).unwrap(),
+            item: ItemId::parse(item).unwrap(),
+            quantity: Quantity::new(units.into()).expect("1 to 100 units"),
+            email: email.map(|e| Email::parse(e).unwrap()),
+            expires_at,
+            delivery: Delivery::Sdk,
+        };
+        let outcome = purchase::grant(store, &grant, time::OffsetDateTime::now_utc())
+            .await
+            .unwrap();
+        assert!(matches!(outcome, GrantOutcome::Granted(_)), "{outcome:?}");
+    }
 }
 
 /// What `store` shows of user `u1` once Gigastore registers `customer` for them (granted one

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::keys::{self, Key, Kind, GSI1};
 use super::{failed, query_all, s, to_item, DynamoStore, Item};
-use crate::domain::erasure::{Erasure, ErasureStore, UserHash, UserRecords};
+use crate::domain::erasure::{Erasure, ErasureRecord, ErasureStore, UserHash, UserRecords};
 use crate::domain::ids::{ActivationId, CustomerUid, ItemId, PurchaseId, UserToken};
 use crate::domain::store::StoreError;
 
@@ -219,8 +219,24 @@ impl DynamoStore {
 }
 
 /// Reads an erasure record (for the event publisher).
-#[allow(dead_code)] // TODO(events): the user.erased event reads it
-pub(super) fn read_erasure(item: Item) -> Result<ErasureCounts, StoreError> {
+pub(super) fn read_erasure(item: Item) -> Result<ErasureRecord, StoreError> {
     let stored: ErasureItem = super::from_item(item)?;
-    Ok(stored.erasure)
+    let ErasureCounts {
+        user_hash,
+        erased_at,
+        profiles,
+        entitlements,
+        unclaimed_registrations,
+        activations,
+        purchases,
+    } = stored.erasure;
+    Ok(ErasureRecord {
+        user_hash,
+        erased_at,
+        profiles,
+        entitlements,
+        unclaimed_registrations,
+        activations,
+        purchases,
+    })
 }

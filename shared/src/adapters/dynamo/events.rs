@@ -10,8 +10,10 @@ use serde::Deserialize;
 use super::activation::ActivationItem;
 use super::balance::{BalanceActivationItem, BalanceAlertItem};
 use super::country::CountryItem;
+use super::erasure::read_erasure;
 use super::esim::EsimItem;
 use super::keys::{self, Kind, GSI1};
+use super::purchase::PurchaseItem;
 use super::registration::{ProfileItem, UnclaimedRegistrationItem, UserOnly};
 use super::{failed, from_item, s, DynamoStore, Item};
 use crate::domain::events::{
@@ -84,7 +86,7 @@ pub struct StreamRecord {
 }
 
 /// The stored change a stream record reports, its images read into domain records; `None`
-/// for items no event comes from (entitlements, purchases, an eSIM's current state, ...).
+/// for items no event comes from (entitlements, an eSIM's current state, a customer link, ...).
 pub fn stored_change(
     event: StreamEvent,
     old: serde_dynamo::Item,
@@ -128,15 +130,15 @@ fn change_of(event: StreamEvent, old: Item, new: Item) -> Result<Option<StoredCh
         Kind::CountryHistory => {
             StoredChange::CountryHistory(change(event, old, new, CountryItem::read)?)
         }
-        // Their facts are told by the items above (an eSIM's current state and country by
-        // their history entries).
-        // A customer id's move is told by the profiles it moves between.
-        Kind::Entitlement
-        | Kind::Purchase
-        | Kind::Erasure
-        | Kind::EsimCurrent
-        | Kind::CountryCurrent
-        | Kind::CustomerLink => return Ok(None),
+        Kind::Purchase => StoredChange::Purchase(change(event, old, new, PurchaseItem::read)?),
+        Kind::Erasure => StoredChange::Erasure(change(event, old, new, read_erasure)?),
+        // Their facts are told by the items above (an entitlement's units by the purchases
+        // that grant and refund them, an eSIM's current state and country by their history
+        // entries), or are no fact (an operator's revocation). A customer id's move is told by
+        // the profiles it moves between. Not read: an erasure deleting them is no fact either.
+        Kind::Entitlement | Kind::EsimCurrent | Kind::CountryCurrent | Kind::CustomerLink => {
+            return Ok(None)
+        }
     }))
 }
 
@@ -280,6 +282,7 @@ mod tests {
     use super::super::to_item;
     use super::*;
     use crate::domain::activation::{ActivationRecord, Decision};
+    use crate::domain::erasure::UserHash;
     use crate::domain::ids::{ActivationId, ItemId};
     use aws_sdk_dynamodb::types::AttributeValue;
     use time::OffsetDateTime;
@@ -357,6 +360,211 @@ mod tests {
             "text order is number order"
         );
         assert_eq!(sequence(Some("9".repeat(40))).unwrap(), "9".repeat(40));
+    }
+
+    /// An item of string attributes `strings` and number attributes `numbers`.
+    fn item(strings: &[(&str, &str)], numbers: &[(&str, usize)]) -> Item {
+        let strings = strings
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), AttributeValue::S((*v).to_owned())));
+        let numbers = numbers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), AttributeValue::N(v.to_string())));
+        strings.chain(numbers).collect()
+    }
+
+    /// A stream record `name` of `old` and `new` images, at sequence number 1.
+    fn record(name: &str, old: Item, new: Item) -> StreamRecord {
+        StreamRecord {
+            id: "r1".into(),
+            event_name: name.into(),
+            sequence_number: Some("1".into()),
+            old: image(old),
+            new: image(new),
+        }
+    }
+
+    /// The subject and the fact of the event `record` becomes, if any.
+    fn fact(record: StreamRecord) -> Option<(String, Fact)> {
+        let read = fact_of_record(record).unwrap();
+        read.map(|(origin, fact)| (origin.subject, fact))
+    }
+
+    /// A user's hash as an erasure writes it.
+    fn hash() -> String {
+        let key = crate::domain::erasure::UserHashKey::new(&[7u8; 32]).unwrap();
+        key.hash(&UserToken::parse("u1").unwrap()).to_string()
+    }
+
+    /// The purchase `p1` as a grant stores it.
+    fn granted() -> Item {
+        item(
+            &[
+                ("pk", "PURCHASE#p1"),
+                ("sk", "PURCHASE"),
+                ("gsi1pk", "USER#u1"),
+                ("gsi1sk", "PURCHASE#1_GB#2026-11-30T10:00:00.000Z#p1"),
+                ("purchase_id", "p1"),
+                ("user_token", "u1"),
+                ("item_id", "1_GB"),
+                ("delivery", "sdk"),
+                ("granted_at", "2026-11-30T10:00:00.000Z"),
+            ],
+            &[("quantity", 2)],
+        )
+    }
+
+    /// `purchase` as the refund's update leaves it.
+    fn refunded(mut purchase: Item) -> Item {
+        purchase.extend(item(
+            &[
+                ("refunded_at", "2026-12-01T10:00:00.000Z"),
+                ("refund_reason", "chargeback"),
+            ],
+            &[("refund_units", 1), ("refund_used", 1), ("refund_void", 0)],
+        ));
+        purchase
+    }
+
+    /// `kept` as the erasure's update leaves it: the user replaced by its hash.
+    fn erased(mut kept: Item) -> Item {
+        for name in ["user_token", "gsi1pk", "gsi1sk"] {
+            kept.remove(name);
+        }
+        kept.insert("user_hash".into(), AttributeValue::S(hash()));
+        kept
+    }
+
+    #[test]
+    fn a_purchase_stored_is_granted_and_its_refund_stored_is_refunded() {
+        let (subject, granted_fact) = fact(record("INSERT", Item::new(), granted())).unwrap();
+        assert_eq!(subject, "PURCHASE#p1");
+        assert_eq!(granted_fact.event_type.as_str(), "purchase.granted");
+        assert_eq!(granted_fact.user_token.unwrap(), "u1");
+        let details = serde_json::to_value(&granted_fact.details).unwrap();
+        assert_eq!(
+            details,
+            serde_json::json!({"purchaseId": "p1", "inventoryItemId": "1_GB", "quantity": 2, "delivery": "sdk", "grantedAt": "2026-11-30T10:00:00.000Z"})
+        );
+
+        let refund = record("MODIFY", granted(), refunded(granted()));
+        let (subject, refunded_fact) = fact(refund).unwrap();
+        assert_eq!(subject, "PURCHASE#p1", "ordered after its grant");
+        assert_eq!(refunded_fact.event_type.as_str(), "purchase.refunded");
+        let details = serde_json::to_value(&refunded_fact.details).unwrap();
+        assert_eq!(
+            details,
+            serde_json::json!({"purchaseId": "p1", "inventoryItemId": "1_GB", "quantity": 2, "unitsRefunded": 1, "unitsUsed": 1, "unitsVoid": 0, "reason": "chargeback", "refundedAt": "2026-12-01T10:00:00.000Z"})
+        );
+    }
+
+    #[test]
+    fn a_purchase_marker_from_before_refunds_and_deliveries_still_reads() {
+        let mut marker = granted();
+        for name in ["gsi1pk", "gsi1sk", "delivery"] {
+            marker.remove(name);
+        }
+        let (_, granted) = fact(record("INSERT", Item::new(), marker.clone())).unwrap();
+        let details = serde_json::to_value(&granted.details).unwrap();
+        assert_eq!(details["delivery"], "sdk");
+        // Erased later: a rewrite, no event, and no error holding up the stream.
+        assert!(fact(record("MODIFY", marker.clone(), erased(marker))).is_none());
+    }
+
+    #[test]
+    fn an_erasures_rewrites_and_deletions_read_and_are_no_event() {
+        for (old, new) in [
+            (granted(), erased(granted())),
+            (refunded(granted()), erased(refunded(granted()))),
+            (decision(), erased(decision())),
+        ] {
+            assert!(fact(record("MODIFY", old, new)).is_none());
+        }
+        // After the erasure, a refund names the user by hash only.
+        let late = record("MODIFY", erased(granted()), erased(refunded(granted())));
+        let (_, late) = fact(late).unwrap();
+        assert_eq!(late.event_type.as_str(), "purchase.refunded");
+        assert_eq!(late.user_token, None);
+        let details = serde_json::to_value(&late.details).unwrap();
+        assert_eq!(details["userHash"], hash());
+
+        let profile = item(
+            &[
+                ("pk", "USER#u1"),
+                ("sk", "PROFILE"),
+                ("gsi1pk", "CUSTOMER#c1"),
+                ("gsi1sk", "PROFILE"),
+                ("user_token", "u1"),
+                ("email", "someone@example.com"),
+                ("customer_uid", "c1"),
+                ("customer_registered_at", "2026-11-30T10:00:00.000Z"),
+            ],
+            &[],
+        );
+        let unclaimed = item(
+            &[
+                ("pk", "USER#u1"),
+                ("sk", "UNCLAIMED_CUSTOMER#c2"),
+                ("gsi1pk", "CUSTOMER#c2"),
+                ("gsi1sk", "UNCLAIMED#u1"),
+                ("user_token", "u1"),
+                ("customer_uid", "c2"),
+                ("received_at", "2026-11-30T10:00:00.000Z"),
+            ],
+            &[],
+        );
+        let entitlement = item(
+            &[
+                ("pk", "USER#u1"),
+                ("sk", "ENT#1_GB"),
+                ("user_token", "u1"),
+                ("item_id", "1_GB"),
+            ],
+            &[("units_granted", 2), ("units_used", 1)],
+        );
+        let link = item(
+            &[("pk", "CUSTOMER#c1"), ("sk", "LINK"), ("user_token", "u1")],
+            &[],
+        );
+        for deleted in [profile, unclaimed, entitlement, link] {
+            let keys = (deleted["pk"].clone(), deleted["sk"].clone());
+            let removal = record("REMOVE", deleted, Item::new());
+            assert!(fact(removal).is_none(), "{keys:?}");
+        }
+    }
+
+    #[test]
+    fn an_erasure_record_is_the_user_erased_event_under_its_hash() {
+        let erased_at = "2026-12-02T10:00:00.000Z";
+        let key = keys::erasure(
+            &UserHash::try_from(hash()).unwrap(),
+            crate::domain::clock::parse(erased_at).unwrap(),
+        );
+        let record_item = item(
+            &[
+                ("pk", &key.pk),
+                ("sk", &key.sk),
+                ("user_hash", &hash()),
+                ("erased_at", erased_at),
+            ],
+            &[
+                ("profiles", 1),
+                ("entitlements", 1),
+                ("unclaimed_registrations", 1),
+                ("activations", 1),
+                ("purchases", 2),
+            ],
+        );
+        let (subject, erasure) = fact(record("INSERT", Item::new(), record_item.clone())).unwrap();
+        assert_eq!(subject, format!("ERASED#{}", hash()));
+        assert_eq!(erasure.event_type.as_str(), "user.erased");
+        assert_eq!(erasure.user_token, None);
+        assert_eq!(
+            serde_json::to_value(&erasure.details).unwrap(),
+            serde_json::json!({"userHash": hash(), "profiles": 1, "entitlements": 1, "unclaimedRegistrations": 1, "activations": 1, "purchases": 2, "erasedAt": erased_at})
+        );
+        let again = record("MODIFY", record_item.clone(), record_item);
+        assert!(fact(again).is_none());
     }
 
     #[test]

@@ -1036,7 +1036,7 @@ async fn each_grant_refund_and_erasure_becomes_one_event_and_the_erasures_rewrit
     );
     let registered = json!({"userToken": buyer, "customerUid": "c-buyer"}).to_string();
     assert_eq!(post(&registration, &registered).await.0, 200);
-    let activation = ActivationRequestWebhook(table.other_store());
+    let activation = ActivationRequestWebhook::new(table.other_store());
     let approve = json!({"inventoryItemId": "1_GB", "userToken": buyer, "activationId": "act-b1"});
     let answer = post(&activation, &approve.to_string()).await.1;
     assert_eq!(answer["returnCode"], "SUCCESS");

@@ -14,25 +14,9 @@ use shared::runtime::telemetry::NAMESPACE;
 /// system).
 const PURCHASE_API: &str = "purchase-api";
 
-/// The purchase API's routes, every one with API Gateway's IAM authorization.
-const PURCHASE_API_ROUTES: [&str; 5] = [
-    "POST /purchases",
-    "GET /purchases/{purchaseId}",
-    "POST /purchases/{purchaseId}/refund",
-    "GET /users/{userToken}",
-    "DELETE /users/{userToken}",
-];
-
-/// The metrics particular to the purchase API (the pipeline's shared ones, `InvalidRequest`,
-/// `StorageError`, `StoragePermanentError`, are in `shared::webhook::reply::METRICS`).
-// replaced by purchase_api::METRICS once the crate lands
-const PURCHASE_API_METRICS: [&str; 5] = [
-    "PurchaseGranted",
-    "PurchaseConflict",
-    "PurchaseRefunded",
-    "UserErased",
-    "PurchaseApiForbidden",
-];
+/// The purchase API's routes, every one with API Gateway's IAM authorization: the ones its
+/// handler serves.
+const PURCHASE_API_ROUTES: [&str; 5] = purchase_api::routes::ROUTES;
 
 /// Every metric name a function emits: the pipeline's, each webhook's, the purchase API's,
 /// the publisher's.
@@ -43,7 +27,7 @@ fn metric_names() -> Vec<&'static str> {
     shared::webhook::reply::METRICS
         .into_iter()
         .chain(webhooks)
-        .chain(PURCHASE_API_METRICS)
+        .chain(purchase_api::METRICS)
         .chain(event_publisher::METRICS)
         .collect()
 }
@@ -701,7 +685,7 @@ fn alarms_and_dashboard_use_only_metric_names_the_functions_emit() {
         "UserTokenRejected",
     ]
     .into_iter()
-    .chain(PURCHASE_API_METRICS)
+    .chain(purchase_api::METRICS)
     {
         assert!(used.contains(required), "{required} has no alarm or widget");
     }

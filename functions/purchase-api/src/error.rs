@@ -92,9 +92,10 @@ impl From<ApiError> for Reply {
                         StatusCode::SERVICE_UNAVAILABLE,
                         "temporarily unavailable, please retry",
                     ),
-                    FailureClass::Permanent => {
-                        (StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-                    }
+                    FailureClass::Permanent => (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "storage failed, retrying will not help",
+                    ),
                 };
                 tracing::error!(
                     error = %failed.chain(),
@@ -219,7 +220,7 @@ mod tests {
             (
                 store_error(FailureClass::Permanent).into(),
                 500,
-                "internal error",
+                "storage failed, retrying will not help",
                 &[STORAGE_ERROR.name, STORAGE_PERMANENT_ERROR.name],
             ),
         ];

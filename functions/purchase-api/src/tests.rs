@@ -461,7 +461,7 @@ async fn storage_failures_are_503_or_500() {
         (
             Failure::Permanent,
             500,
-            "internal error",
+            "storage failed, retrying will not help",
             vec![STORAGE_ERROR.name, STORAGE_PERMANENT_ERROR.name],
         ),
     ] {

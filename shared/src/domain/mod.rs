@@ -12,6 +12,7 @@ pub mod deadline;
 pub mod entitlement;
 pub mod erasure;
 pub mod esim;
+pub mod gigastore;
 pub mod events;
 pub mod ids;
 pub mod payload;

@@ -196,7 +196,7 @@ mod tests {
             std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"))
                 .unwrap();
         let table = TableDeclaration::from_template(&yaml).unwrap();
-        assert_eq!(table.index_names(), ["gsi1"]);
+        assert_eq!(table.index_names(), ["gsi1", "gsi2"]);
         assert_eq!(table.0.key_schema.len(), 2);
         let stream = table
             .0

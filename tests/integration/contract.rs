@@ -18,7 +18,7 @@ use shared::domain::ids::{
     ActivationId, BalanceItemId, CustomerUid, Eid, Email, Iccid, Imsi, ItemId, PurchaseId,
     UserToken,
 };
-use shared::domain::purchase::{self, Delivery, Grant, GrantOutcome, GrantWrite, Quantity};
+use shared::domain::purchase::{self, Grant, GrantOutcome, GrantWrite, Order, Quantity};
 use shared::domain::registration::{CustomerRegistration, Registered};
 use shared::domain::store::Store;
 use shared::domain::timeline::Recorded;
@@ -70,7 +70,7 @@ fn grant(user_token: &str, item_id: &str, quantity: u32) -> Grant {
         quantity: Quantity::new(quantity.into()).unwrap(),
         email: None,
         expires_at: None,
-        delivery: Delivery::Sdk,
+        delivery: Order::Sdk,
     }
 }
 
@@ -206,10 +206,17 @@ async fn a_purchase_is_granted_once<S: Store>(store: Arc<S>) {
         ..grant("u1", "1_GB", 3)
     };
     assert_eq!(
-        store.apply_grant(&bought, now()).await.unwrap(),
+        store
+            .apply_grant(&bought, &purchase::Purchase::granted(&bought, now(), None))
+            .await
+            .unwrap(),
         GrantWrite::Applied
     );
-    match store.apply_grant(&bought, now()).await.unwrap() {
+    match store
+        .apply_grant(&bought, &purchase::Purchase::granted(&bought, now(), None))
+        .await
+        .unwrap()
+    {
         GrantWrite::PurchaseSeen(marker) => {
             assert_eq!(
                 (marker.holder, marker.item, marker.quantity),

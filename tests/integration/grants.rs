@@ -3,7 +3,7 @@
 use crate::common::{concurrently, user_summary, TestTable};
 use shared::domain::entitlement::EntitlementStore;
 use shared::domain::ids::{ItemId, PurchaseId, UserToken};
-use shared::domain::purchase::{self, Delivery, Grant, GrantOutcome, Quantity};
+use shared::domain::purchase::{self, Grant, GrantOutcome, Order, Quantity};
 use time::OffsetDateTime;
 
 fn purchase(user: &str, item: &str, quantity: u32, id: &str) -> Grant {
@@ -14,7 +14,7 @@ fn purchase(user: &str, item: &str, quantity: u32, id: &str) -> Grant {
         quantity: Quantity::new(quantity.into()).unwrap(),
         email: None,
         expires_at: None,
-        delivery: Delivery::Sdk,
+        delivery: Order::Sdk,
     }
 }
 
@@ -35,7 +35,7 @@ async fn a_purchase_is_granted_once_however_often_it_is_sent() {
     let first = purchase::grant(&t.store, &order, now).await.unwrap();
     assert_eq!(
         first,
-        GrantOutcome::Granted(purchase::Purchase::granted(&order, now))
+        GrantOutcome::Granted(purchase::Purchase::granted(&order, now, None))
     );
     let again = purchase::grant(&t.store, &order, OffsetDateTime::now_utc())
         .await
@@ -43,7 +43,7 @@ async fn a_purchase_is_granted_once_however_often_it_is_sent() {
     // The same purchase as first recorded, its time included.
     assert_eq!(
         again,
-        GrantOutcome::AlreadyGranted(purchase::Purchase::granted(&order, now))
+        GrantOutcome::AlreadyGranted(purchase::Purchase::granted(&order, now, None))
     );
     assert_eq!(units_granted(&t, "u1", "1_GB").await, Some(2));
 
@@ -145,6 +145,7 @@ async fn concurrent_conflicting_grants_of_one_purchase_id_grant_one_of_them() {
                 assert_ne!(user, &winner);
                 assert!(differences.contains(&"userToken"), "{differences:?}");
             }
+            GrantOutcome::NotRegistered => panic!("units need no customer id"),
         }
     }
     for user in ["u1", "u2", "u3"] {

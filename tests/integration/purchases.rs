@@ -10,7 +10,7 @@ use shared::domain::entitlement::EntitlementStore;
 use shared::domain::erasure::{self, Holder, UserHashKey};
 use shared::domain::ids::{ActivationId, CustomerUid, Email, ItemId, PurchaseId, UserToken};
 use shared::domain::purchase::{
-    self, Delivery, Grant, GrantOutcome, Purchase, PurchaseStore, Quantity, RefundOutcome,
+    self, Grant, GrantOutcome, Order, Purchase, PurchaseStore, Quantity, RefundOutcome,
 };
 use shared::domain::registration::{self, CustomerRegistration};
 use shared::domain::store::Store;
@@ -51,7 +51,7 @@ fn bought(id: &str, user_token: &str, quantity: u32) -> Grant {
         quantity: Quantity::new(quantity.into()).unwrap(),
         email: Some(Email::parse(&format!("{user_token}@example.com")).unwrap()),
         expires_at: None,
-        delivery: Delivery::Sdk,
+        delivery: Order::Sdk,
     }
 }
 
@@ -97,7 +97,7 @@ fn refunded(outcome: &RefundOutcome) -> (u32, u32) {
             let r = p.refund.as_ref().expect("a refund");
             (r.units_refunded, r.units_used)
         }
-        RefundOutcome::NotFound => panic!("no purchase"),
+        RefundOutcome::NotFound | RefundOutcome::TopUpInFlight(_) => panic!("{outcome:?}"),
     }
 }
 

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use shared::domain::entitlement::EntitlementStore;
 use shared::domain::ids::{Email, ItemId, PurchaseId, UserToken};
-use shared::domain::purchase::{self, Delivery, Grant, GrantOutcome, Quantity};
+use shared::domain::purchase::{self, Grant, GrantOutcome, Order, Quantity};
 use time::OffsetDateTime;
 
 use super::{CliError, Context};
@@ -54,7 +54,7 @@ impl Args {
             quantity: self.quantity,
             email: self.email,
             expires_at: self.expires_at,
-            delivery: Delivery::Sdk,
+            delivery: Order::Sdk,
         })
     }
 }
@@ -79,6 +79,8 @@ pub async fn run(args: Args, cx: &Context, out: &mut impl Write) -> Result<(), C
         GrantOutcome::Conflict { differences, .. } => {
             return Err(CliError::PurchaseConflict(differences.join(", ")));
         }
+        // Only a top-up needs a customer id, and the CLI grants units.
+        GrantOutcome::NotRegistered => return Err(CliError::NotRegistered),
     };
     let e = cx
         .store

@@ -120,6 +120,9 @@ pub enum CliError {
     /// `show` of a user nothing is stored for.
     #[error("nothing is stored for this user")]
     UnknownUser,
+    /// A top-up for a user Gigastore has no customer for yet.
+    #[error("customer not registered: Gigastore has no customer id for this user yet")]
+    NotRegistered,
     /// `grant` with a purchase id already granted with other fields.
     #[error("this purchase id was already granted with another {0}: nothing added")]
     PurchaseConflict(String),

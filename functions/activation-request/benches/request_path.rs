@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use activation_request::ActivationRequestWebhook;
 use criterion::{criterion_group, criterion_main, Criterion};
 use shared::domain::ids::{ItemId, PurchaseId, UserToken};
-use shared::domain::purchase::{self, Delivery, Grant, Quantity};
+use shared::domain::purchase::{self, Grant, Order, Quantity};
 use shared::testkit::InMemoryStore;
 use shared::webhook::gate::credentials::WebhookSecrets;
 use shared::webhook::gate::jwt::{mint_hs256, UserTokenKeys};
@@ -34,7 +34,7 @@ fn webhook(runtime: &Runtime, now: OffsetDateTime) -> ActivationRequestWebhook<I
             quantity: Quantity::new(u64::from(Quantity::MAX)).expect("a quantity"),
             email: None,
             expires_at: None,
-            delivery: Delivery::Sdk,
+            delivery: Order::Sdk,
         };
         runtime
             .block_on(purchase::grant(&store, &grant, now))

@@ -33,6 +33,13 @@ pub enum ApiError {
     /// 404: nothing is stored for this user.
     #[error("no such user")]
     NoUser,
+    /// 409: a top-up for a user Gigastore has no customer for yet (the app delivers the first
+    /// package through the SDK).
+    #[error("customer not registered")]
+    NotRegistered,
+    /// 409: a top-up is being called or looked up: refund it again once it has settled.
+    #[error("top-up of purchase {0} is in flight: refund it again in a minute")]
+    TopUpInFlight(PurchaseId),
     /// 503: erasure needs the user hash key, and none is configured; nothing was read.
     #[error("erasure is not configured: set USER_HASH_KEY_ARN (or USER_HASH_KEY locally)")]
     ErasureNotConfigured,
@@ -74,6 +81,12 @@ impl From<ApiError> for Reply {
                 Reply::error(StatusCode::NOT_FOUND, &message, "unknown_purchase")
             }
             ApiError::NoUser => Reply::error(StatusCode::NOT_FOUND, &message, "unknown_user"),
+            ApiError::NotRegistered => {
+                Reply::error(StatusCode::CONFLICT, &message, "customer_not_registered")
+            }
+            ApiError::TopUpInFlight(_) => {
+                Reply::error(StatusCode::CONFLICT, &message, "top_up_in_flight")
+            }
             ApiError::ErasureNotConfigured => Reply::error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &message,

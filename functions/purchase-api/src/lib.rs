@@ -127,7 +127,7 @@ impl<S: Store> PurchaseApi<S> {
                 let outcome = deadline
                     .run(purchase::grant(&self.store, &grant, now))
                     .await?;
-                Ok(granted(outcome))
+                granted(outcome)
             }
             Route::Purchase(id) => {
                 span.record("purchase_id", id.as_str());
@@ -143,13 +143,18 @@ impl<S: Store> PurchaseApi<S> {
                 let (purchase, outcome, counted) = match deadline.run(refund).await? {
                     RefundOutcome::Refunded(p) => (p, "refunded", Some(REFUNDED)),
                     RefundOutcome::AlreadyRefunded(p) => (p, "already_refunded", None),
+                    RefundOutcome::TopUpInFlight(_) => return Err(ApiError::TopUpInFlight(id)),
                     RefundOutcome::NotFound => return Err(ApiError::NoPurchase(id)),
                 };
                 span.record("item", purchase.item.as_str());
-                // As its refund recorded them: every later call answers the same.
-                let units = Usage::recorded(&purchase).ok_or(StoreError::Inconsistent(
-                    "a refund answered a purchase without its refund",
-                ))?;
+                // As its refund recorded them: every later call answers the same. A top-up has
+                // no units: its state says where its refund is.
+                let units = match purchase.top_up {
+                    Some(_) => None,
+                    None => Some(Usage::recorded(&purchase).ok_or(StoreError::Inconsistent(
+                        "a refund answered a purchase without its refund",
+                    ))?),
+                };
                 let view = PurchaseView { purchase, units };
                 Ok(Reply::json(StatusCode::OK, &view, outcome).counting(counted))
             }
@@ -180,15 +185,17 @@ impl<S: Store> PurchaseApi<S> {
 }
 
 /// The answer to a grant: 201 the purchase granted now, 200 the same purchase granted before,
-/// 409 a purchase id granted before with other fields (naming them).
-fn granted(outcome: GrantOutcome) -> Reply {
-    match outcome {
+/// 409 a purchase id granted before with other fields (naming them), or a top-up for a user
+/// with no Gigastore customer yet.
+fn granted(outcome: GrantOutcome) -> Result<Reply, ApiError> {
+    Ok(match outcome {
         GrantOutcome::Granted(purchase) => {
             Reply::json(StatusCode::CREATED, &purchase, "granted").counting([GRANTED])
         }
         GrantOutcome::AlreadyGranted(purchase) => {
             Reply::json(StatusCode::OK, &purchase, "already_granted")
         }
+        GrantOutcome::NotRegistered => return Err(ApiError::NotRegistered),
         GrantOutcome::Conflict {
             purchase,
             differences,
@@ -206,7 +213,7 @@ fn granted(outcome: GrantOutcome) -> Reply {
                 .because(format!("differs in {named}"))
                 .counting([CONFLICT])
         }
-    }
+    })
 }
 
 impl<S: Store> HttpFunction for PurchaseApi<S> {

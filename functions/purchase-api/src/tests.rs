@@ -162,8 +162,16 @@ async fn an_invalid_body_is_refused_naming_the_field() {
             "expiresAt must be an RFC 3339 time, e.g. 2022-08-21T10:15:30Z",
         ),
         (
-            r#"{"purchaseId":"p","userToken":"u","inventoryItemId":"1_GB","delivery":"top-up"}"#,
-            "delivery must be \"sdk\" (\"top-up\" is not available yet)",
+            r#"{"purchaseId":"p","userToken":"u","inventoryItemId":"1_GB","delivery":"post"}"#,
+            "delivery must be \"sdk\" or \"top-up\"",
+        ),
+        (
+            r#"{"purchaseId":"p","userToken":"u","inventoryItemId":"1_GB","price":{"value":1,"currency":"USD"}}"#,
+            "price is only for \"delivery\": \"top-up\"",
+        ),
+        (
+            r#"{"purchaseId":"p","userToken":"u","inventoryItemId":"1_GB","delivery":"top-up","price":{"value":-1,"currency":"USD"}}"#,
+            "price must be {\"value\": a number from 0, \"currency\": three capital letters}",
         ),
     ] {
         let (status, answer, _) = send(&api, &with_body(grant.clone(), body)).await;

@@ -40,6 +40,11 @@ impl Deadline {
         self.0.saturating_duration_since(Instant::now())
     }
 
+    /// This deadline, or `budget` from now if that comes first.
+    pub fn at_most(self, budget: Duration) -> Self {
+        self.min(Self::after(budget))
+    }
+
     /// A deadline `reserve` earlier, so that work after it still fits before this one.
     pub fn keeping(self, reserve: Duration) -> Self {
         Self(

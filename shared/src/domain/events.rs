@@ -844,6 +844,7 @@ mod tests {
             delivery: Delivery::Sdk,
             granted_at: at(10),
             refund,
+            top_up: None,
         }
     }
 

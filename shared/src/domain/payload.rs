@@ -127,6 +127,38 @@ impl JsonObject {
         }
     }
 
+    /// A price field that may be absent or null: `{"value": <number>, "currency": "USD"}`, the
+    /// value a JSON number from 0 (kept as written: never rounded through a float's text),
+    /// the currency three capital letters.
+    pub fn optional_price(
+        &self,
+        field: &'static str,
+    ) -> Result<Option<crate::domain::gigastore::Price>, FieldError> {
+        let malformed = FieldError::Malformed {
+            field,
+            expected: "must be {\"value\": a number from 0, \"currency\": three capital letters}",
+        };
+        let price = match self.0.get(field) {
+            None | Some(Value::Null) => return Ok(None),
+            Some(Value::Object(price)) => price,
+            Some(_) => return Err(malformed),
+        };
+        if price.len() != 2 {
+            return Err(malformed);
+        }
+        let value = match price.get("value") {
+            Some(Value::Number(n)) if n.as_f64().is_some_and(|v| v >= 0.0) => n.to_string(),
+            _ => return Err(malformed),
+        };
+        let currency = match price.get("currency") {
+            Some(Value::String(c)) if c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()) => {
+                c.clone()
+            }
+            _ => return Err(malformed),
+        };
+        Ok(Some(crate::domain::gigastore::Price { value, currency }))
+    }
+
     /// A count field that may be absent or null; as [`JsonObject::required_count`].
     pub fn optional_count(&self, field: &'static str) -> Result<Option<u64>, FieldError> {
         match self.0.get(field) {

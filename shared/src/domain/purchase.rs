@@ -15,9 +15,11 @@ use time::OffsetDateTime;
 
 use crate::domain::entitlement::{Entitlement, EntitlementStore};
 use crate::domain::erasure::Holder;
-use crate::domain::ids::{Email, ItemId, PurchaseId, RefundReason, UserToken};
+use crate::domain::gigastore::{ActivationMode, Price};
+use crate::domain::ids::{CustomerUid, Email, ItemId, PurchaseId, RefundReason, UserToken};
 use crate::domain::payload::{FieldError, FromBody, JsonObject, PayloadError};
 use crate::domain::store::StoreError;
+use crate::domain::topup::{TopUp, TopUpState, TopUpStore};
 
 /// Units one purchase may grant: 1 to [`Quantity::MAX`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -57,13 +59,17 @@ impl From<Quantity> for u32 {
     }
 }
 
-/// How a purchase's units reach the user.
+/// How a purchase reaches the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 pub enum Delivery {
-    /// The units wait for Gigastore's Activation Request (the app's SDK installs them).
+    /// Units that wait for Gigastore's Activation Request (the app's SDK installs them).
     #[default]
     #[serde(rename = "sdk")]
     Sdk,
+    /// A top-up of the user's Gigastore customer, bought through Gigastore's API
+    /// (`crate::domain::topup`).
+    #[serde(rename = "top-up")]
+    TopUp,
 }
 
 impl Delivery {
@@ -74,10 +80,36 @@ impl Delivery {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         match raw {
             "sdk" => Ok(Self::Sdk),
+            "top-up" => Ok(Self::TopUp),
             _ => Err(FieldError::Malformed {
                 field: Self::FIELD,
-                expected: "must be \"sdk\" (\"top-up\" is not available yet)",
+                expected: "must be \"sdk\" or \"top-up\"",
             }),
+        }
+    }
+}
+
+/// What a grant delivers: units for the SDK, or a top-up and its terms.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Order {
+    /// Units that wait for Gigastore's Activation Request.
+    #[default]
+    Sdk,
+    /// One top-up through Gigastore's API.
+    TopUp {
+        /// Gigastore refuses unless its retail price is this one (`price`).
+        expected_price: Option<Price>,
+        /// When the package's validity starts (`activationMode`).
+        activation_mode: Option<ActivationMode>,
+    },
+}
+
+impl Order {
+    /// How it reaches the user.
+    pub fn delivery(&self) -> Delivery {
+        match self {
+            Self::Sdk => Delivery::Sdk,
+            Self::TopUp { .. } => Delivery::TopUp,
         }
     }
 }
@@ -97,13 +129,13 @@ pub struct Grant {
     pub email: Option<Email>,
     /// New expiry for the whole entitlement; `None` keeps the current one.
     pub expires_at: Option<OffsetDateTime>,
-    /// How the units reach the user.
-    pub delivery: Delivery,
+    /// What it delivers: units for the SDK, or a top-up.
+    pub delivery: Order,
 }
 
 /// Fields a purchase body may hold; any other is refused (a misspelt `quantity` must not
 /// silently grant one unit).
-const PURCHASE_FIELDS: [&str; 7] = [
+const PURCHASE_FIELDS: [&str; 9] = [
     PurchaseId::FIELD,
     UserToken::FIELD,
     ItemId::FIELD,
@@ -111,8 +143,12 @@ const PURCHASE_FIELDS: [&str; 7] = [
     "email",
     EXPIRES_AT,
     Delivery::FIELD,
+    PRICE,
+    ACTIVATION_MODE,
 ];
 const EXPIRES_AT: &str = "expiresAt";
+const PRICE: &str = "price";
+const ACTIVATION_MODE: &str = "activationMode";
 
 impl FromBody for Grant {
     /// Reads `POST /purchases`' body; errors name the field.
@@ -129,12 +165,43 @@ impl FromBody for Grant {
             },
             email: obj.optional_str("email")?.map(Email::parse).transpose()?,
             expires_at: obj.optional_time(EXPIRES_AT)?,
-            delivery: obj
-                .optional_str(Delivery::FIELD)?
-                .map(Delivery::parse)
-                .transpose()?
-                .unwrap_or_default(),
+            delivery: order(&obj)?,
         })
+    }
+}
+
+/// The body's delivery and, for a top-up, its terms (refused for units: they have none).
+fn order(obj: &JsonObject) -> Result<Order, FieldError> {
+    let delivery = obj.optional_str(Delivery::FIELD)?.map(Delivery::parse);
+    let expected_price = obj.optional_price(PRICE)?;
+    let activation_mode = match obj.optional_str(ACTIVATION_MODE)? {
+        None => None,
+        Some("NOW") => Some(ActivationMode::Now),
+        Some("FIRST_USE") => Some(ActivationMode::FirstUse),
+        Some("ON_DEMAND") => Some(ActivationMode::OnDemand),
+        Some(_) => {
+            return Err(FieldError::Malformed {
+                field: ACTIVATION_MODE,
+                expected: "must be NOW, FIRST_USE or ON_DEMAND",
+            })
+        }
+    };
+    match delivery.transpose()?.unwrap_or_default() {
+        Delivery::TopUp => Ok(Order::TopUp {
+            expected_price,
+            activation_mode,
+        }),
+        Delivery::Sdk => {
+            let needs_top_up = |field| FieldError::Malformed {
+                field,
+                expected: "is only for \"delivery\": \"top-up\"",
+            };
+            match (expected_price, activation_mode) {
+                (Some(_), _) => Err(needs_top_up(PRICE)),
+                (_, Some(_)) => Err(needs_top_up(ACTIVATION_MODE)),
+                (None, None) => Ok(Order::Sdk),
+            }
+        }
     }
 }
 
@@ -176,34 +243,60 @@ pub struct Purchase {
         skip_serializing_if = "Option::is_none"
     )]
     pub expires_at: Option<OffsetDateTime>,
-    /// How its units reach the user.
+    /// How it reaches the user.
     pub delivery: Delivery,
     /// When it was granted.
     #[serde(with = "crate::domain::clock::stored")]
     pub granted_at: OffsetDateTime,
-    /// Its refund, once refunded.
+    /// Its refund, once refunded (units; a top-up's refund is in its `top_up`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refund: Option<Refund>,
+    /// The top-up, for a purchase delivered as one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_up: Option<TopUp>,
 }
 
 impl Purchase {
-    /// The purchase `grant` records at `now`.
-    pub fn granted(grant: &Grant, now: OffsetDateTime) -> Self {
+    /// The purchase `grant` records at `now`; a top-up's for `customer`, the user's
+    /// Gigastore customer id.
+    pub fn granted(grant: &Grant, now: OffsetDateTime, customer: Option<&CustomerUid>) -> Self {
+        let top_up = match (&grant.delivery, customer) {
+            (
+                Order::TopUp {
+                    expected_price,
+                    activation_mode,
+                },
+                Some(customer),
+            ) => Some(TopUp::new(
+                customer.clone(),
+                expected_price.clone(),
+                *activation_mode,
+            )),
+            _ => None,
+        };
         Self {
             purchase_id: grant.purchase_id.clone(),
             holder: Holder::User(grant.user_token.clone()),
             item: grant.item.clone(),
             quantity: grant.quantity.get(),
             expires_at: grant.expires_at.map(crate::domain::clock::to_millis),
-            delivery: grant.delivery,
+            delivery: grant.delivery.delivery(),
             granted_at: crate::domain::clock::to_millis(now),
             refund: None,
+            top_up,
         }
     }
 
     /// The fields of `grant` that differ from this purchase, by their body names.
     pub fn differences(&self, grant: &Grant) -> Vec<&'static str> {
         let expires_at = grant.expires_at.map(crate::domain::clock::to_millis);
+        let (expected_price, activation_mode) = match &grant.delivery {
+            Order::Sdk => (None, None),
+            Order::TopUp {
+                expected_price,
+                activation_mode,
+            } => (expected_price.as_ref(), *activation_mode),
+        };
         [
             (
                 self.holder != Holder::User(grant.user_token.clone()),
@@ -212,7 +305,15 @@ impl Purchase {
             (self.item != grant.item, ItemId::FIELD),
             (self.quantity != grant.quantity.get(), Quantity::FIELD),
             (self.expires_at != expires_at, EXPIRES_AT),
-            (self.delivery != grant.delivery, Delivery::FIELD),
+            (self.delivery != grant.delivery.delivery(), Delivery::FIELD),
+            (
+                self.top_up.as_ref().and_then(|t| t.expected_price.as_ref()) != expected_price,
+                PRICE,
+            ),
+            (
+                self.top_up.as_ref().and_then(|t| t.activation_mode) != activation_mode,
+                ACTIVATION_MODE,
+            ),
         ]
         .into_iter()
         .filter_map(|(differs, field)| differs.then_some(field))
@@ -223,10 +324,12 @@ impl Purchase {
 /// What the store did with a grant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GrantWrite {
-    /// Units added and the purchase recorded.
+    /// Units added (or the top-up made due) and the purchase recorded.
     Applied,
     /// The purchase id was recorded before: nothing written. The purchase as stored.
     PurchaseSeen(Purchase),
+    /// A top-up's customer id is no longer the user's: nothing written.
+    CustomerChanged,
 }
 
 /// What the store did with a refund.
@@ -243,14 +346,22 @@ pub enum RefundWrite {
 
 /// Where purchases are recorded, granted and refunded.
 pub trait PurchaseStore: Send + Sync {
-    /// Records the purchase and, in the same write, adds its units (creating the user and
-    /// entitlement if new, setting the email and expiry if given, lifting a revocation); only
-    /// if the purchase id is not recorded yet.
+    /// Records `record` (the purchase `grant` makes, at its `granted_at`) if its id is not
+    /// recorded yet and, in the same write, adds its units (creating the user and entitlement
+    /// if new, setting the email and expiry if given, lifting a revocation), or, for a top-up,
+    /// checks that the user still has the customer id it is for.
     fn apply_grant(
         &self,
         grant: &Grant,
-        now: OffsetDateTime,
+        record: &Purchase,
     ) -> impl Future<Output = Result<GrantWrite, StoreError>> + Send;
+
+    /// The user's Gigastore customer id, once Customer Registration told us (a consistent
+    /// read).
+    fn customer_of(
+        &self,
+        user: &UserToken,
+    ) -> impl Future<Output = Result<Option<CustomerUid>, StoreError>> + Send;
 
     /// One purchase (a consistent read).
     fn purchase(
@@ -290,6 +401,9 @@ pub enum GrantOutcome {
         /// The body fields that differ.
         differences: Vec<&'static str>,
     },
+    /// A top-up for a user Gigastore has no customer for yet (its first package goes through
+    /// the SDK): nothing recorded.
+    NotRegistered,
 }
 
 impl GrantOutcome {
@@ -307,16 +421,31 @@ impl GrantOutcome {
 }
 
 /// Grants once per purchase id, in one write: the answer is built from what was written. A
-/// write whose answer was lost is read back before anything else is said.
+/// write whose answer was lost is read back before anything else is said. A top-up first
+/// reads the user's customer id: there is none before Customer Registration.
 pub async fn grant<S: PurchaseStore>(
     store: &S,
     grant: &Grant,
     now: OffsetDateTime,
 ) -> Result<GrantOutcome, StoreError> {
-    let purchase = Purchase::granted(grant, now);
-    match store.apply_grant(grant, now).await {
+    let customer = match grant.delivery {
+        Order::Sdk => None,
+        Order::TopUp { .. } => match store.customer_of(&grant.user_token).await? {
+            Some(customer) => Some(customer),
+            // A retry of a top-up recorded before the customer id moved still answers it.
+            None => {
+                return Ok(match store.purchase(&grant.purchase_id).await? {
+                    Some(stored) => GrantOutcome::seen(stored, grant),
+                    None => GrantOutcome::NotRegistered,
+                })
+            }
+        },
+    };
+    let purchase = Purchase::granted(grant, now, customer.as_ref());
+    match store.apply_grant(grant, &purchase).await {
         Ok(GrantWrite::Applied) => Ok(GrantOutcome::Granted(purchase)),
         Ok(GrantWrite::PurchaseSeen(stored)) => Ok(GrantOutcome::seen(stored, grant)),
+        Ok(GrantWrite::CustomerChanged) => Ok(GrantOutcome::NotRegistered),
         Err(lost) if lost.maybe_applied() => match store.purchase(&grant.purchase_id).await {
             Ok(Some(stored)) if stored == purchase => Ok(GrantOutcome::Granted(stored)),
             Ok(Some(stored)) => Ok(GrantOutcome::seen(stored, grant)),
@@ -425,8 +554,9 @@ pub struct PurchaseView {
     /// The purchase as stored.
     #[serde(flatten)]
     pub purchase: Purchase,
-    /// Where its units are.
-    pub units: Usage,
+    /// Where its units are (none for a top-up: Gigastore delivers it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub units: Option<Usage>,
 }
 
 /// The entitlement a purchase's units went to and every purchase of its item by its user (none
@@ -457,11 +587,12 @@ pub async fn find<S: PurchaseStore + EntitlementStore>(
     let Some(purchase) = store.purchase(id).await? else {
         return Ok(None);
     };
-    let units = match Usage::recorded(&purchase) {
-        Some(units) => units,
-        None => {
+    let units = match (&purchase.top_up, Usage::recorded(&purchase)) {
+        (Some(_), _) => None,
+        (None, Some(units)) => Some(units),
+        (None, None) => {
             let (entitlement, all) = entitlement_and_purchases(store, &purchase).await?;
-            usage(&purchase, entitlement.as_ref(), &all, now)
+            Some(usage(&purchase, entitlement.as_ref(), &all, now))
         }
     };
     Ok(Some(PurchaseView { purchase, units }))
@@ -492,6 +623,37 @@ impl FromBody for RefundRequest {
     }
 }
 
+/// A top-up's refund: a pending one is cancelled (never called), a completed one's refund is
+/// made due (Gigastore is asked by the top-up worker, `crate::domain::topup`); one in flight
+/// waits; any other is answered as it is. `None`: it moved meanwhile, read it again.
+async fn refund_top_up<S: TopUpStore>(
+    store: &S,
+    mut purchase: Purchase,
+    top_up: TopUp,
+) -> Result<Option<RefundOutcome>, StoreError> {
+    let next = match &top_up.state {
+        TopUpState::Pending => TopUpState::Cancelled,
+        TopUpState::Completed => TopUpState::RefundPending,
+        TopUpState::InFlight { .. } | TopUpState::Unknown { .. } => {
+            purchase.top_up = Some(top_up);
+            return Ok(Some(RefundOutcome::TopUpInFlight(purchase)));
+        }
+        _ => {
+            purchase.top_up = Some(top_up);
+            return Ok(Some(RefundOutcome::AlreadyRefunded(purchase)));
+        }
+    };
+    let moved = top_up.to(next);
+    if !store
+        .move_top_up(&purchase.purchase_id, top_up.version, &moved)
+        .await?
+    {
+        return Ok(None);
+    }
+    purchase.top_up = Some(moved);
+    Ok(Some(RefundOutcome::Refunded(purchase)))
+}
+
 /// Most attempts at a refund while activations keep changing the entitlement.
 pub const REFUND_ATTEMPTS: u32 = 5;
 
@@ -502,13 +664,15 @@ pub enum RefundOutcome {
     Refunded(Purchase),
     /// Refunded before (or by this call, whose answer was lost): as stored.
     AlreadyRefunded(Purchase),
+    /// A top-up being called or looked up right now: refund it again once it has settled.
+    TopUpInFlight(Purchase),
     /// No such purchase.
     NotFound,
 }
 
 /// Refunds a purchase once: removes the units it still has left, never one that was activated
 /// or that another purchase granted. Repeating it changes nothing and answers the same.
-pub async fn refund<S: PurchaseStore + EntitlementStore>(
+pub async fn refund<S: PurchaseStore + EntitlementStore + TopUpStore>(
     store: &S,
     id: &PurchaseId,
     reason: Option<RefundReason>,
@@ -519,6 +683,12 @@ pub async fn refund<S: PurchaseStore + EntitlementStore>(
         let Some(mut purchase) = store.purchase(id).await? else {
             return Ok(RefundOutcome::NotFound);
         };
+        if let Some(top_up) = purchase.top_up.take() {
+            match refund_top_up(store, purchase, top_up).await? {
+                Some(outcome) => return Ok(outcome),
+                None => continue,
+            }
+        }
         if purchase.refund.is_some() {
             return Ok(RefundOutcome::AlreadyRefunded(purchase));
         }
@@ -571,6 +741,7 @@ mod tests {
             delivery: Delivery::Sdk,
             granted_at: at(granted),
             refund: None,
+            top_up: None,
         }
     }
 
@@ -694,7 +865,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(grant.quantity.get(), 3);
-        assert_eq!(grant.delivery, Delivery::Sdk);
+        assert_eq!(grant.delivery, Order::Sdk);
         let minimal =
             Grant::from_body(br#"{"purchaseId":"p1","userToken":"u","inventoryItemId":"1_GB"}"#)
                 .unwrap();
@@ -786,7 +957,7 @@ mod tests {
         let grant =
             Grant::from_body(br#"{"purchaseId":"p1","userToken":"u","inventoryItemId":"1_GB"}"#)
                 .unwrap();
-        let stored = Purchase::granted(&grant, at(0));
+        let stored = Purchase::granted(&grant, at(0), None);
         assert!(stored.differences(&grant).is_empty());
         let other = Grant::from_body(
             br#"{"purchaseId":"p1","userToken":"v","inventoryItemId":"1_GB","quantity":2,"email":"a@b.c"}"#,

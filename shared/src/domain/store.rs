@@ -13,6 +13,7 @@ use crate::domain::esim::EsimStore;
 use crate::domain::events::EventLookups;
 use crate::domain::purchase::PurchaseStore;
 use crate::domain::registration::RegistrationStore;
+use crate::domain::topup::TopUpStore;
 use crate::domain::views::ReadModels;
 
 /// Every port, as one store offers them: what the adapter and its in-memory twin implement
@@ -23,6 +24,7 @@ pub trait Store:
     ActivationStore
     + EntitlementStore
     + PurchaseStore
+    + TopUpStore
     + ErasureStore
     + RegistrationStore
     + EsimStore

@@ -16,6 +16,7 @@ use crate::domain::purchase::{Grant, GrantWrite, Purchase, PurchaseStore, Refund
 use crate::domain::registration::{CustomerRegistration, Registered, RegistrationStore};
 use crate::domain::store::{FailureClass, StoreError};
 use crate::domain::timeline::Recorded;
+use crate::domain::topup::{TopUp, TopUpJob, TopUpStore};
 use crate::domain::views::{EsimHistory, ReadModels, UserSummary};
 
 /// How a [`FailingStore`] fails.
@@ -66,8 +67,12 @@ impl ActivationStore for FailingStore {
 }
 
 impl PurchaseStore for FailingStore {
-    async fn apply_grant(&self, _: &Grant, _: OffsetDateTime) -> Result<GrantWrite, StoreError> {
+    async fn apply_grant(&self, _: &Grant, _: &Purchase) -> Result<GrantWrite, StoreError> {
         self.fail("TransactWriteItems").await
+    }
+
+    async fn customer_of(&self, _: &UserToken) -> Result<Option<CustomerUid>, StoreError> {
+        self.fail("GetItem").await
     }
 
     async fn purchase(&self, _: &PurchaseId) -> Result<Option<Purchase>, StoreError> {
@@ -85,6 +90,20 @@ impl PurchaseStore for FailingStore {
         _: u32,
     ) -> Result<RefundWrite, StoreError> {
         self.fail("TransactWriteItems").await
+    }
+}
+
+impl TopUpStore for FailingStore {
+    async fn due_top_ups(&self, _: OffsetDateTime, _: usize) -> Result<Vec<TopUpJob>, StoreError> {
+        self.fail("Query").await
+    }
+
+    async fn top_up(&self, _: &PurchaseId) -> Result<Option<TopUpJob>, StoreError> {
+        self.fail("GetItem").await
+    }
+
+    async fn move_top_up(&self, _: &PurchaseId, _: u32, _: &TopUp) -> Result<bool, StoreError> {
+        self.fail("UpdateItem").await
     }
 }
 

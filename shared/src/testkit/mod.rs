@@ -239,7 +239,7 @@ pub async fn grant_units<S: crate::domain::purchase::PurchaseStore>(
     expires_at: Option<time::OffsetDateTime>,
 ) {
     use crate::domain::ids::{Email, ItemId, PurchaseId, UserToken};
-    use crate::domain::purchase::{self, Delivery, Grant, GrantOutcome, Quantity};
+    use crate::domain::purchase::{self, Grant, GrantOutcome, Order, Quantity};
     static PURCHASES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     // In purchases of at most the most one may hold.
     let mut left = quantity;
@@ -254,7 +254,7 @@ pub async fn grant_units<S: crate::domain::purchase::PurchaseStore>(
             quantity: Quantity::new(units.into()).expect("1 to 100 units"),
             email: email.map(|e| Email::parse(e).unwrap()),
             expires_at,
-            delivery: Delivery::Sdk,
+            delivery: Order::Sdk,
         };
         let outcome = purchase::grant(store, &grant, time::OffsetDateTime::now_utc())
             .await

@@ -27,6 +27,9 @@ pub const KEY_ATTRIBUTES: [&str; 2] = [PK, SK];
 pub const GSI1: &str = "gsi1";
 /// Sort key attribute of `gsi1`.
 pub const GSI1SK: &str = "gsi1sk";
+/// Name of the sparse index of due work (top-ups due to be called, looked up or refunded).
+pub const GSI2: &str = "gsi2";
+const DUE_TOP_UPS: &str = "TOPUP";
 
 const USER_PREFIX: &str = "USER#";
 const CUSTOMER_PREFIX: &str = "CUSTOMER#";
@@ -164,6 +167,19 @@ pub fn purchase_by_user(
 /// readers check the item too).
 pub fn purchases_of(item: &ItemId) -> String {
     format!("{PURCHASE_GSI1SK_PREFIX}{item}#")
+}
+
+/// A top-up in `gsi2` while it is due: by the time it is due, then its purchase.
+pub fn due_top_up(due_at: OffsetDateTime, id: &PurchaseId) -> Key {
+    let at = clock::format(due_at);
+    Key::new(DUE_TOP_UPS.to_owned(), format!("{at}#{id}"))
+}
+
+/// The greatest `gsi2` key of a top-up due at `now`: every one due by then sorts at or before
+/// it (U+10FFFF is the greatest character, so any purchase id sorts before it).
+pub fn due_top_ups_until(now: OffsetDateTime) -> Key {
+    let at = clock::format(now);
+    Key::new(DUE_TOP_UPS.to_owned(), format!("{at}#\u{10FFFF}"))
 }
 
 /// The record that a user, named by its hash, was erased at `at`.

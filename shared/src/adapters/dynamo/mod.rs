@@ -20,6 +20,7 @@ mod keys;
 mod purchase;
 mod registration;
 mod timeline;
+mod topup;
 mod views;
 
 use std::collections::HashMap;
@@ -40,7 +41,7 @@ use serde::Serialize;
 use crate::domain::store::{FailureClass, StoreError};
 use attempts::Attempts;
 
-pub use keys::GSI1;
+pub use keys::{GSI1, GSI2};
 
 /// A DynamoDB item as the SDK holds it.
 pub type Item = HashMap<String, AttributeValue>;
@@ -278,6 +279,14 @@ impl Transaction {
     /// The same transaction with the put `write` added under `name`.
     fn put(self, name: &'static str, write: Put) -> Self {
         self.with(name, TransactWriteItem::builder().put(write).build())
+    }
+
+    /// The same transaction with the condition check `write` added under `name`.
+    fn check(self, name: &'static str, write: aws_sdk_dynamodb::types::ConditionCheck) -> Self {
+        self.with(
+            name,
+            TransactWriteItem::builder().condition_check(write).build(),
+        )
     }
 
     /// The same transaction with the update `write` added under `name`.

@@ -2,17 +2,20 @@
 //! purchase id; a refund is one transaction (the refund on the purchase, the units off the
 //! entitlement); and the item that keeps a purchase.
 
-use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, Update,
+};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::keys::{self, Key, GSI1};
+use super::topup::TopUpFields;
 use super::{
     failed, from_item, n, query_all, s, to_item, unbuildable, DynamoStore, Item, Transacted,
     Transaction,
 };
 use crate::domain::erasure::{Holder, UserHash};
-use crate::domain::ids::{ItemId, PurchaseId, RefundReason, UserToken};
+use crate::domain::ids::{CustomerUid, ItemId, PurchaseId, RefundReason, UserToken};
 use crate::domain::purchase::{
     Delivery, Grant, GrantWrite, Purchase, PurchaseStore, Refund, RefundWrite,
 };
@@ -62,26 +65,33 @@ pub(super) struct PurchaseItem {
     refund_void: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     refund_reason: Option<RefundReason>,
+    /// A top-up's terms and state.
+    #[serde(flatten)]
+    top_up: TopUpFields,
 }
 
 impl PurchaseItem {
-    /// The item `grant` records at `now`.
-    fn new(grant: &Grant, now: OffsetDateTime) -> Self {
-        let purchase = Purchase::granted(grant, now);
+    /// The item that records `purchase`, a new purchase by `user`.
+    fn new(purchase: &Purchase, user: &UserToken) -> Self {
+        let purchase = purchase.clone();
         let Key { pk, sk } = keys::purchase(&purchase.purchase_id);
         let by_user = keys::purchase_by_user(
-            &grant.user_token,
-            &grant.item,
+            user,
+            &purchase.item,
             purchase.granted_at,
-            &grant.purchase_id,
+            &purchase.purchase_id,
         );
+        let top_up = match &purchase.top_up {
+            Some(top_up) => TopUpFields::of(&purchase.purchase_id, top_up),
+            None => TopUpFields::default(),
+        };
         Self {
             pk,
             sk,
             gsi1pk: Some(by_user.pk),
             gsi1sk: Some(by_user.sk),
             purchase_id: purchase.purchase_id,
-            user_token: Some(grant.user_token.clone()),
+            user_token: Some(user.clone()),
             user_hash: None,
             item_id: purchase.item,
             quantity: purchase.quantity,
@@ -93,6 +103,7 @@ impl PurchaseItem {
             refund_used: None,
             refund_void: None,
             refund_reason: None,
+            top_up,
         }
     }
 
@@ -124,6 +135,7 @@ impl PurchaseItem {
             delivery: stored.delivery,
             granted_at: stored.granted_at,
             refund,
+            top_up: stored.top_up.read()?,
         })
     }
 }
@@ -137,13 +149,27 @@ impl PurchaseStore for DynamoStore {
     async fn apply_grant(
         &self,
         grant: &Grant,
-        now: OffsetDateTime,
+        record: &Purchase,
     ) -> Result<GrantWrite, StoreError> {
+        let now = record.granted_at;
+        let put = Put::builder()
+            .table_name(self.table())
+            .set_item(Some(to_item(&PurchaseItem::new(
+                record,
+                &grant.user_token,
+            ))?))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| unbuildable("DynamoDB TransactWriteItems", e))?;
+        if let Some(top_up) = &record.top_up {
+            return self.grant_top_up(grant, &top_up.customer_uid, put).await;
+        }
         // Most grants find the entitlement live or new: one request. One that finds it expired
         // renews it, its leftovers forfeited: they never come back with the new units. A
         // renewal that finds another grant renewed it first adds to the live one.
         for renewal in [false, true, false] {
-            let writes = self.grant_writes(grant, now, renewal)?;
+            let writes = self.grant_writes(grant, now, renewal, put.clone())?;
             let cancelled = match self.transact(writes).await? {
                 Transacted::Committed => return Ok(GrantWrite::Applied),
                 Transacted::ConditionFailed(cancelled) => cancelled,
@@ -158,6 +184,24 @@ impl PurchaseStore for DynamoStore {
             }
         }
         Err(StoreError::Inconsistent("grant cancelled without a reason"))
+    }
+
+    async fn customer_of(&self, user: &UserToken) -> Result<Option<CustomerUid>, StoreError> {
+        let profile = self
+            .get(keys::profile(user).attributes())
+            .projection_expression("customer_uid")
+            .send()
+            .await
+            .map_err(|e| failed("DynamoDB GetItem", e))?
+            .item;
+        let customer = profile.and_then(|mut p| p.remove("customer_uid"));
+        match customer {
+            Some(AttributeValue::S(uid)) => CustomerUid::parse(&uid)
+                .map(Some)
+                .map_err(StoreError::malformed),
+            Some(_) => Err(StoreError::malformed("a customer id that is not a string")),
+            None => Ok(None),
+        }
     }
 
     async fn purchase(&self, id: &PurchaseId) -> Result<Option<Purchase>, StoreError> {
@@ -263,11 +307,42 @@ impl PurchaseStore for DynamoStore {
 impl DynamoStore {
     /// The grant's transaction: the profile, the entitlement (live or new; or, for a
     /// `renewal`, expired) and the purchase.
+    /// A top-up's grant: the purchase, if the user still has the customer id it is for. No
+    /// units: Gigastore delivers a top-up.
+    async fn grant_top_up(
+        &self,
+        grant: &Grant,
+        customer: &CustomerUid,
+        put: Put,
+    ) -> Result<GrantWrite, StoreError> {
+        let check = ConditionCheck::builder()
+            .table_name(self.table())
+            .set_key(Some(keys::profile(&grant.user_token).attributes()))
+            .condition_expression("customer_uid = :customer")
+            .expression_attribute_values(":customer", s(customer.as_str()))
+            .build()
+            .map_err(|e| unbuildable("DynamoDB TransactWriteItems", e))?;
+        let writes = Transaction::default()
+            .check(PROFILE, check)
+            .put(PURCHASE, put);
+        let cancelled = match self.transact(writes).await? {
+            Transacted::Committed => return Ok(GrantWrite::Applied),
+            Transacted::ConditionFailed(cancelled) => cancelled,
+        };
+        if let Some(stored) = cancelled.item(PURCHASE) {
+            return Ok(GrantWrite::PurchaseSeen(PurchaseItem::read(
+                stored.clone(),
+            )?));
+        }
+        Ok(GrantWrite::CustomerChanged)
+    }
+
     fn grant_writes(
         &self,
         grant: &Grant,
         now: OffsetDateTime,
         renewal: bool,
+        record: Put,
     ) -> Result<Transaction, StoreError> {
         let unbuildable = |e| unbuildable("DynamoDB TransactWriteItems", e);
         let stamp = crate::domain::clock::format(now);
@@ -327,13 +402,6 @@ impl DynamoStore {
             }
         };
 
-        let record = Put::builder()
-            .table_name(self.table())
-            .set_item(Some(to_item(&PurchaseItem::new(grant, now))?))
-            .condition_expression("attribute_not_exists(pk)")
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(unbuildable)?;
         let profile = profile.update_expression(profile_set);
         Ok(Transaction::default()
             .update(PROFILE, profile.build().map_err(unbuildable)?)
@@ -356,7 +424,8 @@ mod tests {
         )
         .unwrap();
         let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
-        let item = to_item(&PurchaseItem::new(&grant, now)).unwrap();
+        let record = Purchase::granted(&grant, now, None);
+        let item = to_item(&PurchaseItem::new(&record, &grant.user_token)).unwrap();
         assert_eq!(item["pk"], AttributeValue::S("PURCHASE#p1".into()));
         assert_eq!(item["gsi1pk"], AttributeValue::S("USER#u1".into()));
         assert_eq!(
@@ -365,10 +434,7 @@ mod tests {
         );
         assert_eq!(item["delivery"], AttributeValue::S("sdk".into()));
         assert!(!item.contains_key("refunded_at"));
-        assert_eq!(
-            PurchaseItem::read(item).unwrap(),
-            Purchase::granted(&grant, now)
-        );
+        assert_eq!(PurchaseItem::read(item).unwrap(), record);
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod events;
 mod purchase;
 mod registration;
 mod timeline;
+mod topup;
 mod views;
 
 use std::collections::BTreeMap;
@@ -101,7 +102,7 @@ mod snapshot_tests {
     use super::*;
     use crate::domain::entitlement::EntitlementStore;
     use crate::domain::ids::{ItemId, PurchaseId, UserToken};
-    use crate::domain::purchase::{Delivery, Grant, PurchaseStore, Quantity};
+    use crate::domain::purchase::{Grant, Order, Purchase, PurchaseStore, Quantity};
 
     #[tokio::test]
     async fn a_snapshot_changes_with_a_write_and_not_with_a_read() {
@@ -120,10 +121,13 @@ mod snapshot_tests {
             quantity: Quantity::ONE,
             email: None,
             expires_at: None,
-            delivery: Delivery::Sdk,
+            delivery: Order::Sdk,
         };
         store
-            .apply_grant(&grant, OffsetDateTime::now_utc())
+            .apply_grant(
+                &grant,
+                &Purchase::granted(&grant, OffsetDateTime::now_utc(), None),
+            )
             .await
             .unwrap();
         assert_ne!(store.snapshot(), empty);

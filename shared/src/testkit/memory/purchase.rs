@@ -1,11 +1,9 @@
 //! Purchases in memory: grants once per purchase id, refunds once, as the adapter's
 //! transactions do.
 
-use time::OffsetDateTime;
-
 use crate::domain::clock::to_millis;
 use crate::domain::entitlement::{Entitlement, Reset};
-use crate::domain::ids::{ItemId, PurchaseId, UserToken};
+use crate::domain::ids::{CustomerUid, ItemId, PurchaseId, UserToken};
 use crate::domain::purchase::{Grant, GrantWrite, Purchase, PurchaseStore, Refund, RefundWrite};
 use crate::domain::store::StoreError;
 
@@ -15,14 +13,27 @@ impl PurchaseStore for InMemoryStore {
     async fn apply_grant(
         &self,
         grant: &Grant,
-        now: OffsetDateTime,
+        record: &Purchase,
     ) -> Result<GrantWrite, StoreError> {
+        let now = record.granted_at;
         let mut t = self.tables();
         if let Some(earlier) = t.purchases.get(&grant.purchase_id) {
             return Ok(GrantWrite::PurchaseSeen(earlier.clone()));
         }
+        if let Some(top_up) = &record.top_up {
+            let customer = t
+                .profiles
+                .get(&grant.user_token)
+                .and_then(|p| p.customer_uid.as_ref());
+            if customer != Some(&top_up.customer_uid) {
+                return Ok(GrantWrite::CustomerChanged);
+            }
+            t.purchases
+                .insert(grant.purchase_id.clone(), record.clone());
+            return Ok(GrantWrite::Applied);
+        }
         t.purchases
-            .insert(grant.purchase_id.clone(), Purchase::granted(grant, now));
+            .insert(grant.purchase_id.clone(), record.clone());
         let profile = t.profiles.entry(grant.user_token.clone()).or_default();
         if let Some(email) = &grant.email {
             profile.email = Some(email.as_str().to_owned());
@@ -55,6 +66,14 @@ impl PurchaseStore for InMemoryStore {
         }
         entitlement.revoked_at = None;
         Ok(GrantWrite::Applied)
+    }
+
+    async fn customer_of(&self, user: &UserToken) -> Result<Option<CustomerUid>, StoreError> {
+        Ok(self
+            .tables()
+            .profiles
+            .get(user)
+            .and_then(|p| p.customer_uid.clone()))
     }
 
     async fn purchase(&self, id: &PurchaseId) -> Result<Option<Purchase>, StoreError> {

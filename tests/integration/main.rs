@@ -19,3 +19,4 @@ mod registration;
 mod replay;
 mod secrets;
 mod template;
+mod topups;

@@ -415,6 +415,26 @@ pub async fn advance<S: TopUpStore, G: Gigastore>(
         Call::Refund => match held.activated_item.clone() {
             Some(item) => match api.refund(&item, budget()).await {
                 Ok(()) => (TopUpState::Refunded, Progress::Refunded, "refunded".into()),
+                // Refused after a refund whose answer was lost: maybe because that one worked.
+                Err(CallError::Refused {
+                    operation,
+                    status,
+                    reason,
+                }) if held.attempts.iter().rev().skip(1).any(|a| {
+                    a.call == Call::Refund
+                        && a.outcome.as_deref().is_none_or(|o| o.contains("unknown"))
+                }) =>
+                {
+                    let reason = format!(
+                        "{reason} (an earlier refund call's answer was lost: it may have been refunded then)"
+                    );
+                    let e = CallError::Refused {
+                        operation,
+                        status,
+                        reason,
+                    };
+                    failure(e, Call::Refund, now())
+                }
                 Err(e) => failure(e, Call::Refund, now()),
             },
             None => {

@@ -4,6 +4,7 @@
 
 pub mod bodies;
 mod failing;
+pub mod gigastore;
 mod memory;
 pub mod properties;
 pub mod strategies;

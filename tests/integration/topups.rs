@@ -10,7 +10,7 @@ use shared::domain::ids::{CustomerUid, ItemId, PurchaseId, UserToken};
 use shared::domain::purchase::{self, Grant, GrantOutcome, Order, Quantity, RefundOutcome};
 use shared::domain::registration::{self, CustomerRegistration};
 use shared::domain::store::Store;
-use shared::domain::topup::{self, Run, TopUpState, TopUpStore as _, LEASE};
+use shared::domain::topup::{self, Run, TopUpState, LEASE};
 use shared::testkit::gigastore::{Entry, FakeGigastore, Fault};
 use time::OffsetDateTime;
 

@@ -251,9 +251,9 @@ pub struct Purchase {
     /// Its refund, once refunded (units; a top-up's refund is in its `top_up`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refund: Option<Refund>,
-    /// The top-up, for a purchase delivered as one.
+    /// The top-up, for a purchase delivered as one (boxed: most purchases are units).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub top_up: Option<TopUp>,
+    pub top_up: Option<Box<TopUp>>,
 }
 
 impl Purchase {
@@ -267,11 +267,11 @@ impl Purchase {
                     activation_mode,
                 },
                 Some(customer),
-            ) => Some(TopUp::new(
+            ) => Some(Box::new(TopUp::new(
                 customer.clone(),
                 expected_price.clone(),
                 *activation_mode,
-            )),
+            ))),
             _ => None,
         };
         Self {
@@ -629,7 +629,7 @@ impl FromBody for RefundRequest {
 async fn refund_top_up<S: TopUpStore>(
     store: &S,
     mut purchase: Purchase,
-    top_up: TopUp,
+    top_up: Box<TopUp>,
 ) -> Result<Option<RefundOutcome>, StoreError> {
     let next = match &top_up.state {
         TopUpState::Pending => TopUpState::Cancelled,
@@ -650,7 +650,7 @@ async fn refund_top_up<S: TopUpStore>(
     {
         return Ok(None);
     }
-    purchase.top_up = Some(moved);
+    purchase.top_up = Some(Box::new(moved));
     Ok(Some(RefundOutcome::Refunded(purchase)))
 }
 

@@ -135,7 +135,7 @@ impl PurchaseItem {
             delivery: stored.delivery,
             granted_at: stored.granted_at,
             refund,
-            top_up: stored.top_up.read()?,
+            top_up: stored.top_up.read()?.map(Box::new),
         })
     }
 }

@@ -259,6 +259,6 @@ fn job(purchase: crate::domain::purchase::Purchase) -> Option<TopUpJob> {
         purchase_id: purchase.purchase_id,
         item: purchase.item,
         granted_at: purchase.granted_at,
-        top_up,
+        top_up: *top_up,
     })
 }

@@ -15,7 +15,7 @@ fn job(purchase: &Purchase) -> Option<TopUpJob> {
         purchase_id: purchase.purchase_id.clone(),
         item: purchase.item.clone(),
         granted_at: purchase.granted_at,
-        top_up: purchase.top_up.clone()?,
+        top_up: *purchase.top_up.clone()?,
     })
 }
 
@@ -50,7 +50,7 @@ impl TopUpStore for InMemoryStore {
         let mut t = self.tables();
         match t.purchases.get_mut(id) {
             Some(p) if p.top_up.as_ref().is_some_and(|t| t.version == from) => {
-                p.top_up = Some(to.clone());
+                p.top_up = Some(Box::new(to.clone()));
                 Ok(true)
             }
             _ => Ok(false),

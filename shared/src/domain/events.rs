@@ -17,6 +17,7 @@ use crate::domain::balance::{BalanceActivationRecord, BalanceAlertRecord};
 use crate::domain::country::{Country, CountryChangeRecord};
 use crate::domain::erasure::{ErasureRecord, Holder, UserHash};
 use crate::domain::esim::EsimStatusRecord;
+use crate::domain::gigastore::ActivatedItemId;
 use crate::domain::ids::{
     ActivationId, BalanceItemId, CustomerUid, Eid, Iccid, Imsi, ItemId, MetaTag, PurchaseId,
     RefundReason, UserToken,
@@ -24,6 +25,7 @@ use crate::domain::ids::{
 use crate::domain::purchase::{Delivery, Purchase};
 use crate::domain::registration::{ProfileRecord, UnclaimedRegistration};
 use crate::domain::store::StoreError;
+use crate::domain::topup::TopUpState;
 
 /// The source every event is published under.
 pub const SOURCE: &str = "gigastore.reseller";
@@ -59,11 +61,20 @@ pub enum EventType {
     /// A user was erased; named by its keyed hash only.
     #[serde(rename = "user.erased")]
     UserErased,
+    /// Gigastore topped up a purchase's customer.
+    #[serde(rename = "topup.completed")]
+    TopUpCompleted,
+    /// Gigastore refused a top-up for good (the reseller may refund its customer).
+    #[serde(rename = "topup.failed")]
+    TopUpFailed,
+    /// A top-up was refunded by Gigastore, or cancelled before it was made.
+    #[serde(rename = "topup.refunded")]
+    TopUpRefunded,
 }
 
 impl EventType {
     /// Every event type, for documentation and tests.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 12] = [
         Self::ActivationDecided,
         Self::CustomerRegistered,
         Self::EsimStatusChanged,
@@ -73,6 +84,9 @@ impl EventType {
         Self::PurchaseGranted,
         Self::PurchaseRefunded,
         Self::UserErased,
+        Self::TopUpCompleted,
+        Self::TopUpFailed,
+        Self::TopUpRefunded,
     ];
 
     /// The name consumers match on (EventBridge `detail-type`, the detail's `type`).
@@ -87,6 +101,9 @@ impl EventType {
             Self::PurchaseGranted => "purchase.granted",
             Self::PurchaseRefunded => "purchase.refunded",
             Self::UserErased => "user.erased",
+            Self::TopUpCompleted => "topup.completed",
+            Self::TopUpFailed => "topup.failed",
+            Self::TopUpRefunded => "topup.refunded",
         }
     }
 }
@@ -153,6 +170,32 @@ pub enum Details {
     PurchaseRefunded(PurchaseRefundedDetails),
     /// `user.erased`.
     UserErased(UserErasedDetails),
+    /// `topup.completed`, `topup.failed`, `topup.refunded`.
+    TopUp(TopUpDetails),
+}
+
+/// Details of the `topup.*` events. The buyer is the event's `userToken` (or `userHash` here
+/// once erased), the customer its `customerUid`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TopUpDetails {
+    /// The purchase system's id (Gigastore's `metatag`).
+    pub purchase_id: PurchaseId,
+    /// The buyer's keyed hash, once erased.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_hash: Option<UserHash>,
+    /// The package.
+    pub inventory_item_id: ItemId,
+    /// Gigastore's activated item, once topped up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activated_item: Option<ActivatedItemId>,
+    /// `completed`, `failed`, `refunded` or `cancelled` (refunded before it was made).
+    pub state: &'static str,
+    /// Gigastore's reason, for a failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Calls made to Gigastore for it.
+    pub attempts: usize,
 }
 
 /// Details of `activation.decided`.
@@ -446,10 +489,45 @@ fn purchase_changed(change: &Change<Purchase>) -> Option<Fact> {
         Change::Inserted(p) => Some(purchase_granted(p)),
         Change::Modified { old, new } => match (&old.refund, &new.refund) {
             (None, Some(_)) => purchase_refunded(new),
-            _ => None,
+            _ => top_up_settled(old, new),
         },
         Change::Removed(_) => None,
     }
+}
+
+/// A top-up is an event when an update moves it into `completed`, `failed`, `refunded` or
+/// `cancelled`; every other move (a claim, an unknown outcome, a refund made due) is not.
+fn top_up_settled(old: &Purchase, new: &Purchase) -> Option<Fact> {
+    let (before, after) = (old.top_up.as_deref()?, new.top_up.as_deref()?);
+    if std::mem::discriminant(&before.state) == std::mem::discriminant(&after.state) {
+        return None;
+    }
+    let (event_type, state, reason) = match &after.state {
+        TopUpState::Completed => (EventType::TopUpCompleted, "completed", None),
+        TopUpState::Failed { reason } => (EventType::TopUpFailed, "failed", Some(reason.clone())),
+        TopUpState::Refunded => (EventType::TopUpRefunded, "refunded", None),
+        TopUpState::Cancelled => (EventType::TopUpRefunded, "cancelled", None),
+        _ => return None,
+    };
+    let (user_token, user_hash) = buyer(&new.holder);
+    // The time of the last call, or of the purchase for one cancelled before any.
+    let time = after.attempts.last().map_or(new.granted_at, |a| a.at);
+    Some(Fact {
+        event_type,
+        time,
+        user_token,
+        customer_uid: Some(after.customer_uid.clone()),
+        iccid: None,
+        details: Details::TopUp(TopUpDetails {
+            purchase_id: new.purchase_id.clone(),
+            user_hash,
+            inventory_item_id: new.item.clone(),
+            activated_item: after.activated_item.clone(),
+            state,
+            reason,
+            attempts: after.attempts.len(),
+        }),
+    })
 }
 
 /// The buyer as an event names them: the token in the event's `userToken`, or the hash in its
@@ -867,6 +945,65 @@ mod tests {
 
     fn modified(old: Purchase, new: Purchase) -> StoredChange {
         StoredChange::Purchase(Change::Modified { old, new })
+    }
+
+    #[test]
+    fn a_top_up_is_an_event_when_it_settles_and_not_while_it_moves() {
+        use crate::domain::topup::{Call, TopUp};
+        let with = |state: TopUpState| {
+            let mut p = bought(None);
+            let mut top_up = TopUp::new(CustomerUid::parse("c-1").unwrap(), None, None);
+            top_up.state = state;
+            p.top_up = Some(Box::new(top_up));
+            p
+        };
+        let in_flight = TopUpState::InFlight {
+            call: Call::TopUp,
+            lease_until: at(20),
+            unknown_since: None,
+        };
+        let failed = TopUpState::Failed {
+            reason: "price mismatch".into(),
+        };
+        for (from, to, expected) in [
+            (TopUpState::Pending, in_flight.clone(), None),
+            (
+                in_flight.clone(),
+                TopUpState::Completed,
+                Some("topup.completed"),
+            ),
+            (in_flight.clone(), failed.clone(), Some("topup.failed")),
+            (TopUpState::Completed, TopUpState::RefundPending, None),
+            (
+                TopUpState::RefundPending,
+                TopUpState::Refunded,
+                Some("topup.refunded"),
+            ),
+            (
+                TopUpState::Pending,
+                TopUpState::Cancelled,
+                Some("topup.refunded"),
+            ),
+            // An erasure's rewrite keeps the state: nothing.
+            (TopUpState::Completed, TopUpState::Completed, None),
+        ] {
+            let fact = fact_of(&modified(with(from.clone()), with(to.clone())));
+            assert_eq!(
+                fact.as_ref().map(|f| f.event_type.as_str()),
+                expected,
+                "{from:?} -> {to:?}"
+            );
+            if let Some(fact) = fact {
+                assert_eq!(
+                    fact.customer_uid.map(|c| c.as_str().to_owned()),
+                    Some("c-1".into())
+                );
+            }
+        }
+        let fact = fact_of(&modified(with(in_flight), with(failed))).unwrap();
+        let detail = serde_json::to_value(&fact.details).unwrap();
+        assert_eq!(detail["reason"], "price mismatch");
+        assert_eq!(detail["state"], "failed");
     }
 
     #[test]

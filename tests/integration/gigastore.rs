@@ -412,7 +412,7 @@ async fn a_hanging_call_is_unknown_by_its_deadline() {
     let reason = assert_unknown(result);
     assert!(reason.contains("deadline"), "{reason}");
     assert!(
-        waited >= budget && waited < budget + Duration::from_millis(500),
+        waited >= budget && waited < budget + Duration::from_secs(2),
         "{waited:?}"
     );
     // This double commits before it hangs.
@@ -570,7 +570,10 @@ async fn a_name_that_does_not_resolve_is_not_sent() {
         CredentialSource::Fixed(ClientCredentials::new(CLIENT_ID, CLIENT_SECRET).unwrap()),
     )
     .unwrap();
-    let result = client.inventory(deadline()).await;
+    // A resolver slow to say "no such name" must not pass for a lost answer here.
+    let result = client
+        .inventory(Deadline::after(Duration::from_secs(60)))
+        .await;
     assert!(
         matches!(&result, Err(CallError::NotSent { .. })),
         "{result:?}"

@@ -101,7 +101,8 @@ pub enum CallError {
     Refused {
         /// The call.
         operation: &'static str,
-        /// The HTTP status.
+        /// The HTTP status; 0 when the call was refused before sending, as it could never
+        /// succeed (an `expectedPrice` that is not a decimal amount).
         status: u16,
         /// Gigastore's answer, cut short (it documents no error shape).
         reason: String,

@@ -1,5 +1,9 @@
 //! Configuration from the environment, read once at init.
 
+use crate::adapters::gigastore::{
+    BaseUrl, ClientCredentials, CredentialSource, GigastoreClient, InvalidBaseUrl, TlsSetupError,
+};
+use crate::adapters::secrets_manager;
 use crate::domain::erasure::{ShortKey, UserHashKey};
 use crate::webhook::gate::credentials::WebhookSecrets;
 use crate::webhook::gate::jwt::{KeyError, UserTokenKeys};
@@ -49,6 +53,14 @@ pub enum ConfigError {
     /// `USER_HASH_KEY` is too short to key the erased users' hashes.
     #[error("USER_HASH_KEY: {0}")]
     UserHashKey(#[from] ShortKey),
+    /// `GIGASTORE_API_URL` is not an `http(s)` base URL.
+    #[error("GIGASTORE_API_URL: {0}")]
+    GigastoreUrl(#[from] InvalidBaseUrl),
+    /// No Gigastore credentials are configured, or only half of them.
+    #[error(
+        "set GIGASTORE_CREDENTIALS_ARN, or both GIGASTORE_CLIENT_ID and GIGASTORE_CLIENT_SECRET"
+    )]
+    MissingGigastoreCredentials,
 }
 
 /// Whether user tokens are verified, and with what (README, "Verified user tokens"). Read only
@@ -140,6 +152,81 @@ impl UserHashKeyConfig {
             (None, Some(key)) => Self::Fixed(UserHashKey::from_secret(&key)?),
             (None, None) => Self::None,
         })
+    }
+}
+
+/// Gigastore's partner API, for what calls it (top-ups, refunds, the catalogue): where it is
+/// and whose credentials call it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GigastoreConfig {
+    /// `GIGASTORE_API_URL`; Gigastore's production API when unset.
+    pub base_url: BaseUrl,
+    /// Where the client credentials come from.
+    pub credentials: GigastoreCredentials,
+}
+
+/// Where Gigastore's client credentials come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GigastoreCredentials {
+    /// A Secrets Manager secret holding `{"clientId", "clientSecret"}`, by ARN
+    /// (`GIGASTORE_CREDENTIALS_ARN`): in AWS.
+    Managed {
+        /// The secret's ARN.
+        arn: String,
+    },
+    /// `GIGASTORE_CLIENT_ID` and `GIGASTORE_CLIENT_SECRET`: local runs and tests.
+    Fixed(ClientCredentials),
+}
+
+impl GigastoreConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads Gigastore's configuration through `lookup`: `GIGASTORE_CREDENTIALS_ARN` wins over
+    /// `GIGASTORE_CLIENT_ID` and `GIGASTORE_CLIENT_SECRET`, which go together.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let base_url = BaseUrl::parse(
+            &non_blank(&lookup, "GIGASTORE_API_URL").unwrap_or_else(|| BaseUrl::DEFAULT.into()),
+        )?;
+        let id = non_blank(&lookup, "GIGASTORE_CLIENT_ID");
+        let secret = non_blank(&lookup, "GIGASTORE_CLIENT_SECRET");
+        let credentials = match (non_blank(&lookup, "GIGASTORE_CREDENTIALS_ARN"), id, secret) {
+            (Some(arn), id, secret) => {
+                if id.is_some() || secret.is_some() {
+                    tracing::warn!(
+                        "GIGASTORE_CLIENT_ID and GIGASTORE_CLIENT_SECRET are ignored: \
+                         GIGASTORE_CREDENTIALS_ARN is set"
+                    );
+                }
+                GigastoreCredentials::Managed { arn }
+            }
+            (None, Some(id), Some(secret)) => GigastoreCredentials::Fixed(
+                ClientCredentials::new(&id, &secret)
+                    .ok_or(ConfigError::MissingGigastoreCredentials)?,
+            ),
+            (None, _, _) => return Err(ConfigError::MissingGigastoreCredentials),
+        };
+        Ok(Self {
+            base_url,
+            credentials,
+        })
+    }
+
+    /// The client this configuration describes; a managed secret is read through a Secrets
+    /// Manager client over `sdk`, when a token is first needed (and about once a day after).
+    pub fn client(&self, sdk: &aws_config::SdkConfig) -> Result<GigastoreClient, TlsSetupError> {
+        let source = match &self.credentials {
+            GigastoreCredentials::Managed { arn } => CredentialSource::Managed {
+                client: secrets_manager::client(sdk),
+                secret_id: arn.clone(),
+            },
+            GigastoreCredentials::Fixed(credentials) => {
+                CredentialSource::Fixed(credentials.clone())
+            }
+        };
+        GigastoreClient::new(self.base_url.clone(), source)
     }
 }
 
@@ -349,6 +436,70 @@ mod tests {
         assert!(!short.to_string().contains("short-key"), "{short}");
         let fixed = user_hash_key(&[("USER_HASH_KEY", HASH_KEY)]).unwrap();
         assert!(!format!("{fixed:?}").contains(HASH_KEY));
+    }
+
+    fn gigastore(vars: &[(&str, &str)]) -> Result<GigastoreConfig, ConfigError> {
+        GigastoreConfig::from_lookup(|name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn gigastore_is_the_production_api_unless_a_url_is_set() {
+        let vars = [
+            ("GIGASTORE_CLIENT_ID", "id"),
+            ("GIGASTORE_CLIENT_SECRET", "hunter2-secret"),
+        ];
+        let config = gigastore(&vars).unwrap();
+        assert_eq!(config.base_url.as_str(), "https://api.giga.store");
+        assert_eq!(
+            config.credentials,
+            GigastoreCredentials::Fixed(ClientCredentials::new("id", "hunter2-secret").unwrap())
+        );
+        assert!(!format!("{config:?}").contains("hunter2"));
+        let local = gigastore(&[
+            vars[0],
+            vars[1],
+            ("GIGASTORE_API_URL", " http://127.0.0.1:8/ "),
+        ]);
+        assert_eq!(local.unwrap().base_url.as_str(), "http://127.0.0.1:8");
+        assert!(matches!(
+            gigastore(&[vars[0], vars[1], ("GIGASTORE_API_URL", "api.giga.store")]),
+            Err(ConfigError::GigastoreUrl(_))
+        ));
+    }
+
+    #[test]
+    fn gigastore_credentials_are_managed_or_both_fixed() {
+        let managed = gigastore(&[
+            ("GIGASTORE_CREDENTIALS_ARN", ARN),
+            ("GIGASTORE_CLIENT_ID", "id"),
+        ]);
+        assert_eq!(
+            managed.unwrap().credentials,
+            GigastoreCredentials::Managed { arn: ARN.into() }
+        );
+        for vars in [
+            &[][..],
+            &[("GIGASTORE_CLIENT_ID", "id")][..],
+            &[("GIGASTORE_CLIENT_SECRET", "s")][..],
+            &[
+                ("GIGASTORE_CLIENT_ID", "id"),
+                ("GIGASTORE_CLIENT_SECRET", " "),
+            ][..],
+            &[
+                ("GIGASTORE_CREDENTIALS_ARN", " "),
+                ("GIGASTORE_CLIENT_SECRET", "s"),
+            ][..],
+        ] {
+            assert_eq!(
+                gigastore(vars).unwrap_err(),
+                ConfigError::MissingGigastoreCredentials,
+                "{vars:?}"
+            );
+        }
     }
 
     #[test]

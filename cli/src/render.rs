@@ -1,6 +1,8 @@
 //! Output for people: the text tables, times and units the commands print, and the one JSON
 //! helper, so every command's output is laid out alike.
 
+use shared::domain::gigastore::InventoryItem;
+use shared::domain::topup::Run;
 use std::io::Write;
 
 use shared::domain::entitlement::Entitlement;
@@ -147,6 +149,51 @@ pub(crate) fn print_erasure(e: &Erasure, out: &mut impl Write) -> std::io::Resul
 }
 
 /// An eSIM for people: its current state and country, then their histories.
+pub(crate) fn print_run(r: &Run, out: &mut impl Write) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "completed {}, failed {}, unknown {}, refunded {}, refund failed {}, waiting {}, stuck {}, errors {}",
+        r.completed,
+        r.failed,
+        r.unknown,
+        r.refunded,
+        r.refund_failed,
+        r.waiting,
+        r.stuck,
+        r.errors.len()
+    )?;
+    for (purchase_id, error) in &r.errors {
+        writeln!(out, "  {purchase_id}: {error}")?;
+    }
+    Ok(())
+}
+
+// `render::show` passes the value it prints by reference: here, the list.
+#[allow(clippy::ptr_arg)]
+pub(crate) fn print_catalogue(
+    items: &Vec<InventoryItem>,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    for i in items {
+        let prices: Vec<String> = i
+            .retail_prices
+            .iter()
+            .map(|p| format!("{} {}", p.value, p.currency))
+            .collect();
+        writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{}\t{}",
+            i.id,
+            i.name,
+            i.size,
+            i.validity,
+            i.country_set,
+            prices.join(", ")
+        )?;
+    }
+    Ok(())
+}
+
 pub(crate) fn print_esim(e: &EsimHistory, out: &mut impl Write) -> std::io::Result<()> {
     let iccid = e.current.as_ref().map(|c| &c.status.iccid);
     let iccid = iccid.or(e.country.as_ref().map(|c| &c.change.iccid));

@@ -10,6 +10,7 @@ mod country;
 mod esim;
 mod events;
 mod faults;
+mod fulfilment;
 mod gigastore;
 mod grants;
 mod load;

@@ -2,10 +2,12 @@
 //!
 //! A new command is one module here, one `Command` variant and one arm in [`Command::run`].
 
+pub mod catalogue;
 pub mod create_table;
 pub mod esim;
 pub mod events;
 pub mod forget;
+pub mod fulfil;
 pub mod grant;
 pub mod replay;
 pub mod revoke;
@@ -40,6 +42,11 @@ pub enum Command {
     /// decisions and purchases stay under the user's keyed hash (USER_HASH_KEY_ARN or
     /// USER_HASH_KEY)
     Forget(forget::Args),
+    /// Work once through every top-up and top-up refund that is due, through Gigastore's API
+    /// (GIGASTORE_API_URL, GIGASTORE_CREDENTIALS_ARN or GIGASTORE_CLIENT_ID/SECRET), and exit
+    Fulfil(fulfil::Args),
+    /// Print Gigastore's inventory: id, name, size, validity, country set, retail price
+    Catalogue(catalogue::Args),
     /// Show an eSIM's current state and country, and their histories, newest first
     Esim(esim::Args),
     /// Apply the webhooks the functions logged as not stored ("webhook could not be stored"), at
@@ -68,6 +75,8 @@ impl Command {
             Self::Revoke(args) => revoke::run(args, cx, out).await,
             Self::Show(args) => show::run(args, cx, out).await,
             Self::Forget(args) => forget::run(args, cx, out).await,
+            Self::Fulfil(args) => fulfil::run(args, cx, out).await,
+            Self::Catalogue(args) => catalogue::run(args, cx, out).await,
             Self::Esim(args) => esim::run(args, cx, out).await,
             Self::Replay(args) => replay::run(args, cx, out).await,
             Self::Events(args) => events::run(args, cx, out).await,
@@ -78,7 +87,7 @@ impl Command {
 
     /// Whether it works on the table (and so needs one and the AWS configuration).
     pub fn uses_table(&self) -> bool {
-        !matches!(self, Self::UserToken(_))
+        !matches!(self, Self::UserToken(_) | Self::Catalogue(_))
     }
 }
 
@@ -105,6 +114,12 @@ pub enum CliError {
     /// `revoke` of an item the user holds no entitlement to.
     #[error("user has no entitlement to {0}")]
     NoSuchEntitlement(ItemId),
+    /// `fulfil`: the settle time in the environment is not a duration.
+    #[error("TOPUP_SETTLE: {0}")]
+    Settle(String),
+    /// Gigastore's API could not be set up or answered with an error.
+    #[error("Gigastore: {}", shared::domain::store::chain(&**.0))]
+    Gigastore(Box<dyn std::error::Error + Send + Sync>),
     /// `forget` without a user hash key.
     #[error(
         "no user hash key: set USER_HASH_KEY_ARN (or USER_HASH_KEY locally) to the key the \

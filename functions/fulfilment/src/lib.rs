@@ -11,7 +11,7 @@ use std::time::Duration;
 use lambda_runtime::LambdaEvent;
 use shared::domain::deadline::Deadline;
 use shared::domain::gigastore::Gigastore;
-use shared::domain::store::{Store, StoreError};
+use shared::domain::store::{chain, Store, StoreError};
 use shared::domain::topup::{self, Run};
 use shared::runtime::config::non_blank;
 use shared::runtime::telemetry::{self, Metric};
@@ -80,6 +80,34 @@ pub fn settle_from_env() -> Result<Duration, String> {
         Some(raw) => parse_duration(&raw),
         None => Ok(DEFAULT_SETTLE),
     }
+}
+
+/// Sets up once (logging, table, Gigastore's client and credentials, settle time) and serves
+/// invocations until the process ends.
+pub async fn serve() -> Result<(), lambda_runtime::Error> {
+    telemetry::init(std::io::stdout);
+    let lookup = |name: &str| std::env::var(name).ok();
+    let table = shared::runtime::config::table_name(&lookup)?;
+    let gigastore = shared::runtime::config::GigastoreConfig::from_env()?;
+    let settle = settle_from_env()?;
+    let aws = shared::adapters::sdk::load().await;
+    let gigastore = gigastore.client(&aws)?;
+    let store = shared::adapters::dynamo::DynamoStore::connect(&aws, table).await;
+    let fulfilment = std::sync::Arc::new(Fulfilment {
+        store,
+        gigastore,
+        settle,
+    });
+    lambda_runtime::run(lambda_runtime::service_fn(move |event| {
+        let fulfilment = std::sync::Arc::clone(&fulfilment);
+        async move {
+            fulfilment
+                .handle(event)
+                .await
+                .map_err(|e| lambda_runtime::Error::from(chain(&e)))
+        }
+    }))
+    .await
 }
 
 /// The fulfilment worker over a store and Gigastore.

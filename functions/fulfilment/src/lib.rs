@@ -122,7 +122,8 @@ pub struct Fulfilment<S, G> {
 }
 
 impl<S: Store, G: Gigastore> Fulfilment<S, G> {
-    /// One run before `deadline`: every due top-up once; logged and counted.
+    /// One run before `deadline`: every due top-up once; logged (metrics are the
+    /// invocation's, [`Fulfilment::handle`]).
     pub async fn run(&self, deadline: Deadline) -> Result<Run, StoreError> {
         let run = topup::fulfil(
             &self.store,
@@ -150,6 +151,11 @@ impl<S: Store, G: Gigastore> Fulfilment<S, G> {
             errors = run.errors.len(),
             "fulfilment run"
         );
+        Ok(run)
+    }
+
+    /// The metrics of `run`.
+    fn count(run: &Run) {
         let counts = [
             (COMPLETED, run.completed),
             (FAILED, run.failed),
@@ -165,7 +171,6 @@ impl<S: Store, G: Gigastore> Fulfilment<S, G> {
             .map(|(m, n)| (m, u64::try_from(n).unwrap_or(u64::MAX)))
             .collect();
         telemetry::emit_counts(FUNCTION, &counts);
-        Ok(run)
     }
 
     /// One invocation, whatever its event (a schedule's, or the bus's): a run within Lambda's
@@ -177,6 +182,7 @@ impl<S: Store, G: Gigastore> Fulfilment<S, G> {
         let deadline =
             Deadline::before_lambda(Some(event.context.deadline), ANSWER_MARGIN, DEFAULT_BUDGET);
         let run = self.run(deadline).await?;
+        Self::count(&run);
         Ok(serde_json::json!(run))
     }
 }

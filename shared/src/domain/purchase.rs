@@ -167,6 +167,20 @@ impl FromBody for Grant {
             expires_at: obj.optional_time(EXPIRES_AT)?,
             delivery: order(&obj)?,
         })
+        .and_then(|grant| match grant.delivery {
+            // One top-up per purchase, with the package's own validity.
+            Order::TopUp { .. } if grant.quantity != Quantity::ONE => Err(FieldError::Malformed {
+                field: Quantity::FIELD,
+                expected: "must be 1 for a top-up",
+            }
+            .into()),
+            Order::TopUp { .. } if grant.expires_at.is_some() => Err(FieldError::Malformed {
+                field: EXPIRES_AT,
+                expected: "is not for a top-up: the package has its own validity",
+            }
+            .into()),
+            _ => Ok(grant),
+        })
     }
 }
 

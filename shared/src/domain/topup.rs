@@ -51,7 +51,11 @@ pub enum Call {
 
 /// Where a top-up is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
+#[serde(
+    tag = "state",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
 pub enum TopUpState {
     /// Due: no call made yet, or the last one never left.
     Pending,
@@ -450,7 +454,13 @@ pub async fn advance<S: TopUpStore, G: Gigastore>(
         },
     };
     let mut done = held.to(state);
-    note(&mut done, outcome);
+    if matches!(progress, Progress::Waiting) {
+        // Not sent: no call was made, so no attempt is kept (a run a minute while Gigastore
+        // is out of reach must not grow the item).
+        done.attempts.pop();
+    } else {
+        note(&mut done, outcome);
+    }
     if !store
         .move_top_up(&job.purchase_id, held.version, &done)
         .await?
@@ -543,7 +553,21 @@ pub async fn fulfil<S: TopUpStore, G: Gigastore>(
         if deadline.remaining() < CALL_BUDGET {
             break;
         }
-        if started - job.granted_at > STUCK_AFTER {
+        // A top-up not made long after its purchase. (A refund's wait is not measured: its
+        // purchase is old by nature; a refused one is alarmed on as such.)
+        let buying = matches!(
+            job.top_up.state,
+            TopUpState::Pending
+                | TopUpState::InFlight {
+                    call: Call::TopUp,
+                    ..
+                }
+                | TopUpState::Unknown {
+                    call: Call::TopUp,
+                    ..
+                }
+        );
+        if buying && started - job.granted_at > STUCK_AFTER {
             run.stuck += 1;
         }
         let id = job.purchase_id.clone();

@@ -1,14 +1,24 @@
 //! `template.yaml` against the workspace: every function has a route and every route a
 //! function, the deployment settings the issue fixes, least privilege, and the metric names.
 //! The webhooks come from their registry; the purchase API, which is no webhook, is checked
-//! by name: its routes, their IAM authorization and the one role that may call them.
+//! by name: its routes, their IAM authorization and the one role that may call them. So are the
+//! two functions without a route: the event publisher (the table's stream) and fulfilment (a
+//! schedule, and the bus's rule for a top-up bought, which the publisher's own entries match).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use entitlements::webhooks::described;
 use serde_yaml::Value;
+use shared::domain::deadline::Deadline;
+use shared::domain::events;
+use shared::domain::ids::CustomerUid;
+use shared::domain::payload::FromBody;
+use shared::domain::purchase::{Grant, Purchase};
 use shared::runtime::telemetry::NAMESPACE;
+use shared::testkit::InMemoryStore;
+use time::OffsetDateTime;
 
 /// The purchase API's function (no webhook: IAM-signed calls from the reseller's purchase
 /// system).
@@ -18,8 +28,17 @@ const PURCHASE_API: &str = "purchase-api";
 /// handler serves.
 const PURCHASE_API_ROUTES: [&str; 5] = purchase_api::routes::ROUTES;
 
+/// The function that works through the due top-ups (no route: a schedule and a bus rule).
+const FULFILMENT: &str = fulfilment::FUNCTION;
+/// Its function's logical name (SAM names the rules it generates after it and the event).
+const FULFILMENT_FUNCTION: &str = "FulfilmentFunction";
+/// Where its triggers go when they are not run.
+const FULFILMENT_QUEUE: &str = "FulfilmentDeadLetterQueue";
+/// The secret holding Gigastore's API credentials, read by fulfilment only.
+const GIGASTORE_CREDENTIALS_SECRET: &str = "GigastoreCredentialsSecret";
+
 /// Every metric name a function emits: the pipeline's, each webhook's, the purchase API's,
-/// the publisher's.
+/// the publisher's, fulfilment's.
 fn metric_names() -> Vec<&'static str> {
     let webhooks = described()
         .into_iter()
@@ -29,6 +48,7 @@ fn metric_names() -> Vec<&'static str> {
         .chain(webhooks)
         .chain(purchase_api::METRICS)
         .chain(event_publisher::METRICS)
+        .chain(fulfilment::METRICS)
         .collect()
 }
 
@@ -99,6 +119,7 @@ fn every_function_has_its_route_and_every_route_a_function() {
     let t = template();
     let mut routes = BTreeMap::new();
     let mut stream_readers = BTreeSet::new();
+    let mut scheduled = BTreeSet::new();
     let mut purchase_api_routes = BTreeSet::new();
     let mut every_route = BTreeSet::new();
     for (name, function) in of_type(&t, "AWS::Serverless::Function") {
@@ -124,6 +145,15 @@ fn every_function_has_its_route_and_every_route_a_function() {
             }
             continue;
         }
+        if binary == FULFILMENT {
+            // Its triggers: `fulfilment_runs_every_minute_and_for_each_top_up_bought`.
+            assert!(
+                events.values().all(|e| e["Type"] != "HttpApi"),
+                "{name}: no route"
+            );
+            scheduled.insert(binary);
+            continue;
+        }
         assert_eq!(events.len(), 1, "{name} serves one route");
         let event = events.values().next().unwrap();
         if event["Type"] == "DynamoDB" {
@@ -146,7 +176,12 @@ fn every_function_has_its_route_and_every_route_a_function() {
     assert_eq!(
         stream_readers,
         BTreeSet::from(["event-publisher".to_owned()]),
-        "the publisher is the one function without a route"
+        "the publisher is the one function on the stream"
+    );
+    assert_eq!(
+        scheduled,
+        BTreeSet::from([FULFILMENT.to_owned()]),
+        "fulfilment is the one function on a schedule"
     );
     assert_eq!(
         purchase_api_routes,
@@ -157,12 +192,13 @@ fn every_function_has_its_route_and_every_route_a_function() {
         .keys()
         .cloned()
         .chain(stream_readers)
+        .chain(scheduled)
         .chain([PURCHASE_API.to_owned()])
         .collect();
     assert_eq!(
         deployed,
         workspace_functions(),
-        "no route without a function, no function without a route or its stream"
+        "no route without a function, no function without a route, its stream or its schedule"
     );
 
     let served: BTreeMap<String, String> = described()
@@ -270,11 +306,17 @@ const USER_TOKEN_SECRET_ARN: &str =
     "If [GeneratesUserTokenSecret, Ref UserTokenJwtSecret, Ref UserTokenJwtSecretArn]";
 
 /// The one webhook secret the stack creates, by logical name: every secret but the user
-/// token secret, which exists only with its condition, and the user hash key.
+/// token secret, which exists only with its condition, the user hash key and Gigastore's API
+/// credentials.
 fn webhook_secret(t: &Value) -> (String, &Value) {
+    let others = [
+        USER_TOKEN_SECRET,
+        USER_HASH_KEY_SECRET,
+        GIGASTORE_CREDENTIALS_SECRET,
+    ];
     let secrets: Vec<_> = of_type(t, "AWS::SecretsManager::Secret")
         .into_iter()
-        .filter(|(name, _)| name != USER_TOKEN_SECRET && name != USER_HASH_KEY_SECRET)
+        .filter(|(name, _)| !others.contains(&name.as_str()))
         .collect();
     assert_eq!(secrets.len(), 1, "one webhook secret");
     secrets.into_iter().next().unwrap()
@@ -309,10 +351,12 @@ fn each_function_may_only_call_dynamodb_on_the_table_and_read_the_secret() {
     let t = template();
     let secret = format!("Ref {}", webhook_secret(&t).0);
     let hash_key = format!("Ref {USER_HASH_KEY_SECRET}");
+    let credentials = format!("Ref {GIGASTORE_CREDENTIALS_SECRET}");
     for (name, function) in of_type(&t, "AWS::Serverless::Function") {
         let binary = function["Metadata"]["BuildProperties"]["Binary"].as_str();
         let publisher = binary == Some("event-publisher");
         let purchase_api = binary == Some(PURCHASE_API);
+        let fulfilment = binary == Some(FULFILMENT);
         let names_users = matches!(binary, Some("activation-request" | "customer-registration"));
         // Erasure and finding an erased user's records; a redelivered Activation Request for
         // an erased user's activation id.
@@ -322,6 +366,8 @@ fn each_function_may_only_call_dynamodb_on_the_table_and_read_the_secret() {
         let mut reads_secret = 0;
         let mut reads_user_token_secret = 0;
         let mut reads_hash_key = 0;
+        let mut reads_credentials = 0;
+        let mut table_actions = Vec::new();
         for statement in policies[0]["Statement"].as_sequence().unwrap() {
             // Only with its condition: `!If [VerifiesUserTokensWithSecret, statement, none]`.
             if let Value::Tagged(conditional) = statement {
@@ -355,6 +401,27 @@ fn each_function_may_only_call_dynamodb_on_the_table_and_read_the_secret() {
                 "GetAtt EntitlementTable.Arn" if publisher => {
                     assert_eq!(actions, ["dynamodb:GetItem"], "{name}: reads only");
                 }
+                // A top-up read, and its moves, each conditional on its version: no put, no
+                // delete, no transaction.
+                "GetAtt EntitlementTable.Arn" if fulfilment => {
+                    assert_eq!(
+                        actions,
+                        ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+                        "{name}: reads and moves top-ups only"
+                    );
+                }
+                // The due top-ups; nobody else reads that index.
+                "Sub ${EntitlementTable.Arn}/index/gsi2" if fulfilment => {
+                    assert_eq!(actions, ["dynamodb:Query"], "{name}: reads only");
+                }
+                resource if resource == credentials => {
+                    assert!(
+                        fulfilment,
+                        "{name}: only fulfilment reads Gigastore's credentials"
+                    );
+                    assert_eq!(actions, ["secretsmanager:GetSecretValue"], "{name}");
+                    reads_credentials += 1;
+                }
                 "Sub ${EntitlementTable.Arn}/index/gsi1" if publisher || purchase_api => {
                     assert_eq!(actions, ["dynamodb:Query"], "{name}: reads only");
                 }
@@ -362,6 +429,7 @@ fn each_function_may_only_call_dynamodb_on_the_table_and_read_the_secret() {
                     assert_eq!(actions, ["events:PutEvents"], "{name}: its bus only");
                 }
                 "GetAtt EntitlementTable.Arn" => {
+                    table_actions.extend(actions.iter().copied());
                     for action in actions {
                         // Item actions and Query only: no Scan, no table-wide or batch action.
                         assert!(
@@ -393,7 +461,11 @@ fn each_function_may_only_call_dynamodb_on_the_table_and_read_the_secret() {
                 other => panic!("{name}: a statement on {other}"),
             }
         }
-        let expected = if publisher || purchase_api { 0 } else { 1 };
+        let expected = if publisher || purchase_api || fulfilment {
+            0
+        } else {
+            1
+        };
         assert_eq!(
             reads_secret, expected,
             "{name}: only webhooks read the secret"
@@ -408,6 +480,19 @@ fn each_function_may_only_call_dynamodb_on_the_table_and_read_the_secret() {
             usize::from(names_users),
             "{name}: only the functions whose payloads name users read the user token secret"
         );
+        assert_eq!(
+            reads_credentials,
+            usize::from(fulfilment),
+            "{name}: fulfilment, and only it, reads Gigastore's credentials"
+        );
+        if purchase_api {
+            // A top-up's grant checks, in its transaction, that the profile still has the
+            // customer id the top-up is for.
+            assert!(
+                table_actions.contains(&"dynamodb:ConditionCheckItem"),
+                "{name}: a top-up's grant checks the customer id"
+            );
+        }
     }
 }
 
@@ -474,6 +559,7 @@ fn functions_get_the_secret_arn_and_the_allowed_sources() {
         "empty accepts every IAM-authorized caller"
     );
     let hash_key_arn = format!("USER_HASH_KEY_ARN Ref {USER_HASH_KEY_SECRET}");
+    let credentials_arn = format!("GIGASTORE_CREDENTIALS_ARN Ref {GIGASTORE_CREDENTIALS_SECRET}");
     for (name, function) in of_type(&t, "AWS::Serverless::Function") {
         let own = &function["Properties"]["Environment"]["Variables"];
         // Each function's own variables, as "NAME value", over the global environment.
@@ -508,6 +594,22 @@ fn functions_get_the_secret_arn_and_the_allowed_sources() {
                 ]),
                 "{name}"
             ),
+            // Gigastore's API: its URL, the credentials secret's ARN (never the credentials:
+            // GIGASTORE_CLIENT_ID/SECRET are for local runs only) and the settle time; the
+            // webhooks' settings taken out.
+            Some(FULFILMENT) => assert_eq!(
+                own_vars,
+                expected(&[
+                    "GIGASTORE_API_URL Ref GigastoreApiUrl",
+                    credentials_arn.as_str(),
+                    "TOPUP_SETTLE Ref TopUpSettle",
+                    "WEBHOOK_SECRET_ARN Ref AWS::NoValue",
+                    "ALLOWED_SOURCE_CIDRS Ref AWS::NoValue",
+                    "USER_TOKEN_JWT_SECRET_ARN Ref AWS::NoValue",
+                    "USER_TOKEN_JWT_PUBLIC_KEY Ref AWS::NoValue",
+                ]),
+                "{name}"
+            ),
             _ => assert!(
                 function["Properties"].get("Environment").is_none(),
                 "{name}: the global environment applies as is"
@@ -517,7 +619,31 @@ fn functions_get_the_secret_arn_and_the_allowed_sources() {
             own.get("USER_HASH_KEY").is_none(),
             "{name}: no hash key value in the environment"
         );
+        for credential in ["GIGASTORE_CLIENT_ID", "GIGASTORE_CLIENT_SECRET"] {
+            assert!(own.get(credential).is_none(), "{name}: {credential}");
+            assert!(env.get(credential).is_none(), "{credential}");
+        }
     }
+    // Gigastore's API by default, over https only; the settle time as the function reads it,
+    // and the same default as the code's.
+    let url = &t["Parameters"]["GigastoreApiUrl"];
+    assert_eq!(url["Type"], "String");
+    assert_eq!(url["Default"], "https://api.giga.store");
+    assert!(
+        url["AllowedPattern"]
+            .as_str()
+            .unwrap()
+            .starts_with("^https://"),
+        "the credentials travel over https only"
+    );
+    let settle = &t["Parameters"]["TopUpSettle"];
+    assert_eq!(settle["Type"], "String");
+    assert_eq!(settle["AllowedPattern"], "^[0-9]+[smh]$");
+    assert_eq!(
+        fulfilment::parse_duration(settle["Default"].as_str().unwrap()),
+        Ok(fulfilment::DEFAULT_SETTLE),
+        "the template's default is the code's"
+    );
     assert!(env.get("USER_HASH_KEY").is_none());
     assert!(
         env.get("USER_HASH_KEY_ARN").is_none(),
@@ -609,6 +735,31 @@ fn the_secret_stays_out_of_the_template_outputs_and_access_logs() {
         format!("Ref {USER_HASH_KEY_SECRET}"),
         "its ARN only"
     );
+    // Gigastore's API credentials: no value in the template at all, neither written nor
+    // generated (CloudFormation then creates an empty secret, whose value the operator puts,
+    // and no deploy ever writes one over it), and only its ARN is an output.
+    let credentials = &t["Resources"][GIGASTORE_CREDENTIALS_SECRET];
+    assert_eq!(credentials["Type"], "AWS::SecretsManager::Secret");
+    assert!(credentials.get("Condition").is_none());
+    for property in ["SecretString", "GenerateSecretString"] {
+        assert!(
+            credentials["Properties"].get(property).is_none(),
+            "the operator sets the credentials: no {property}"
+        );
+    }
+    let exposed: Vec<(&Value, &Value)> = t["Outputs"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, o)| shown(&o["Value"]).contains(GIGASTORE_CREDENTIALS_SECRET))
+        .collect();
+    assert_eq!(exposed.len(), 1, "one output names the credentials secret");
+    assert_eq!(exposed[0].0, "GigastoreCredentialsSecretArn");
+    assert_eq!(
+        tag(&exposed[0].1["Value"]),
+        format!("Ref {GIGASTORE_CREDENTIALS_SECRET}"),
+        "its ARN only"
+    );
     let api = &of_type(&t, "AWS::Serverless::HttpApi")[0].1["Properties"];
     let format = api["AccessLogSettings"]["Format"].as_str().unwrap();
     for leak in ["$context.path", "queryString", "$context.requestOverride"] {
@@ -686,16 +837,42 @@ fn alarms_and_dashboard_use_only_metric_names_the_functions_emit() {
     ]
     .into_iter()
     .chain(purchase_api::METRICS)
+    .chain(fulfilment::METRICS)
     {
         assert!(used.contains(required), "{required} has no alarm or widget");
     }
     let alarms = of_type(&t, "AWS::CloudWatch::Alarm").len();
     assert_eq!(
-        alarms, 15,
+        alarms, 19,
         "errors, throttles, 5xx, auth burst, storage, permanent storage errors, secret \
          unavailable, activation outcome unknown, refusal rate, DynamoDB throttling, event \
          dead letters, event publisher failures, poisoned records, stream iterator age, purchase \
-         API forbidden"
+         API forbidden, top-ups failed, stuck and refunds failed, fulfilment dead letters"
+    );
+    // Each of these from the first one in 5 minutes, counted by fulfilment. An unknown outcome
+    // has none: it is looked up and settled by itself, and one that lasts is stuck.
+    for (alarm, metric) in [
+        ("TopUpFailedAlarm", fulfilment::FAILED.name),
+        ("TopUpStuckAlarm", fulfilment::STUCK.name),
+        ("TopUpRefundFailedAlarm", fulfilment::REFUND_FAILED.name),
+    ] {
+        let p = &t["Resources"][alarm]["Properties"];
+        assert_eq!(p["Namespace"], NAMESPACE, "{alarm}");
+        assert_eq!(p["MetricName"], metric, "{alarm}");
+        assert_eq!(p["Dimensions"][0]["Name"], "Function", "{alarm}");
+        assert_eq!(p["Dimensions"][0]["Value"], FULFILMENT, "{alarm}");
+        assert_eq!(p["Statistic"], "Sum", "{alarm}");
+        assert_eq!(p["Period"], 300, "{alarm}");
+        assert_eq!(p["Threshold"], 1, "{alarm}: the first one");
+        assert_eq!(
+            p["ComparisonOperator"], "GreaterThanOrEqualToThreshold",
+            "{alarm}"
+        );
+    }
+    let dead_letters = &t["Resources"]["FulfilmentDeadLetterAlarm"]["Properties"];
+    assert_eq!(
+        tag(&dead_letters["Dimensions"][0]["Value"]),
+        format!("GetAtt {FULFILMENT_QUEUE}.QueueName")
     );
     let forbidden = &t["Resources"]["PurchaseApiForbiddenAlarm"]["Properties"];
     assert_eq!(forbidden["Namespace"], NAMESPACE);
@@ -769,9 +946,9 @@ fn the_low_balance_rule_retries_then_dead_letters_to_a_queue_only_it_may_send_to
     );
 }
 
-/// Every function behind the API, by logical name: all but the stream's publisher, which has
-/// alarms of its own.
-fn api_functions(t: &Value) -> BTreeSet<String> {
+/// Every function but the stream's publisher, which has alarms of its own, by logical name:
+/// those behind the API, and fulfilment.
+fn alarmed_functions(t: &Value) -> BTreeSet<String> {
     of_type(t, "AWS::Serverless::Function")
         .into_iter()
         .filter(|(_, f)| f["Metadata"]["BuildProperties"]["Binary"] != "event-publisher")
@@ -780,7 +957,7 @@ fn api_functions(t: &Value) -> BTreeSet<String> {
 }
 
 #[test]
-fn the_errors_and_throttles_alarms_add_up_every_function_behind_the_api() {
+fn the_errors_and_throttles_alarms_add_up_every_function_but_the_publisher() {
     let t = template();
     for alarm in ["FunctionErrorsAlarm", "FunctionThrottlesAlarm"] {
         let metrics = t["Resources"][alarm]["Properties"]["Metrics"]
@@ -808,9 +985,10 @@ fn the_errors_and_throttles_alarms_add_up_every_function_behind_the_api() {
         }
         assert_eq!(
             functions,
-            api_functions(&t),
-            "{alarm}: every function behind the API"
+            alarmed_functions(&t),
+            "{alarm}: every function but the publisher"
         );
+        assert!(functions.contains(FULFILMENT_FUNCTION), "{alarm}");
         let added: BTreeSet<String> = expression
             .unwrap()
             .split('+')
@@ -929,4 +1107,232 @@ fn the_purchase_system_role_may_invoke_only_the_purchase_api_routes() {
     let output = &t["Outputs"]["PurchaseSystemRoleArn"];
     assert_eq!(output["Condition"], "HasPurchaseSystemPrincipal");
     assert_eq!(tag(&output["Value"]), "GetAtt PurchaseSystemRole.Arn");
+}
+
+/// An EventBridge target's retries: bounded in age and attempts, then to the fulfilment queue.
+fn assert_retries_then_dead_letters(name: &str, p: &Value) {
+    let retry = &p["RetryPolicy"];
+    assert!(
+        retry["MaximumEventAgeInSeconds"].as_u64().unwrap() <= 3600,
+        "{name}: a late trigger is worth nothing"
+    );
+    assert!(
+        retry["MaximumRetryAttempts"].as_u64().is_some(),
+        "{name}: bounded"
+    );
+    assert_eq!(
+        tag(&p["DeadLetterConfig"]["Arn"]),
+        format!("GetAtt {FULFILMENT_QUEUE}.Arn"),
+        "{name}"
+    );
+}
+
+#[test]
+fn fulfilment_runs_every_minute_and_for_each_top_up_bought() {
+    let t = template();
+    let function = &t["Resources"][FULFILMENT_FUNCTION];
+    assert_eq!(
+        function["Metadata"]["BuildProperties"]["Binary"],
+        FULFILMENT
+    );
+    let p = &function["Properties"];
+    assert!(
+        p["Timeout"].as_u64().unwrap() > 60,
+        "room for more than one call"
+    );
+    let triggers = p["Events"].as_mapping().unwrap();
+    assert_eq!(triggers.len(), 2, "a schedule and the bus rule");
+    let mut rules = BTreeSet::new();
+    for (event, trigger) in triggers {
+        let event = event.as_str().unwrap();
+        let props = &trigger["Properties"];
+        match trigger["Type"].as_str().unwrap() {
+            // What nothing else triggers: settle times, lapsed leases, refunds, stuck counts.
+            "Schedule" => assert_eq!(props["Schedule"], "rate(1 minute)", "{event}"),
+            // A top-up bought: the publisher's purchase.granted of a top-up, on the stack's bus.
+            "EventBridgeRule" => {
+                assert_eq!(tag(&props["EventBusName"]), "Ref EventBus", "{event}");
+                let pattern = &props["Pattern"];
+                assert_eq!(
+                    pattern["source"],
+                    serde_yaml::from_str::<Value>(&format!("[{}]", events::SOURCE)).unwrap()
+                );
+                assert_eq!(
+                    pattern["detail-type"][0],
+                    events::EventType::PurchaseGranted.as_str()
+                );
+                assert_eq!(pattern["detail-type"].as_sequence().unwrap().len(), 1);
+            }
+            other => panic!("{event}: a {other} trigger"),
+        }
+        assert_retries_then_dead_letters(event, props);
+        // SAM's name for the rule it generates.
+        rules.insert(format!("GetAtt {FULFILMENT_FUNCTION}{event}.Arn"));
+    }
+
+    // Invoked asynchronously: a failed run is retried (boundedly), then recorded in the queue.
+    let invoke = &p["EventInvokeConfig"];
+    assert!(invoke["MaximumRetryAttempts"].as_u64().unwrap() <= 2);
+    assert!(invoke["MaximumEventAgeInSeconds"].as_u64().is_some());
+    let on_failure = &invoke["DestinationConfig"]["OnFailure"];
+    assert_eq!(on_failure["Type"], "SQS");
+    assert_eq!(
+        tag(&on_failure["Destination"]),
+        format!("GetAtt {FULFILMENT_QUEUE}.Arn")
+    );
+    let queue = &t["Resources"][FULFILMENT_QUEUE];
+    assert_eq!(queue["Type"], "AWS::SQS::Queue");
+    assert_eq!(queue["Properties"]["SqsManagedSseEnabled"], true);
+
+    // EventBridge may send there for these two rules only.
+    let policies: Vec<(String, &Value)> = of_type(&t, "AWS::SQS::QueuePolicy")
+        .into_iter()
+        .filter(|(_, p)| {
+            p["Properties"]["Queues"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .any(|q| tag(q) == format!("Ref {FULFILMENT_QUEUE}"))
+        })
+        .collect();
+    assert_eq!(policies.len(), 1, "one policy on the queue");
+    let statements = policies[0].1["Properties"]["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .unwrap();
+    assert_eq!(statements.len(), 1);
+    let s = &statements[0];
+    assert_eq!(s["Effect"], "Allow");
+    assert_eq!(s["Principal"]["Service"], "events.amazonaws.com");
+    assert_eq!(s["Action"], "sqs:SendMessage");
+    assert_eq!(
+        tag(&s["Resource"]),
+        format!("GetAtt {FULFILMENT_QUEUE}.Arn")
+    );
+    let sources: BTreeSet<String> = s["Condition"]["ArnEquals"]["aws:SourceArn"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(tag)
+        .collect();
+    assert_eq!(sources, rules, "the function's two rules, and nothing else");
+}
+
+/// The template's rule for a top-up bought, as JSON.
+fn top_up_rule_pattern() -> serde_json::Value {
+    let t = template();
+    let triggers = t["Resources"][FULFILMENT_FUNCTION]["Properties"]["Events"]
+        .as_mapping()
+        .unwrap();
+    let rule = triggers
+        .values()
+        .find(|e| e["Type"] == "EventBridgeRule")
+        .unwrap();
+    serde_json::to_value(&rule["Properties"]["Pattern"]).unwrap()
+}
+
+/// The `purchase.granted` event the publisher puts for a purchase of `body`.
+async fn purchase_granted(body: &str) -> events::DomainEvent {
+    let grant = Grant::from_body(body.as_bytes()).unwrap();
+    let customer = CustomerUid::parse("c-1").unwrap();
+    let purchase = Purchase::granted(&grant, OffsetDateTime::now_utc(), Some(&customer));
+    let change = events::StoredChange::Purchase(events::Change::Inserted(purchase));
+    let fact = events::fact_of(&change).unwrap();
+    let origin = events::Origin {
+        id: format!("id-{}", grant.purchase_id.as_str()),
+        subject: format!("PURCHASE#{}", grant.purchase_id.as_str()),
+        sequence: "1".repeat(40),
+    };
+    events::enrich(&InMemoryStore::new(), origin, fact)
+        .await
+        .unwrap()
+}
+
+/// The rule, on a bus of its own on the moto server, delivers the publisher's entry of a top-up
+/// bought, and not that of units: the pattern names the detail's path as the publisher writes it.
+#[tokio::test]
+async fn the_top_up_rule_matches_the_publishers_entry_of_a_top_up_and_nothing_else() {
+    use aws_sdk_eventbridge::config::{Credentials, Region, SharedCredentialsProvider};
+    let config = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "test", "test", None, None, "tests",
+        )))
+        .endpoint_url(crate::common::endpoint())
+        .http_client(shared::adapters::sdk::https_client())
+        .build();
+    let n = std::process::id();
+    let (bus, rule) = (format!("top-ups-{n}"), format!("top-up-bought-{n}"));
+    let eventbridge = aws_sdk_eventbridge::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    eventbridge
+        .create_event_bus()
+        .name(&bus)
+        .send()
+        .await
+        .unwrap();
+    let queue = sqs
+        .create_queue()
+        .queue_name(format!("top-ups-{n}"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let arn = aws_sdk_sqs::types::QueueAttributeName::QueueArn;
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(arn.clone())
+        .send()
+        .await
+        .unwrap();
+    let queue_arn = attributes.attributes.unwrap()[&arn].clone();
+    eventbridge
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(&bus)
+        .event_pattern(top_up_rule_pattern().to_string())
+        .send()
+        .await
+        .unwrap();
+    let target = aws_sdk_eventbridge::types::Target::builder()
+        .id("queue")
+        .arn(queue_arn)
+        .build()
+        .unwrap();
+    let put = eventbridge.put_targets().rule(&rule).event_bus_name(&bus);
+    put.targets(target).send().await.unwrap();
+
+    let top_up = purchase_granted(
+        r#"{"purchaseId":"t-1","userToken":"u1","inventoryItemId":"1_GB","delivery":"top-up"}"#,
+    )
+    .await;
+    let units = purchase_granted(
+        r#"{"purchaseId":"s-1","userToken":"u1","inventoryItemId":"1_GB","delivery":"sdk"}"#,
+    )
+    .await;
+    let publisher = event_publisher::Bus::new(event_publisher::client(&config), &bus);
+    let put = publisher
+        .put(&[units, top_up], Deadline::after(Duration::from_secs(10)))
+        .await;
+    assert_eq!(put.accepted, 2, "{put:?}");
+
+    let received = sqs
+        .receive_message()
+        .queue_url(&queue)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    let delivered: Vec<serde_json::Value> = received
+        .messages
+        .unwrap_or_default()
+        .iter()
+        .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
+        .collect();
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    assert_eq!(delivered[0]["detail-type"], "purchase.granted");
+    assert_eq!(delivered[0]["detail"]["details"]["purchaseId"], "t-1");
+    assert_eq!(delivered[0]["detail"]["details"]["delivery"], "top-up");
 }

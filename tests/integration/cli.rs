@@ -188,7 +188,7 @@ async fn create_table_builds_the_table_the_template_declares() {
         .iter()
         .filter_map(|i| i.index_name())
         .collect();
-    assert_eq!(indexes, ["gsi1"]);
+    assert_eq!(indexes, ["gsi1", "gsi2"]);
     let stream = description.stream_specification().unwrap();
     assert!(stream.stream_enabled());
     assert_eq!(

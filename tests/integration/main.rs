@@ -13,6 +13,7 @@ mod faults;
 mod grants;
 mod load;
 mod logs;
+mod openapi;
 mod publishing;
 mod purchases;
 mod registration;

@@ -79,7 +79,7 @@ fn follow(mut pointer: String) -> String {
 }
 
 /// The example objects of the `examples` map of `holder` (a media type or a parameter), by
-/// name, in the document's order, their `$ref`s followed.
+/// name (in name order: the JSON maps here are sorted), their `$ref`s followed.
 fn examples_of(holder: &str) -> Vec<(String, String)> {
     let examples = document().pointer(&format!("{holder}/examples"));
     let names = examples.and_then(Value::as_object).map(|e| e.keys());
@@ -120,7 +120,7 @@ struct Operation {
     pointer: String,
 }
 
-/// Every operation of the document, in its order.
+/// Every operation of the document, by path.
 fn operations() -> Vec<Operation> {
     let paths = at("/paths").as_object().expect("paths is an object");
     let mut found = Vec::new();
@@ -221,7 +221,7 @@ impl Operation {
         follow(format!("{media}/examples/{}", token(name)))
     }
 
-    /// The request examples' values, in the document's order.
+    /// The request examples' values, by name.
     fn request_examples(&self) -> Vec<Value> {
         let media = self.request_media();
         let examples = media.map(|media| examples_of(&media)).unwrap_or_default();
@@ -266,7 +266,7 @@ impl Operation {
         document().pointer(&pointer).map(|_| follow(pointer))
     }
 
-    /// The first of each path parameter's examples: a request the document means.
+    /// The first (by name) of each path parameter's examples: a request the document means.
     fn example_parameters(&self) -> BTreeMap<String, Parameter> {
         self.path_parameters()
             .into_iter()
@@ -279,7 +279,7 @@ impl Operation {
             .collect()
     }
 
-    /// The first request example the request schema accepts, serialized.
+    /// The first request example (by name) the request schema accepts, serialized.
     fn example_body(&self) -> Option<Vec<u8>> {
         let schema = format!("{}/schema", self.request_media()?);
         let valid = self
@@ -1210,6 +1210,10 @@ impl std::fmt::Debug for Case {
     }
 }
 
+/// Values an `enum` of the document may not list: none, and the delivery issue 16 plans next
+/// (the function may take it before the document says so).
+const NOT_LISTED: [&str; 2] = ["", "top-up"];
+
 /// Values at the edges of what the schema at `pointer` accepts (the schema decides which).
 fn edges(pointer: &str) -> Vec<Value> {
     let facts = facts(pointer);
@@ -1220,7 +1224,7 @@ fn edges(pointer: &str) -> Vec<Value> {
                 let near = [value.to_uppercase(), format!("{value} ")];
                 edges.extend([json!(value)].into_iter().chain(near.map(Value::from)));
             }
-            edges.push(json!(""));
+            edges.extend(NOT_LISTED.map(Value::from));
         } else if facts.date_time {
             let times = [
                 "2099-12-31T23:59:59Z",
@@ -1419,7 +1423,7 @@ fn values(facts: &Facts, examples: Vec<Value>) -> BoxedStrategy<Value> {
             let misses: Vec<String> = strings
                 .iter()
                 .flat_map(|s| [s.to_uppercase(), format!("{s}x"), format!(" {s}")])
-                .chain([String::new()])
+                .chain(NOT_LISTED.map(str::to_owned))
                 .collect();
             choices.push((4, select(strings).prop_map(Value::String).boxed()));
             choices.push((2, select(misses).prop_map(Value::String).boxed()));

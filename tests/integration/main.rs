@@ -15,6 +15,7 @@ mod gigastore;
 mod grants;
 mod load;
 mod logs;
+mod openapi;
 mod publishing;
 mod purchases;
 mod registration;

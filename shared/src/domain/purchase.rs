@@ -933,8 +933,16 @@ mod tests {
                 "quantiy",
             ),
             (
-                r#"{"purchaseId":"p","userToken":"u","inventoryItemId":"1_GB","delivery":"top-up"}"#,
+                r#"{"purchaseId":"p","userToken":"u","inventoryItemId":"1_GB","delivery":"post"}"#,
                 "delivery",
+            ),
+            (
+                r#"{"purchaseId":"p","userToken":"u","inventoryItemId":"1_GB","delivery":"top-up","quantity":2}"#,
+                "quantity",
+            ),
+            (
+                r#"{"purchaseId":"p","userToken":"u","inventoryItemId":"1_GB","activationMode":"NOW"}"#,
+                "activationMode",
             ),
             (
                 r#"{"purchaseId":"p","userToken":"u","inventoryItemId":"1_GB","expiresAt":"soon"}"#,

@@ -20,9 +20,9 @@ use crate::domain::esim::EsimStatusRecord;
 use crate::domain::gigastore::ActivatedItemId;
 use crate::domain::ids::{
     ActivationId, BalanceItemId, CustomerUid, Eid, Iccid, Imsi, ItemId, MetaTag, PurchaseId,
-    RefundReason, UserToken,
+    UserToken,
 };
-use crate::domain::purchase::{Delivery, Purchase};
+use crate::domain::purchase::{Delivery, Purchase, Refund};
 use crate::domain::registration::{ProfileRecord, UnclaimedRegistration};
 use crate::domain::store::StoreError;
 use crate::domain::topup::TopUpState;
@@ -318,18 +318,9 @@ pub struct PurchaseRefundedDetails {
     pub inventory_item_id: ItemId,
     /// Units the purchase granted: `unitsRefunded + unitsUsed + unitsVoid`.
     pub quantity: u32,
-    /// Unused units removed.
-    pub units_refunded: u32,
-    /// Units already activated, so kept.
-    pub units_used: u32,
-    /// Units lost unused before the refund (expired, revoked, erased).
-    pub units_void: u32,
-    /// The purchase system's reason, if it gave one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<RefundReason>,
-    /// When it was refunded (also the event's time).
-    #[serde(with = "crate::domain::clock::stored")]
-    pub refunded_at: OffsetDateTime,
+    /// The refund as recorded: units refunded, used and void, the reason, when.
+    #[serde(flatten)]
+    pub refund: Refund,
 }
 
 /// Details of `user.erased`: the user by keyed hash only, never its token (the event's
@@ -574,11 +565,7 @@ fn purchase_refunded(p: &Purchase) -> Option<Fact> {
             user_hash,
             inventory_item_id: p.item.clone(),
             quantity: p.quantity,
-            units_refunded: refund.units_refunded,
-            units_used: refund.units_used,
-            units_void: refund.units_void,
-            reason: refund.reason.clone(),
-            refunded_at: refund.refunded_at,
+            refund: refund.clone(),
         }),
     })
 }
@@ -931,7 +918,7 @@ mod tests {
             units_refunded: 1,
             units_used: 2,
             units_void: 0,
-            reason: Some(RefundReason::parse("chargeback").unwrap()),
+            reason: Some(crate::domain::ids::RefundReason::parse("chargeback").unwrap()),
             refunded_at: at(20),
         }
     }

@@ -144,8 +144,9 @@ impl StoreError {
     }
 }
 
-/// `error` and every source under it, on one line (`error: cause: its cause`), for logs.
-pub fn chain(error: &(dyn Error + 'static)) -> String {
+/// `error` and every source under it, on one line (`error: cause: its cause`), for logs. Any
+/// error, borrowed or boxed.
+pub fn chain(error: &dyn Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

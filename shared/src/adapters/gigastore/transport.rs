@@ -189,7 +189,7 @@ impl Transport {
                 .map_err(|e| {
                     SendError::Lost(format!(
                         "the answer's body could not be read: {}",
-                        reason(&*e)
+                        crate::domain::store::chain(&*e)
                     ))
                 })?
                 .to_bytes();
@@ -233,18 +233,6 @@ impl Transport {
 
 /// Who calls, in every request.
 const USER_AGENT: &str = concat!("gigastore-reseller-backend/", env!("CARGO_PKG_VERSION"));
-
-/// An error and its causes on one line (boxed errors have no `'static` bound to `chain`).
-fn reason(error: &(dyn std::error::Error + Send + Sync)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
 
 #[cfg(test)]
 mod tests {

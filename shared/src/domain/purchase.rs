@@ -256,6 +256,33 @@ pub struct Refund {
     pub refunded_at: OffsetDateTime,
 }
 
+impl Refund {
+    /// What this refund of `purchase` takes from an entitlement with `units_granted`: whose
+    /// entitlement and the units left granted after it; `None` when it takes no unit.
+    pub fn taking<'a>(
+        &self,
+        purchase: &'a Purchase,
+        units_granted: u32,
+    ) -> Result<Option<(&'a UserToken, u32)>, StoreError> {
+        if self.units_refunded == 0 {
+            return Ok(None);
+        }
+        let user = purchase
+            .holder
+            .user_token()
+            .ok_or(StoreError::Inconsistent(
+                "units to refund from an erased user's purchase",
+            ))?;
+        let remaining =
+            units_granted
+                .checked_sub(self.units_refunded)
+                .ok_or(StoreError::Inconsistent(
+                    "refunding more units than granted",
+                ))?;
+        Ok(Some((user, remaining)))
+    }
+}
+
 /// A purchase as stored: what it granted, to whom, and its refund.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::entitlement::EntitlementItem;
+use super::erasure::HolderFields;
 use super::keys::{self, Key};
 use super::{
     failed, from_item, n, s, to_item, unbuildable, DynamoStore, Item, Transacted, Transaction,
@@ -14,8 +15,7 @@ use super::{
 use crate::domain::activation::{
     ActivationRecord, ActivationStore, ApproveOutcome, Decision, RecordOutcome, Refusal, ReturnCode,
 };
-use crate::domain::erasure::{Holder, UserHash};
-use crate::domain::ids::{ActivationId, ItemId, MetaTag, UserToken};
+use crate::domain::ids::{ActivationId, ItemId, MetaTag};
 use crate::domain::store::StoreError;
 
 /// An activation's one decision: `ACTIVATION#<id>` / `ACTIVATION`, found by user through
@@ -29,11 +29,9 @@ pub(super) struct ActivationItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     gsi1sk: Option<String>,
     activation_id: ActivationId,
-    /// Who asked; replaced by `user_hash` when erased.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    user_token: Option<UserToken>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    user_hash: Option<UserHash>,
+    /// Who asked; by hash once erased.
+    #[serde(flatten)]
+    holder: HolderFields,
     item_id: ItemId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     meta_tag: Option<MetaTag>,
@@ -50,15 +48,7 @@ impl ActivationItem {
     /// never approve by accident.
     pub(super) fn read(item: Item) -> Result<ActivationRecord, StoreError> {
         let stored: Self = from_item(item)?;
-        let holder = match (stored.user_token, stored.user_hash) {
-            (Some(user), None) => Holder::User(user),
-            (None, Some(hash)) => Holder::Erased(hash),
-            _ => {
-                return Err(StoreError::malformed(
-                    "an activation names its user by token or by hash",
-                ))
-            }
-        };
+        let holder = stored.holder.read()?;
         let decision = match stored.decision {
             ReturnCode::Success => Decision::Approved,
             ReturnCode::Fail => Decision::Refused(stored.reason.unwrap_or(Refusal::NoEntitlement)),
@@ -78,14 +68,10 @@ impl From<&ActivationRecord> for ActivationItem {
     fn from(r: &ActivationRecord) -> Self {
         let id = &r.activation_id;
         let Key { pk, sk } = keys::activation(id);
-        let (user_token, user_hash, by_user) = match &r.holder {
-            Holder::User(user) => (
-                Some(user.clone()),
-                None,
-                Some(keys::activation_by_user(user, r.decided_at, id)),
-            ),
-            Holder::Erased(hash) => (None, Some(hash.clone()), None),
-        };
+        let by_user = r
+            .holder
+            .user_token()
+            .map(|user| keys::activation_by_user(user, r.decided_at, id));
         let (gsi1pk, gsi1sk) = by_user.map(|k| (k.pk, k.sk)).unzip();
         Self {
             pk,
@@ -93,8 +79,7 @@ impl From<&ActivationRecord> for ActivationItem {
             gsi1pk,
             gsi1sk,
             activation_id: id.clone(),
-            user_token,
-            user_hash,
+            holder: HolderFields::of(&r.holder),
             item_id: r.item.clone(),
             meta_tag: r.meta_tag.clone(),
             decision: r.decision.return_code(),
@@ -210,6 +195,8 @@ mod tests {
     use aws_sdk_dynamodb::types::AttributeValue;
 
     use super::*;
+    use crate::domain::erasure::Holder;
+    use crate::domain::ids::UserToken;
 
     #[test]
     fn activation_records_round_trip_through_items() {

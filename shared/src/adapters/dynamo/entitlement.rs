@@ -95,7 +95,7 @@ impl EntitlementStore for DynamoStore {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        super::unless_condition_failed(result)?
+        super::unless_condition_failed("DynamoDB UpdateItem", result)?
             .map(|out| EntitlementItem::read(out.attributes.unwrap_or_default()))
             .transpose()
     }

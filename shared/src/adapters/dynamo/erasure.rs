@@ -4,15 +4,50 @@
 //! One request per item, each conditional on still naming the user, so a repeat after a
 //! failure part way finishes the job and never touches what another user holds.
 
-use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use serde::{Deserialize, Serialize};
 
 use super::keys::{self, Key, Kind, GSI1};
-use super::{failed, query_all, s, to_item, DynamoStore, Item};
-use crate::domain::erasure::{Erasure, ErasureRecord, ErasureStore, UserHash, UserRecords};
+use super::{query_all, s, to_item, DynamoStore, Item};
+use crate::domain::erasure::{Erasure, ErasureRecord, ErasureStore, Holder, UserHash, UserRecords};
 use crate::domain::ids::{ActivationId, CustomerUid, ItemId, PurchaseId, UserToken};
 use crate::domain::store::StoreError;
+
+/// Who a kept record names: `user_token`, replaced by `user_hash` when the user is erased
+/// (`pseudonymize`). Flattened into the activation and purchase items.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct HolderFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user_token: Option<UserToken>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user_hash: Option<UserHash>,
+}
+
+impl HolderFields {
+    /// The attributes that name `holder`.
+    pub(super) fn of(holder: &Holder) -> Self {
+        match holder {
+            Holder::User(user) => Self {
+                user_token: Some(user.clone()),
+                user_hash: None,
+            },
+            Holder::Erased(hash) => Self {
+                user_token: None,
+                user_hash: Some(hash.clone()),
+            },
+        }
+    }
+
+    /// The holder they name: exactly one of the two.
+    pub(super) fn read(self) -> Result<Holder, StoreError> {
+        match (self.user_token, self.user_hash) {
+            (Some(user), None) => Ok(Holder::User(user)),
+            (None, Some(hash)) => Ok(Holder::Erased(hash)),
+            _ => Err(StoreError::malformed(
+                "a kept record names its user by token or by hash",
+            )),
+        }
+    }
+}
 
 /// That a user was erased: `ERASED#<userHash>` / `ERASURE#<erasedAt>`, written once per
 /// erasure that found something; the `user.erased` event.
@@ -173,18 +208,8 @@ impl DynamoStore {
             .expression_attribute_values(":user", s(user.as_str()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(DeleteItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(failed("DynamoDB DeleteItem", e)),
-        }
+        super::unless_condition_failed("DynamoDB DeleteItem", result)?;
+        Ok(())
     }
 
     /// Replaces `user` by `hash` in the item at `key`, and takes it out of the user's `gsi1`
@@ -203,18 +228,8 @@ impl DynamoStore {
             .expression_attribute_values(":hash", s(hash.as_str()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(failed("DynamoDB UpdateItem", e)),
-        }
+        super::unless_condition_failed("DynamoDB UpdateItem", result)?;
+        Ok(())
     }
 }
 

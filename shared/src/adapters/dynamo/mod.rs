@@ -29,7 +29,6 @@ use std::time::Duration;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::get_item::builders::GetItemFluentBuilder;
 use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
@@ -190,18 +189,8 @@ impl DynamoStore {
     /// Sends a conditional put: `false`, not an error, when its condition fails (the item
     /// stored already says as much).
     async fn put_if(&self, put: PutItemFluentBuilder) -> Result<bool, StoreError> {
-        match put.send().await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(PutItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(failed("DynamoDB PutItem", e)),
-        }
+        let put = unless_condition_failed("DynamoDB PutItem", put.send().await)?;
+        Ok(put.is_some())
     }
 
     /// Puts `item` unless its key is taken; `false` if it was.
@@ -392,24 +381,21 @@ fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-/// An `UpdateItem` whose condition failing means "no such item": `Ok(None)`.
-fn unless_condition_failed(
-    result: Result<
-        aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
-        SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError>,
-    >,
-) -> Result<Option<aws_sdk_dynamodb::operation::update_item::UpdateItemOutput>, StoreError> {
-    use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+/// The error code of a request whose condition expression failed.
+const CONDITION_FAILED: &str = "ConditionalCheckFailedException";
+
+/// A conditional single-item request (`operation`) whose condition failing is an answer, not an
+/// error: `Ok(None)` (the item stored already says as much, or there is no such item).
+fn unless_condition_failed<O, E>(
+    operation: &'static str,
+    result: Result<O, SdkError<E>>,
+) -> Result<Option<O>, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
     match result {
         Ok(out) => Ok(Some(out)),
-        Err(e)
-            if matches!(
-                e.as_service_error(),
-                Some(UpdateItemError::ConditionalCheckFailedException(_))
-            ) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(failed("DynamoDB UpdateItem", e)),
+        Err(e) if e.as_service_error().and_then(|e| e.code()) == Some(CONDITION_FAILED) => Ok(None),
+        Err(e) => Err(failed(operation, e)),
     }
 }

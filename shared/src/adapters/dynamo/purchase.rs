@@ -8,13 +8,13 @@ use aws_sdk_dynamodb::types::{
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::erasure::HolderFields;
 use super::keys::{self, Key, GSI1};
 use super::topup::TopUpFields;
 use super::{
-    failed, from_item, n, query_all, s, to_item, unbuildable, DynamoStore, Item, Transacted,
-    Transaction,
+    failed, from_item, n, query_all, s, to_item, unbuildable, Cancelled, DynamoStore, Item,
+    Transacted, Transaction,
 };
-use crate::domain::erasure::{Holder, UserHash};
 use crate::domain::ids::{CustomerUid, ItemId, PurchaseId, RefundReason, UserToken};
 use crate::domain::purchase::{
     Delivery, Grant, GrantWrite, Purchase, PurchaseStore, Refund, RefundWrite,
@@ -32,11 +32,9 @@ pub(super) struct PurchaseItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     gsi1sk: Option<String>,
     purchase_id: PurchaseId,
-    /// The buyer; replaced by `user_hash` when erased.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    user_token: Option<UserToken>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    user_hash: Option<UserHash>,
+    /// The buyer; by hash once erased.
+    #[serde(flatten)]
+    holder: HolderFields,
     item_id: ItemId,
     quantity: u32,
     #[serde(
@@ -91,8 +89,7 @@ impl PurchaseItem {
             gsi1pk: Some(by_user.pk),
             gsi1sk: Some(by_user.sk),
             purchase_id: purchase.purchase_id,
-            user_token: Some(user.clone()),
-            user_hash: None,
+            holder: HolderFields::of(&purchase.holder),
             item_id: purchase.item,
             quantity: purchase.quantity,
             expires_at: purchase.expires_at,
@@ -110,15 +107,7 @@ impl PurchaseItem {
     /// Reads a stored purchase.
     pub(super) fn read(item: Item) -> Result<Purchase, StoreError> {
         let stored: Self = from_item(item)?;
-        let holder = match (stored.user_token, stored.user_hash) {
-            (Some(user), None) => Holder::User(user),
-            (None, Some(hash)) => Holder::Erased(hash),
-            _ => {
-                return Err(StoreError::malformed(
-                    "a purchase names its buyer by token or by hash",
-                ))
-            }
-        };
+        let holder = stored.holder.read()?;
         let refund = stored.refunded_at.map(|refunded_at| Refund {
             units_refunded: stored.refund_units.unwrap_or(0),
             units_used: stored.refund_used.unwrap_or(0),
@@ -138,6 +127,12 @@ impl PurchaseItem {
             top_up: stored.top_up.read()?.map(Box::new),
         })
     }
+}
+
+/// The purchase a cancelled transaction's purchase write found (`ALL_OLD`), if it found one.
+fn seen(cancelled: &Cancelled) -> Result<Option<Purchase>, StoreError> {
+    let stored = cancelled.item(PURCHASE).cloned();
+    stored.map(PurchaseItem::read).transpose()
 }
 
 /// Write names in the grant's and the refund's transactions.
@@ -174,10 +169,8 @@ impl PurchaseStore for DynamoStore {
                 Transacted::Committed => return Ok(GrantWrite::Applied),
                 Transacted::ConditionFailed(cancelled) => cancelled,
             };
-            if let Some(stored) = cancelled.item(PURCHASE) {
-                return Ok(GrantWrite::PurchaseSeen(PurchaseItem::read(
-                    stored.clone(),
-                )?));
+            if let Some(stored) = seen(&cancelled)? {
+                return Ok(GrantWrite::PurchaseSeen(stored));
             }
             if !cancelled.failed(ENTITLEMENT) {
                 break;
@@ -261,16 +254,7 @@ impl PurchaseStore for DynamoStore {
             PURCHASE,
             record.update_expression(set).build().map_err(unbuildable)?,
         );
-        if refund.units_refunded > 0 {
-            let user = purchase
-                .holder
-                .user_token()
-                .ok_or(StoreError::Inconsistent(
-                    "units to refund from an erased user's purchase",
-                ))?;
-            let remaining = units_granted.checked_sub(refund.units_refunded).ok_or(
-                StoreError::Inconsistent("refunding more units than granted"),
-            )?;
+        if let Some((user, remaining)) = refund.taking(purchase, units_granted)? {
             // Only if nothing was granted, refunded or revoked since the read, and the units
             // are still unused: an activation since then leaves them so, or fails this.
             let take = Update::builder()
@@ -293,10 +277,8 @@ impl PurchaseStore for DynamoStore {
             Transacted::ConditionFailed(cancelled) => cancelled,
         };
         if cancelled.failed(PURCHASE) {
-            return match cancelled.item(PURCHASE) {
-                Some(stored) => Ok(RefundWrite::AlreadyRefunded(PurchaseItem::read(
-                    stored.clone(),
-                )?)),
+            return match seen(&cancelled)? {
+                Some(stored) => Ok(RefundWrite::AlreadyRefunded(stored)),
                 None => Err(StoreError::Inconsistent("refunding a purchase not stored")),
             };
         }
@@ -329,10 +311,8 @@ impl DynamoStore {
             Transacted::Committed => return Ok(GrantWrite::Applied),
             Transacted::ConditionFailed(cancelled) => cancelled,
         };
-        if let Some(stored) = cancelled.item(PURCHASE) {
-            return Ok(GrantWrite::PurchaseSeen(PurchaseItem::read(
-                stored.clone(),
-            )?));
+        if let Some(stored) = seen(&cancelled)? {
+            return Ok(GrantWrite::PurchaseSeen(stored));
         }
         Ok(GrantWrite::CustomerChanged)
     }

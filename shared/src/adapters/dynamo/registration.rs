@@ -221,7 +221,7 @@ impl DynamoStore {
             .send()
             .await;
         // The condition failing means the profile no longer holds it: nothing to take off.
-        super::unless_condition_failed(result)?;
+        super::unless_condition_failed("DynamoDB UpdateItem", result)?;
         Ok(())
     }
 }

@@ -108,16 +108,7 @@ impl PurchaseStore for InMemoryStore {
         if stored.refund.is_some() {
             return Ok(RefundWrite::AlreadyRefunded(stored.clone()));
         }
-        if refund.units_refunded > 0 {
-            let user = purchase
-                .holder
-                .user_token()
-                .ok_or(StoreError::Inconsistent(
-                    "units to refund from an erased user's purchase",
-                ))?;
-            let remaining = units_granted.checked_sub(refund.units_refunded).ok_or(
-                StoreError::Inconsistent("refunding more units than granted"),
-            )?;
+        if let Some((user, remaining)) = refund.taking(purchase, units_granted)? {
             let key = (user.clone(), purchase.item.clone());
             match t.entitlements.get_mut(&key) {
                 Some(e) if e.units_granted == units_granted && e.units_used <= remaining => {

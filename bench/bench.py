@@ -455,6 +455,14 @@ def check_run(body):
 # --- events ---------------------------------------------------------------------------------
 
 
+def api_event(template, body):
+    """(request id, event): `template` with a fresh request id and `body` as its JSON body."""
+    rid = str(uuid.uuid4())
+    event = dict(template, body=json.dumps(body))
+    event["requestContext"] = dict(template["requestContext"], requestId=rid)
+    return rid, json.dumps(event).encode()
+
+
 class Events:
     """API Gateway HTTP API v2 events shaped like events/activation-request/approve.json, the
     secret in the query string (as replay.json carries it), a fresh activationId each."""
@@ -474,18 +482,12 @@ class Events:
         out = []
         for _ in range(n):
             self.count += 1
-            rid = str(uuid.uuid4())
-            event = dict(self.template)
-            event["requestContext"] = dict(self.template["requestContext"], requestId=rid)
-            event["body"] = json.dumps(
-                {
-                    "inventoryItemId": ITEM,
-                    "userToken": self.user_token,
-                    "metaTag": f"order-{self.count}",
-                    "activationId": f"bench-{self.run}-{self.count}",
-                }
-            )
-            out.append((rid, json.dumps(event).encode()))
+            out.append(api_event(self.template, {
+                "inventoryItemId": ITEM,
+                "userToken": self.user_token,
+                "metaTag": f"order-{self.count}",
+                "activationId": f"bench-{self.run}-{self.count}",
+            }))
         return out
 
 
@@ -502,12 +504,9 @@ class Grants:
         out = []
         for _ in range(n):
             self.count += 1
-            rid = str(uuid.uuid4())
-            event = dict(self.template)
-            event["requestContext"] = dict(self.template["requestContext"], requestId=rid)
-            event["body"] = json.dumps({"purchaseId": f"bench-{self.run}-{self.count}",
-                                        "userToken": GRANT_USER, "inventoryItemId": ITEM, "quantity": 1})
-            out.append((rid, json.dumps(event).encode()))
+            out.append(api_event(self.template, {"purchaseId": f"bench-{self.run}-{self.count}",
+                                                 "userToken": GRANT_USER, "inventoryItemId": ITEM,
+                                                 "quantity": 1}))
         return out
 
 

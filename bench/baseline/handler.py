@@ -1,6 +1,6 @@
 """The baseline: Activation Request as a user would write it in Python 3 with boto3.
 
-Same table, keys and attributes as the Rust code (shared/src/dynamo/items.rs, activations.rs):
+Same table, keys and attributes as the Rust code (shared/src/adapters/dynamo/keys.rs, activation.rs):
 an approval is one TransactWriteItems that puts the activation record if none exists
 (`attribute_not_exists(pk)`) and consumes one unit of the entitlement
 (`units_used = units_used + :one` if `units_used < units_granted` and not expired). The secret is

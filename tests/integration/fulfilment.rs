@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 use shared::adapters::dynamo::DynamoStore;
 use shared::adapters::gigastore::GigastoreClient;
 use shared::domain::deadline::Deadline;
-use shared::domain::ids::{CustomerUid, ItemId, PurchaseId, UserToken};
-use shared::domain::purchase::{self, Grant, GrantOutcome, Order, Quantity, RefundOutcome};
+use shared::domain::ids::{CustomerUid, PurchaseId, UserToken};
+use shared::domain::purchase::{self, GrantOutcome, RefundOutcome};
 use shared::domain::registration::{self, CustomerRegistration};
 use shared::domain::topup::{self, TopUpState, TopUpStore};
 use time::OffsetDateTime;
@@ -43,18 +43,7 @@ async fn setup() -> (TestTable, GigastoreDouble) {
 }
 
 async fn buy(store: &DynamoStore, id: &str) {
-    let grant = Grant {
-        purchase_id: PurchaseId::parse(id).unwrap(),
-        user_token: UserToken::parse(USER).unwrap(),
-        item: ItemId::parse("1_GB").unwrap(),
-        quantity: Quantity::ONE,
-        email: None,
-        expires_at: None,
-        delivery: Order::TopUp {
-            expected_price: None,
-            activation_mode: None,
-        },
-    };
+    let grant = shared::testkit::gigastore::top_up_grant(id, UserToken::parse(USER).unwrap());
     let outcome = purchase::grant(store, &grant, OffsetDateTime::now_utc())
         .await
         .unwrap();

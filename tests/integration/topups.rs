@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shared::domain::deadline::Deadline;
-use shared::domain::ids::{CustomerUid, ItemId, PurchaseId, UserToken};
-use shared::domain::purchase::{self, Grant, GrantOutcome, Order, Quantity, RefundOutcome};
+use shared::domain::ids::{CustomerUid, PurchaseId, UserToken};
+use shared::domain::purchase::{self, Grant, GrantOutcome, RefundOutcome};
 use shared::domain::registration::{self, CustomerRegistration};
 use shared::domain::store::Store;
 use shared::domain::topup::{self, Run, TopUpState, LEASE};
@@ -42,18 +42,7 @@ fn deadline() -> Deadline {
 }
 
 fn top_up(id: &str) -> Grant {
-    Grant {
-        purchase_id: PurchaseId::parse(id).unwrap(),
-        user_token: user(),
-        item: ItemId::parse("1_GB").unwrap(),
-        quantity: Quantity::ONE,
-        email: None,
-        expires_at: None,
-        delivery: Order::TopUp {
-            expected_price: None,
-            activation_mode: None,
-        },
-    }
+    shared::testkit::gigastore::top_up_grant(id, user())
 }
 
 /// A user Gigastore registered as `CUSTOMER` (its first package went through the SDK), and a

@@ -3,22 +3,18 @@
 use std::io::Write;
 
 use shared::domain::entitlement::EntitlementStore;
-use shared::domain::ids::{Email, ItemId, PurchaseId, UserToken};
+use shared::domain::ids::{Email, PurchaseId};
 use shared::domain::purchase::{self, Grant, GrantOutcome, Order, Quantity};
 use time::OffsetDateTime;
 
-use super::{CliError, Context};
+use super::{CliError, Context, Entitlement};
 use crate::render::units;
 
 /// What `grant` is told.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The user's token (the app's setUserToken value)
-    #[arg(long, value_parser = UserToken::parse)]
-    user_token: UserToken,
-    /// Gigastore inventory item id, e.g. 1_GB
-    #[arg(long, value_parser = ItemId::parse)]
-    item: ItemId,
+    #[command(flatten)]
+    entitlement: Entitlement,
     /// Units to add, 1 to 100
     #[arg(long, default_value = "1", value_parser = parse_quantity)]
     quantity: Quantity,
@@ -49,8 +45,8 @@ impl Args {
         };
         Ok(Grant {
             purchase_id,
-            user_token: self.user_token,
-            item: self.item,
+            user_token: self.entitlement.user_token,
+            item: self.entitlement.item,
             quantity: self.quantity,
             email: self.email,
             expires_at: self.expires_at,

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 use shared::adapters::dynamo::DynamoStore;
-use shared::domain::ids::ItemId;
+use shared::domain::ids::{ItemId, UserToken};
 use shared::domain::payload::FieldError;
 use shared::domain::store::StoreError;
 use shared::runtime::config::ConfigError;
@@ -28,6 +28,17 @@ use time::OffsetDateTime;
 
 use crate::stream::StreamError;
 use crate::template::CreateTableError;
+
+/// A user's entitlement to one item, as `grant` and `revoke` name it.
+#[derive(Debug, clap::Args)]
+pub struct Entitlement {
+    /// The user's token (the app's setUserToken value)
+    #[arg(long, value_parser = UserToken::parse)]
+    pub user_token: UserToken,
+    /// Gigastore inventory item id, e.g. 1_GB
+    #[arg(long, value_parser = ItemId::parse)]
+    pub item: ItemId,
+}
 
 /// The commands, as parsed; each variant's doc comment is its help line.
 #[derive(Debug, Subcommand)]

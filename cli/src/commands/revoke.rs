@@ -2,30 +2,24 @@
 
 use std::io::Write;
 
-use shared::domain::entitlement::EntitlementStore;
-use shared::domain::ids::{ItemId, UserToken};
-
-use super::{CliError, Context};
+use super::{CliError, Context, Entitlement};
 use crate::render::units;
+use shared::domain::entitlement::EntitlementStore;
 
 /// What `revoke` is told.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The user's token
-    #[arg(long, value_parser = UserToken::parse)]
-    user_token: UserToken,
-    /// Gigastore inventory item id
-    #[arg(long, value_parser = ItemId::parse)]
-    item: ItemId,
+    #[command(flatten)]
+    entitlement: Entitlement,
 }
 
 /// Revokes the entitlement; one the user never held is an error.
 pub async fn run(args: Args, cx: &Context, out: &mut impl Write) -> Result<(), CliError> {
     let entitlement = cx
         .store
-        .revoke(&args.user_token, &args.item, cx.now)
+        .revoke(&args.entitlement.user_token, &args.entitlement.item, cx.now)
         .await?
-        .ok_or(CliError::NoSuchEntitlement(args.item))?;
+        .ok_or(CliError::NoSuchEntitlement(args.entitlement.item))?;
     writeln!(out, "revoked {}: {}", entitlement.item, units(&entitlement))?;
     Ok(())
 }

@@ -190,8 +190,8 @@ impl<S: Store, G: Gigastore> Fulfilment<S, G> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::domain::ids::{CustomerUid, ItemId, PurchaseId, UserToken};
-    use shared::domain::purchase::{self, Grant, GrantOutcome, Order, Quantity};
+    use shared::domain::ids::{CustomerUid, UserToken};
+    use shared::domain::purchase::{self, GrantOutcome};
     use shared::domain::registration::{self, CustomerRegistration};
     use shared::testkit::gigastore::FakeGigastore;
     use shared::testkit::InMemoryStore;
@@ -219,18 +219,7 @@ mod tests {
         registration::register(&store, &registration, OffsetDateTime::now_utc())
             .await
             .unwrap();
-        let grant = Grant {
-            purchase_id: PurchaseId::parse("t1").unwrap(),
-            user_token: user,
-            item: ItemId::parse("1_GB").unwrap(),
-            quantity: Quantity::ONE,
-            email: None,
-            expires_at: None,
-            delivery: Order::TopUp {
-                expected_price: None,
-                activation_mode: None,
-            },
-        };
+        let grant = shared::testkit::gigastore::top_up_grant("t1", user);
         let outcome = purchase::grant(&store, &grant, OffsetDateTime::now_utc())
             .await
             .unwrap();

@@ -342,13 +342,14 @@ pub async fn advance<S: TopUpStore, G: Gigastore>(
     }
 
     if let Some(since) = unknown_since {
+        // Where the top-up goes back to while its call's outcome stays unknown.
+        let back = held.to(TopUpState::Unknown {
+            call: Call::TopUp,
+            since,
+        });
         let items = match api.activated_items(&held.customer_uid, budget()).await {
             Ok(items) => items,
             Err(e) => {
-                let back = held.to(TopUpState::Unknown {
-                    call: Call::TopUp,
-                    since,
-                });
                 store
                     .move_top_up(&job.purchase_id, held.version, &back)
                     .await?;
@@ -368,10 +369,6 @@ pub async fn advance<S: TopUpStore, G: Gigastore>(
             return Ok(Progress::Completed(found.uid));
         }
         if now() < since + settle {
-            let back = held.to(TopUpState::Unknown {
-                call: Call::TopUp,
-                since,
-            });
             store
                 .move_top_up(&job.purchase_id, held.version, &back)
                 .await?;

@@ -224,3 +224,27 @@ impl Gigastore for FakeGigastore {
         Ok(Vec::new())
     }
 }
+
+/// A one-unit top-up of `1_GB` bought as `purchase_id` for `user`, neither price nor mode given.
+///
+/// # Panics
+/// On an id the domain refuses: tests pass literals.
+pub fn top_up_grant(
+    purchase_id: &str,
+    user: crate::domain::ids::UserToken,
+) -> crate::domain::purchase::Grant {
+    use crate::domain::ids::{ItemId, PurchaseId};
+    use crate::domain::purchase::{Grant, Order, Quantity};
+    Grant {
+        purchase_id: PurchaseId::parse(purchase_id).expect("a test's purchase id"),
+        user_token: user,
+        item: ItemId::parse("1_GB").expect("a valid item id"),
+        quantity: Quantity::ONE,
+        email: None,
+        expires_at: None,
+        delivery: Order::TopUp {
+            expected_price: None,
+            activation_mode: None,
+        },
+    }
+}

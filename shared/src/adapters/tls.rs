@@ -266,13 +266,15 @@ DTjeSIK+G1RVkhNM37Mi/0d4b7uSA8mDrso=\n\
     }
 
     #[test]
-    fn repeats_garbage_and_a_truncated_block_are_skipped() {
+    fn garbage_and_a_truncated_block_are_skipped_repeats_kept_for_load_roots() {
         let pem = format!(
             "junk\n{ROOT}-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n\
              -----BEGIN CERTIFICATE-----\n!!not base64!!\n-----END CERTIFICATE-----\n{ROOT}\
              -----BEGIN CERTIFICATE-----\nAAAA"
         );
-        assert_eq!(1, read(pem.as_bytes()).certificates.len());
+        // Both copies are kept: load_roots drops duplicates across files and directories.
+        let certificates = read(pem.as_bytes()).certificates;
+        assert_eq!(reference(ROOT.repeat(2).as_bytes()), certificates);
         assert!(read(b"").certificates.is_empty());
     }
 

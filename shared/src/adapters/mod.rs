@@ -6,3 +6,4 @@ pub mod dynamo;
 pub mod gigastore;
 pub mod sdk;
 pub mod secrets_manager;
+pub mod tls;

@@ -5,8 +5,9 @@
 //! orchestrator, and its errors do not say whether a failed request was written. Why not
 //! `reqwest`: it would add a dozen crates for what hyper-util, already in the build under the
 //! SDK's client, does. So this is that stack, used directly: hyper-util's pooled HTTP/1.1
-//! client, hyper-rustls, rustls on *ring*, trusting the system's roots as the SDK does
-//! (`SSL_CERT_FILE` honoured). `http://` is spoken too, for the local double.
+//! client, hyper-rustls, and the process's one rustls configuration (`adapters::tls`: *ring*,
+//! the system's roots read once, `SSL_CERT_FILE` honoured). `http://` is spoken too, for the
+//! local double.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::{ConfigBuilderExt, HttpsConnector};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -115,28 +116,14 @@ impl std::fmt::Debug for Transport {
     }
 }
 
-/// rustls could not be set up with *ring* (not expected: the protocol versions are its own).
-#[derive(Debug, thiserror::Error)]
-#[error("TLS could not be set up")]
-pub struct TlsSetupError(#[source] rustls::Error);
+pub use crate::adapters::tls::TlsSetupError;
 
 impl Transport {
     /// A client for `base`, trusting the system's roots (none found: every `https` call fails
-    /// before sending, logged once here).
+    /// before sending, logged once when they are read).
     pub(super) fn new(base: BaseUrl) -> Result<Self, TlsSetupError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(TlsSetupError)?;
-        let tls = match builder.clone().with_native_roots() {
-            Ok(with_roots) => with_roots.with_no_client_auth(),
-            Err(e) => {
-                tracing::warn!(error = %e, "no system root certificates: https calls to Gigastore will fail");
-                builder
-                    .with_root_certificates(rustls::RootCertStore::empty())
-                    .with_no_client_auth()
-            }
-        };
+        // The process's one configuration (trust store read once, shared with the SDK's client).
+        let tls = rustls::ClientConfig::clone(&*crate::adapters::tls::client_config()?);
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(CONNECT_TIMEOUT));

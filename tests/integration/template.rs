@@ -322,6 +322,19 @@ fn webhook_secret(t: &Value) -> (String, &Value) {
     secrets.into_iter().next().unwrap()
 }
 
+/// The one output whose value names `resource` (through `!Ref`, `!GetAtt`, `!Sub` or inside an
+/// `!If`), as (its name, the output); fails unless exactly one does.
+fn the_output_naming<'a>(t: &'a Value, resource: &str) -> (&'a Value, &'a Value) {
+    let naming: Vec<(&Value, &Value)> = t["Outputs"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, o)| shown(&o["Value"]).contains(resource))
+        .collect();
+    assert_eq!(naming.len(), 1, "one output names {resource}");
+    naming[0]
+}
+
 /// `!If [condition, a, b]` (and nested ones) as "If [condition, a, b]", with `tag` inside.
 fn shown(v: &Value) -> String {
     match v {
@@ -678,18 +691,8 @@ fn the_secret_stays_out_of_the_template_outputs_and_access_logs() {
         "no dynamic reference puts the value anywhere"
     );
     // Any output value that mentions the secret (`!Ref`, `!GetAtt`, `!Sub`) must be its ARN.
-    let exposed: Vec<&Value> = t["Outputs"]
-        .as_mapping()
-        .unwrap()
-        .values()
-        .filter(|o| tag(&o["Value"]).contains(&name))
-        .collect();
-    assert_eq!(exposed.len(), 1, "one output names the secret");
-    assert_eq!(
-        tag(&exposed[0]["Value"]),
-        format!("Ref {name}"),
-        "its ARN only"
-    );
+    let (_, output) = the_output_naming(&t, &name);
+    assert_eq!(tag(&output["Value"]), format!("Ref {name}"), "its ARN only");
     // The user token secret: generated only when hs256 is chosen without a secret of yours,
     // free of commas (they separate secrets), and only its ARN is an output.
     let user_tokens = &t["Resources"][USER_TOKEN_SECRET];
@@ -698,17 +701,11 @@ fn the_secret_stays_out_of_the_template_outputs_and_access_logs() {
     assert!(generated["PasswordLength"].as_u64().unwrap() >= 32);
     assert_eq!(generated["ExcludePunctuation"], true, "no commas");
     assert!(user_tokens["Properties"].get("SecretString").is_none());
-    let exposed: Vec<(&Value, &Value)> = t["Outputs"]
-        .as_mapping()
-        .unwrap()
-        .iter()
-        .filter(|(_, o)| shown(&o["Value"]).contains(USER_TOKEN_SECRET))
-        .collect();
-    assert_eq!(exposed.len(), 1, "one output names the user token secret");
-    assert_eq!(exposed[0].0, "UserTokenJwtSecretArn");
-    assert_eq!(exposed[0].1["Condition"], "VerifiesUserTokensWithSecret");
+    let exposed = the_output_naming(&t, USER_TOKEN_SECRET);
+    assert_eq!(exposed.0, "UserTokenJwtSecretArn");
+    assert_eq!(exposed.1["Condition"], "VerifiesUserTokensWithSecret");
     assert_eq!(
-        shown(&exposed[0].1["Value"]),
+        shown(&exposed.1["Value"]),
         USER_TOKEN_SECRET_ARN,
         "its ARN only"
     );
@@ -722,16 +719,10 @@ fn the_secret_stays_out_of_the_template_outputs_and_access_logs() {
     let generated = &hash_key["Properties"]["GenerateSecretString"];
     assert!(generated["PasswordLength"].as_u64().unwrap() >= 32);
     assert!(hash_key["Properties"].get("SecretString").is_none());
-    let exposed: Vec<(&Value, &Value)> = t["Outputs"]
-        .as_mapping()
-        .unwrap()
-        .iter()
-        .filter(|(_, o)| shown(&o["Value"]).contains(USER_HASH_KEY_SECRET))
-        .collect();
-    assert_eq!(exposed.len(), 1, "one output names the user hash key");
-    assert_eq!(exposed[0].0, "UserHashKeySecretArn");
+    let exposed = the_output_naming(&t, USER_HASH_KEY_SECRET);
+    assert_eq!(exposed.0, "UserHashKeySecretArn");
     assert_eq!(
-        tag(&exposed[0].1["Value"]),
+        tag(&exposed.1["Value"]),
         format!("Ref {USER_HASH_KEY_SECRET}"),
         "its ARN only"
     );
@@ -747,16 +738,10 @@ fn the_secret_stays_out_of_the_template_outputs_and_access_logs() {
             "the operator sets the credentials: no {property}"
         );
     }
-    let exposed: Vec<(&Value, &Value)> = t["Outputs"]
-        .as_mapping()
-        .unwrap()
-        .iter()
-        .filter(|(_, o)| shown(&o["Value"]).contains(GIGASTORE_CREDENTIALS_SECRET))
-        .collect();
-    assert_eq!(exposed.len(), 1, "one output names the credentials secret");
-    assert_eq!(exposed[0].0, "GigastoreCredentialsSecretArn");
+    let exposed = the_output_naming(&t, GIGASTORE_CREDENTIALS_SECRET);
+    assert_eq!(exposed.0, "GigastoreCredentialsSecretArn");
     assert_eq!(
-        tag(&exposed[0].1["Value"]),
+        tag(&exposed.1["Value"]),
         format!("Ref {GIGASTORE_CREDENTIALS_SECRET}"),
         "its ARN only"
     );

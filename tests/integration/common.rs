@@ -612,3 +612,113 @@ macro_rules! contract {
 }
 
 pub(crate) use contract;
+
+/// An SDK configuration for the moto server, over `http`.
+pub fn sdk_config(
+    http: aws_smithy_runtime_api::client::http::SharedHttpClient,
+) -> aws_config::SdkConfig {
+    use aws_sdk_eventbridge::config::{Credentials, Region, SharedCredentialsProvider};
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "test", "test", None, None, "tests",
+        )))
+        .endpoint_url(endpoint())
+        .http_client(http)
+        .build()
+}
+
+/// A bus of its own on the moto server, with a rule delivering what it matches to a queue of
+/// its own.
+pub struct Subscriber {
+    /// The bus's name.
+    pub bus: String,
+    sqs: aws_sdk_sqs::Client,
+    queue: String,
+}
+
+impl Subscriber {
+    /// Delivering every event of ours.
+    pub async fn new() -> Self {
+        Self::matching(serde_json::json!({"source": [shared::domain::events::SOURCE]})).await
+    }
+
+    /// Delivering the events `pattern` (an EventBridge event pattern) matches.
+    pub async fn matching(pattern: Value) -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = format!(
+            "{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        let (bus, rule) = (format!("bus-{n}"), format!("all-{n}"));
+        let events =
+            aws_sdk_eventbridge::Client::new(&sdk_config(shared::adapters::sdk::https_client()));
+        let sqs = aws_sdk_sqs::Client::new(&sdk_config(shared::adapters::sdk::https_client()));
+        events.create_event_bus().name(&bus).send().await.unwrap();
+        let queue = sqs
+            .create_queue()
+            .queue_name(format!("events-{n}"))
+            .send()
+            .await;
+        let queue = queue.unwrap().queue_url.unwrap();
+        let attributes = sqs
+            .get_queue_attributes()
+            .queue_url(&queue)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap();
+        let queue_arn = attributes.attributes.unwrap()
+            [&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+            .clone();
+        events
+            .put_rule()
+            .name(&rule)
+            .event_bus_name(&bus)
+            .event_pattern(pattern.to_string())
+            .send()
+            .await
+            .unwrap();
+        let target = aws_sdk_eventbridge::types::Target::builder()
+            .id("queue")
+            .arn(queue_arn)
+            .build()
+            .unwrap();
+        events
+            .put_targets()
+            .rule(&rule)
+            .event_bus_name(&bus)
+            .targets(target)
+            .send()
+            .await
+            .unwrap();
+        Self { bus, sqs, queue }
+    }
+
+    /// Every event delivered so far and not read before, as EventBridge delivers them.
+    pub async fn delivered(&self) -> Vec<Value> {
+        let mut all = Vec::new();
+        loop {
+            let received = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            let messages = received.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return all;
+            }
+            for m in messages {
+                all.push(serde_json::from_str(m.body().unwrap()).unwrap());
+                let receipt = m.receipt_handle().unwrap();
+                let delete = self.sqs.delete_message().queue_url(&self.queue);
+                delete.receipt_handle(receipt).send().await.unwrap();
+            }
+        }
+    }
+}

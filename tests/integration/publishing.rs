@@ -4,7 +4,6 @@
 //! EventBridge bus whose rule delivers to an SQS queue on the same server; the queue is read.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -33,115 +32,16 @@ use shared::domain::ids::{CustomerUid, Iccid, UserToken};
 use shared::domain::store::StoreError;
 use shared::testkit::LogCapture;
 
-use crate::common::{demo_user, endpoint, operation, post, streams_client, TestTable};
+use crate::common::{
+    demo_user, operation, post, sdk_config, streams_client, Subscriber, TestTable,
+};
 
 const USER: &str = "USER_TOKEN_1234567";
 const CUSTOMER: &str = "058c8716-47dd-4fc4-be89-00978a86b7c0";
 const ICCID: &str = "89361123300836129514";
 
-/// The SDK configuration of the moto server, with `http` as HTTP client.
-fn sdk_config(http: SharedHttpClient) -> aws_config::SdkConfig {
-    use aws_sdk_eventbridge::config::{Credentials, Region, SharedCredentialsProvider};
-    aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "test", "test", None, None, "tests",
-        )))
-        .endpoint_url(endpoint())
-        .http_client(http)
-        .build()
-}
-
-fn moto() -> aws_config::SdkConfig {
-    sdk_config(shared::adapters::sdk::https_client())
-}
-
-/// A bus of its own, with a rule delivering every event of ours to a queue of its own.
-struct Subscriber {
-    bus: String,
-    sqs: aws_sdk_sqs::Client,
-    queue: String,
-}
-
+/// What the publisher's tests do with a subscriber's bus.
 impl Subscriber {
-    async fn new() -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = format!(
-            "{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        );
-        let (bus, rule) = (format!("bus-{n}"), format!("all-{n}"));
-        let events = aws_sdk_eventbridge::Client::new(&moto());
-        let sqs = aws_sdk_sqs::Client::new(&moto());
-        events.create_event_bus().name(&bus).send().await.unwrap();
-        let queue = sqs
-            .create_queue()
-            .queue_name(format!("events-{n}"))
-            .send()
-            .await;
-        let queue = queue.unwrap().queue_url.unwrap();
-        let attributes = sqs
-            .get_queue_attributes()
-            .queue_url(&queue)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap();
-        let queue_arn = attributes.attributes.unwrap()
-            [&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-            .clone();
-        let pattern = json!({"source": [shared::domain::events::SOURCE]}).to_string();
-        events
-            .put_rule()
-            .name(&rule)
-            .event_bus_name(&bus)
-            .event_pattern(pattern)
-            .send()
-            .await
-            .unwrap();
-        let target = aws_sdk_eventbridge::types::Target::builder()
-            .id("queue")
-            .arn(queue_arn)
-            .build()
-            .unwrap();
-        events
-            .put_targets()
-            .rule(&rule)
-            .event_bus_name(&bus)
-            .targets(target)
-            .send()
-            .await
-            .unwrap();
-        Self { bus, sqs, queue }
-    }
-
-    /// Every event delivered so far and not read before, as EventBridge delivers them.
-    async fn delivered(&self) -> Vec<Value> {
-        let mut all = Vec::new();
-        loop {
-            let received = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.queue)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .unwrap();
-            let messages = received.messages.unwrap_or_default();
-            if messages.is_empty() {
-                return all;
-            }
-            for m in messages {
-                all.push(serde_json::from_str(m.body().unwrap()).unwrap());
-                let receipt = m.receipt_handle().unwrap();
-                let delete = self.sqs.delete_message().queue_url(&self.queue);
-                delete.receipt_handle(receipt).send().await.unwrap();
-            }
-        }
-    }
-
     /// A publisher over `table` putting on this bus through `http`.
     fn publisher(&self, table: &TestTable, http: SharedHttpClient) -> Publisher<DynamoStore> {
         self.publisher_over(table.other_store(), http)

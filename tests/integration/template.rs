@@ -1236,58 +1236,7 @@ async fn purchase_granted(body: &str) -> events::DomainEvent {
 /// bought, and not that of units: the pattern names the detail's path as the publisher writes it.
 #[tokio::test]
 async fn the_top_up_rule_matches_the_publishers_entry_of_a_top_up_and_nothing_else() {
-    use aws_sdk_eventbridge::config::{Credentials, Region, SharedCredentialsProvider};
-    let config = aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "test", "test", None, None, "tests",
-        )))
-        .endpoint_url(crate::common::endpoint())
-        .http_client(shared::adapters::sdk::https_client())
-        .build();
-    let n = std::process::id();
-    let (bus, rule) = (format!("top-ups-{n}"), format!("top-up-bought-{n}"));
-    let eventbridge = aws_sdk_eventbridge::Client::new(&config);
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    eventbridge
-        .create_event_bus()
-        .name(&bus)
-        .send()
-        .await
-        .unwrap();
-    let queue = sqs
-        .create_queue()
-        .queue_name(format!("top-ups-{n}"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let arn = aws_sdk_sqs::types::QueueAttributeName::QueueArn;
-    let attributes = sqs
-        .get_queue_attributes()
-        .queue_url(&queue)
-        .attribute_names(arn.clone())
-        .send()
-        .await
-        .unwrap();
-    let queue_arn = attributes.attributes.unwrap()[&arn].clone();
-    eventbridge
-        .put_rule()
-        .name(&rule)
-        .event_bus_name(&bus)
-        .event_pattern(top_up_rule_pattern().to_string())
-        .send()
-        .await
-        .unwrap();
-    let target = aws_sdk_eventbridge::types::Target::builder()
-        .id("queue")
-        .arn(queue_arn)
-        .build()
-        .unwrap();
-    let put = eventbridge.put_targets().rule(&rule).event_bus_name(&bus);
-    put.targets(target).send().await.unwrap();
+    let subscriber = crate::common::Subscriber::matching(top_up_rule_pattern()).await;
 
     let top_up = purchase_granted(
         r#"{"purchaseId":"t-1","userToken":"u1","inventoryItemId":"1_GB","delivery":"top-up"}"#,
@@ -1297,25 +1246,14 @@ async fn the_top_up_rule_matches_the_publishers_entry_of_a_top_up_and_nothing_el
         r#"{"purchaseId":"s-1","userToken":"u1","inventoryItemId":"1_GB","delivery":"sdk"}"#,
     )
     .await;
-    let publisher = event_publisher::Bus::new(event_publisher::client(&config), &bus);
+    let config = crate::common::sdk_config(shared::adapters::sdk::https_client());
+    let publisher = event_publisher::Bus::new(event_publisher::client(&config), &subscriber.bus);
     let put = publisher
         .put(&[units, top_up], Deadline::after(Duration::from_secs(10)))
         .await;
     assert_eq!(put.accepted, 2, "{put:?}");
 
-    let received = sqs
-        .receive_message()
-        .queue_url(&queue)
-        .max_number_of_messages(10)
-        .send()
-        .await
-        .unwrap();
-    let delivered: Vec<serde_json::Value> = received
-        .messages
-        .unwrap_or_default()
-        .iter()
-        .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
-        .collect();
+    let delivered = subscriber.delivered().await;
     assert_eq!(delivered.len(), 1, "{delivered:?}");
     assert_eq!(delivered[0]["detail-type"], "purchase.granted");
     assert_eq!(delivered[0]["detail"]["details"]["purchaseId"], "t-1");

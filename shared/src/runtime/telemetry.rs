@@ -1,10 +1,6 @@
 //! Observability without HTTP types: JSON logs, and metrics in CloudWatch Embedded Metric Format.
 
-use std::io::Write;
-
-use serde::ser::{SerializeMap, SerializeSeq};
-use serde::{Serialize, Serializer};
-use serde_json::Value;
+use serde_json::{json, Map, Value};
 use tracing::Subscriber;
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::MakeWriter;
@@ -97,11 +93,6 @@ impl Metric {
         }
     }
 
-    /// The key of the extra dimension, if any.
-    fn dimension_key(&self) -> Option<&'static str> {
-        self.dimension.map(|(key, _)| key)
-    }
-
     /// The same count, also by `key` = `value`.
     pub const fn by(self, key: &'static str, value: &'static str) -> Self {
         Self {
@@ -117,111 +108,28 @@ impl Metric {
 /// Each metric is published without dimensions (for alarms across functions), per function,
 /// and per function and its extra dimension.
 pub fn emf_counts(function: &str, counts: &[(Metric, u64)], timestamp_ms: i64) -> Value {
-    let document = Emf {
-        function,
-        counts,
-        timestamp_ms,
-    };
-    serde_json::to_value(document).unwrap_or(Value::Null)
-}
-
-/// The document [`emf_counts`] describes, serialized straight from the counts: it is written on
-/// every request, and a `Value` tree cost a few dozen allocations each time.
-#[derive(Clone, Copy)]
-struct Emf<'a> {
-    function: &'a str,
-    counts: &'a [(Metric, u64)],
-    timestamp_ms: i64,
-}
-
-impl Serialize for Emf<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let counts = self.counts;
-        let mut root = serializer.serialize_map(None)?;
-        root.serialize_entry("Function", self.function)?;
-        for (i, (metric, _)) in counts.iter().enumerate() {
-            // Each dimension once, with the value of the last metric that has it.
-            if let Some((key, value)) = metric.dimension {
-                let later = counts[i + 1..]
-                    .iter()
-                    .any(|(m, _)| m.dimension_key() == Some(key));
-                if !later {
-                    root.serialize_entry(key, value)?;
-                }
-            }
+    let mut root = Map::new();
+    let mut directives = Vec::new();
+    root.insert("Function".into(), function.into());
+    for (metric, n) in counts {
+        let mut dimensions = vec![json!([]), json!(["Function"])];
+        if let Some((key, value)) = metric.dimension {
+            root.insert(key.into(), value.into());
+            dimensions.push(json!(["Function", key]));
         }
-        for (i, (metric, _)) in counts.iter().enumerate() {
-            // Each metric once, with the sum of its counts.
-            if counts[..i].iter().all(|(m, _)| m.name != metric.name) {
-                let same = counts.iter().filter(|(m, _)| m.name == metric.name);
-                let total: u64 = same.map(|(_, n)| n).sum();
-                root.serialize_entry(metric.name, &total)?;
-            }
-        }
-        let directives = Directives(counts);
-        let aws = Aws {
-            timestamp: self.timestamp_ms,
-            cloud_watch_metrics: directives,
-        };
-        root.serialize_entry("_aws", &aws)?;
-        root.end()
+        let count = root.get(metric.name).and_then(Value::as_u64).unwrap_or(0) + n;
+        root.insert(metric.name.into(), count.into());
+        directives.push(json!({
+            "Namespace": NAMESPACE,
+            "Dimensions": dimensions,
+            "Metrics": [{"Name": metric.name, "Unit": "Count"}],
+        }));
     }
-}
-
-/// The `_aws` member of an EMF document.
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct Aws<'a> {
-    timestamp: i64,
-    cloud_watch_metrics: Directives<'a>,
-}
-
-/// One metric directive per count.
-struct Directives<'a>(&'a [(Metric, u64)]);
-
-impl Serialize for Directives<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(|(metric, _)| Directive {
-            namespace: NAMESPACE,
-            dimensions: Dimensions(metric.dimension_key()),
-            metrics: [MetricName {
-                name: metric.name,
-                unit: "Count",
-            }],
-        }))
-    }
-}
-
-/// How CloudWatch reads one metric of the document.
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct Directive {
-    namespace: &'static str,
-    dimensions: Dimensions,
-    metrics: [MetricName; 1],
-}
-
-/// A metric's name and unit.
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct MetricName {
-    name: &'static str,
-    unit: &'static str,
-}
-
-/// No dimension, `Function`, and `Function` with the extra dimension if there is one.
-struct Dimensions(Option<&'static str>);
-
-impl Serialize for Dimensions {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut sets = serializer.serialize_seq(None)?;
-        sets.serialize_element::<[&str]>(&[])?;
-        sets.serialize_element(&["Function"])?;
-        if let Some(key) = self.0 {
-            sets.serialize_element(&["Function", key])?;
-        }
-        sets.end()
-    }
+    root.insert(
+        "_aws".into(),
+        json!({"Timestamp": timestamp_ms, "CloudWatchMetrics": directives}),
+    );
+    Value::Object(root)
 }
 
 /// Prints an EMF document counting each of `metrics` once on its own stdout line, where
@@ -236,17 +144,12 @@ pub fn emit_counts(function: &str, counts: &[(Metric, u64)]) {
     if counts.is_empty() {
         return;
     }
-    let document = Emf {
-        function,
-        counts,
-        timestamp_ms: now_millis(),
-    };
-    let Ok(mut line) = serde_json::to_vec(&document) else {
+    let Ok(mut line) = serde_json::to_vec(&emf_counts(function, counts, now_millis())) else {
         return;
     };
     line.push(b'\n');
     // One write of the whole line; a line stdout refuses is lost, never a panic (as println!).
-    let _ = std::io::stdout().lock().write_all(&line);
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), &line);
 }
 
 fn now_millis() -> i64 {
@@ -257,66 +160,6 @@ fn now_millis() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{json, Map};
-
-    /// The document as it was built before [`Emf`]: a `Value`, member by member.
-    fn reference(function: &str, counts: &[(Metric, u64)], timestamp_ms: i64) -> Value {
-        let mut root = Map::new();
-        let mut directives = Vec::new();
-        root.insert("Function".into(), function.into());
-        for (metric, n) in counts {
-            let mut dimensions = vec![json!([]), json!(["Function"])];
-            if let Some((key, value)) = metric.dimension {
-                root.insert(key.into(), value.into());
-                dimensions.push(json!(["Function", key]));
-            }
-            let count = root.get(metric.name).and_then(Value::as_u64).unwrap_or(0) + n;
-            root.insert(metric.name.into(), count.into());
-            directives.push(json!({
-                "Namespace": NAMESPACE,
-                "Dimensions": dimensions,
-                "Metrics": [{"Name": metric.name, "Unit": "Count"}],
-            }));
-        }
-        root.insert(
-            "_aws".into(),
-            json!({"Timestamp": timestamp_ms, "CloudWatchMetrics": directives}),
-        );
-        Value::Object(root)
-    }
-
-    #[test]
-    fn the_document_is_written_as_the_value_tree_built_it() {
-        let refused = Metric::count("ActivationRefused");
-        let cases: [&[(Metric, u64)]; 5] = [
-            &[(Metric::count("ActivationApproved"), 1)],
-            &[(refused.by("Reason", "no_units_left"), 1)],
-            &[
-                (refused.by("Reason", "a"), 1),
-                (refused.by("Reason", "b"), 2),
-            ],
-            &[
-                (Metric::count("EventsPublished"), 12),
-                (Metric::count("EventsFailed"), 0),
-            ],
-            &[
-                (Metric::count("X").by("State", "on"), 1),
-                (Metric::count("Y"), 3),
-                (Metric::count("X"), 4),
-                (Metric::count("Z").by("Kind", "k"), 1),
-            ],
-        ];
-        for counts in cases {
-            let written = serde_json::to_vec(&Emf {
-                function: "f",
-                counts,
-                timestamp_ms: 7,
-            })
-            .unwrap();
-            let parsed: Value = serde_json::from_slice(&written).unwrap();
-            assert_eq!(parsed, reference("f", counts, 7), "{counts:?}");
-        }
-    }
 
     /// The document of one request counting each of `metrics` once.
     fn emf_document(function: &str, metrics: &[Metric], timestamp_ms: i64) -> Value {

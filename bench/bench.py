@@ -596,20 +596,21 @@ def warm(label, cmd, env, events, out_dir, n, concurrency=None, check=check_succ
         measured = session.done[1:]
         last = max(answered for _, _, answered, _ in measured)
         latencies = sorted((answered - handed) / 1e6 for _, handed, answered, _ in measured)
-        user_share = 1 - (ticks_end[1] - ticks_start[1]) / max(1, sum(ticks_end) - sum(ticks_start))
+        user_ticks, kernel_ticks = (end - start for end, start in zip(ticks_end, ticks_start))
+        # The kernel's share of the ticks: mostly TCP on loopback, where sending also runs the
+        # receiving side (the proxy's, the harness's).
+        kernel_share = kernel_ticks / max(1, user_ticks + kernel_ticks)
         result = {
             "n": n,
-            "user_cpu_per_invocation_ms": (cpu_end - cpu_start) * user_share / n / 1e6,
+            "user_cpu_per_invocation_ms": (cpu_end - cpu_start) * (1 - kernel_share) / n / 1e6,
             "pollers": session.max_waiting,
             "threads": threads,
             "latency_median_ms": statistics.median(latencies),
             "latency_p99_ms": latencies[math.ceil(0.99 * len(latencies)) - 1],
             "latency_max_ms": latencies[-1],
             "cpu_per_invocation_ms": (cpu_end - cpu_start) / n / 1e6,
-            "cpu_per_invocation_ticks_ms": (sum(ticks_end) - sum(ticks_start)) / n / 1e6,
-            # The kernel's share (stime over utime + stime, in ticks): mostly TCP on loopback,
-            # where sending also runs the receiving side (the proxy's, the harness's).
-            "kernel_share": (ticks_end[1] - ticks_start[1]) / max(1, sum(ticks_end) - sum(ticks_start)),
+            "cpu_per_invocation_ticks_ms": (user_ticks + kernel_ticks) / n / 1e6,
+            "kernel_share": kernel_share,
             "throughput_per_s": n / ((last - released) / 1e9),
             "peak_rss_kib": hwm,
             "rss_kib": rss,

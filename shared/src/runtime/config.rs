@@ -1,9 +1,10 @@
 //! Configuration from the environment, read once at init.
 
 use crate::adapters::gigastore::{
-    BaseUrl, ClientCredentials, CredentialSource, GigastoreClient, InvalidBaseUrl, TlsSetupError,
+    BaseUrl, ClientCredentials, CredentialSource, GigastoreClient, InvalidBaseUrl,
 };
 use crate::adapters::secrets_manager;
+use crate::adapters::tls::TlsSetupError;
 use crate::domain::erasure::{ShortKey, UserHashKey};
 use crate::webhook::gate::credentials::WebhookSecrets;
 use crate::webhook::gate::jwt::{KeyError, UserTokenKeys};

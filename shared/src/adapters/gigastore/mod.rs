@@ -26,11 +26,12 @@ use http::{HeaderValue, Method, StatusCode};
 pub use self::auth::{
     ClientCredentials, ClientSecret, CredentialSource, InvalidCredentials, RENEWAL_MARGIN,
 };
-pub use self::transport::{BaseUrl, InvalidBaseUrl, TlsSetupError};
+pub use self::transport::{BaseUrl, InvalidBaseUrl};
 
 use self::auth::{AuthError, Token, Tokens};
 use self::transport::{Answer, Outgoing, SendError, Transport};
 use self::wire::{CustomerAnswer, InventoryAnswer, TopUpAnswer, TopUpBody};
+use crate::adapters::tls::TlsSetupError;
 use crate::domain::deadline::Deadline;
 use crate::domain::gigastore::{
     ActivatedItem, ActivatedItemId, CallError, Gigastore, InventoryItem, TopUpCall,

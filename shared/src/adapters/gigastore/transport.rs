@@ -20,6 +20,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
+use crate::adapters::tls::TlsSetupError;
 use crate::domain::deadline::Deadline;
 use crate::domain::store::chain;
 
@@ -115,8 +116,6 @@ impl std::fmt::Debug for Transport {
             .finish_non_exhaustive()
     }
 }
-
-pub use crate::adapters::tls::TlsSetupError;
 
 impl Transport {
     /// A client for `base`, trusting the system's roots (none found: every `https` call fails
